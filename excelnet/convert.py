@@ -1,0 +1,50 @@
+"""The whole conversion in one call: model file -> checked network -> sheet plans -> .xlsx."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from .assets import DEFAULT_MODEL, DEFAULT_SAMPLES
+from .ops import Network, build_network
+from .reader import read_model
+from .workbook.build import WorkbookPlan, plan_workbook
+from .workbook.inputs import Samples, load_samples
+from .writer import write_workbook
+
+
+@dataclass
+class BuildResult:
+    path: Path
+    plan: WorkbookPlan
+    samples: Samples | None
+
+    @property
+    def network(self) -> Network:
+        return self.plan.network
+
+
+def input_divisor(network: Network) -> float:
+    """Raw 0-255 pixels become model units: /255, unless the model rescales them itself."""
+    first = network.ops[0] if network.ops else None
+    return 1.0 if first is not None and first.title == "Rescaling" else 255.0
+
+
+def load_network(model: str | Path | None = None) -> Network:
+    return build_network(read_model(model or DEFAULT_MODEL))
+
+
+def build(model: str | Path | None = None, output: str | Path | None = None,
+          labels: list[str] | None = None, samples: str | Path | None = None) -> BuildResult:
+    """Convert `model` (default: the shipped MNIST CNN) into the workbook `output`.
+
+    Everything is read and checked before the output file is touched."""
+    network = load_network(model)
+    if samples is None and model is None:
+        samples = DEFAULT_SAMPLES
+    sample_set = load_samples(samples, network.input_shape, input_divisor(network)) if samples else None
+    plan = plan_workbook(network, sample_set, labels)
+    if output is None:
+        output = Path((Path(model).stem if model else "mnist_cnn") + ".xlsx")
+    path = write_workbook(plan.sheets, output)
+    return BuildResult(path, plan, sample_set)

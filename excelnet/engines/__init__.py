@@ -1,0 +1,1 @@
+"""Recalculate a built workbook in a real engine: LibreOffice, or the `formulas` library."""

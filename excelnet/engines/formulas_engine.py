@@ -1,0 +1,40 @@
+"""Evaluate a workbook with the `formulas` library (pure Python, no spreadsheet program).
+
+Loading is slow, so the workbook is compiled once into a function from the
+Canvas cells to the outputs, and that function is reused for every input."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from ..layout import address
+from .names import NamedRange, read_public_cells
+
+
+class FormulasWorkbook:
+    def __init__(self, path: str | Path):
+        import formulas  # slow to import; only needed here
+
+        self.path = Path(path)
+        self.public = read_public_cells(self.path)
+        model = formulas.ExcelModel().loads(str(self.path)).finish()
+        self._inputs = [self._key(rng.sheet, r, c) for rng in self.public.canvases for r, c in rng.cells()]
+        outputs = [self._key(self.public.probabilities.sheet, r, c) for r, c in self.public.probabilities.cells()]
+        self._function = model.compile(inputs=self._inputs, outputs=outputs)
+
+    def _key(self, sheet: str, row: int, col: int) -> str:
+        return f"'[{self.path.name}]{sheet.upper()}'!{address(row, col)}"
+
+    def canvas_order(self, x: np.ndarray) -> list[float]:
+        """Values for the canvas cells from one input in the model's shape (H, W, C) or (N,)."""
+        x = np.asarray(x, dtype=np.float64)
+        if x.ndim == 3:   # channel k fills Canvas_k
+            return [float(v) for k in range(x.shape[2]) for v in x[:, :, k].reshape(-1)]
+        return [float(v) for v in x.reshape(-1)]
+
+    def probabilities(self, x: np.ndarray) -> np.ndarray:
+        """The Probabilities cells after typing `x` into the canvas."""
+        results = self._function(*self.canvas_order(x))
+        return np.array([float(np.asarray(r.value).reshape(-1)[0]) for r in results])

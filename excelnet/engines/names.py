@@ -1,0 +1,77 @@
+"""The public cells of a workbook (Canvas, Probabilities, ...) read from its defined names."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from openpyxl import load_workbook
+from openpyxl.utils import column_index_from_string
+
+from ..errors import ExcelnetError
+
+TARGET = re.compile(r"^'?(?P<sheet>.+?)'?!\$?(?P<c1>[A-Z]+)\$?(?P<r1>\d+)(?::\$?(?P<c2>[A-Z]+)\$?(?P<r2>\d+))?$")
+
+
+@dataclass(frozen=True)
+class NamedRange:
+    sheet: str
+    top: int
+    left: int
+    bottom: int
+    right: int
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.bottom - self.top + 1, self.right - self.left + 1
+
+    def cells(self) -> list[tuple[int, int]]:
+        """(row, col) of every cell, row by row."""
+        return [(r, c) for r in range(self.top, self.bottom + 1) for c in range(self.left, self.right + 1)]
+
+
+@dataclass(frozen=True)
+class PublicCells:
+    canvases: tuple[NamedRange, ...]       # Canvas, or Canvas_1 ... Canvas_C
+    probabilities: NamedRange
+    prediction: NamedRange
+    sample: NamedRange | None
+    label: NamedRange | None
+    values: dict                           # constant texts: ModelSource, ModelSHA256
+
+
+def read_public_cells(path: str | Path) -> PublicCells:
+    try:
+        workbook = load_workbook(path, read_only=True)
+    except Exception as error:  # openpyxl raises many kinds for a file that is not xlsx
+        raise ExcelnetError(f"{path}: not a readable .xlsx workbook ({error})") from None
+    try:
+        ranges = {name: _parse(defined.attr_text) for name, defined in workbook.defined_names.items()}
+        values = {}
+        for name in ("ModelSource", "ModelSHA256"):
+            if name in ranges:
+                where = ranges[name]
+                values[name] = workbook[where.sheet].cell(where.top, where.left).value
+    finally:
+        workbook.close()
+    missing = [n for n in ("Probabilities", "Prediction") if n not in ranges]
+    canvases = [ranges["Canvas"]] if "Canvas" in ranges else [
+        ranges[k] for k in sorted((k for k in ranges if k.startswith("Canvas_")), key=lambda k: int(k[7:]))]
+    if not canvases:
+        missing.append("Canvas")
+    if missing:
+        raise ExcelnetError(f"{path}: not an excelnet workbook (no defined name {', '.join(missing)})")
+    return PublicCells(tuple(canvases), ranges["Probabilities"], ranges["Prediction"],
+                       ranges.get("Sample"), ranges.get("Label"), values)
+
+
+def _parse(text: str) -> NamedRange:
+    match = TARGET.match(text)
+    if not match:
+        raise ExcelnetError(f"unexpected defined name target {text!r}")
+    sheet = match["sheet"].replace("''", "'")
+    top, left = int(match["r1"]), column_index_from_string(match["c1"])
+    bottom = int(match["r2"] or top)
+    right = column_index_from_string(match["c2"]) if match["c2"] else left
+    return NamedRange(sheet, top, left, bottom, right)

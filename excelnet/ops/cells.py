@@ -1,0 +1,81 @@
+"""Helpers every emitter uses: place a tensor on a sheet, fill it element-wise."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+
+from ..layout import Cells, Flat, Planar, Rect, arrange, flat_width
+from ..sheet import ACTIVATIONS, WEIGHTS, SheetPlan
+
+
+def shape_text(shape: tuple[int, ...]) -> str:
+    return " × ".join(str(d) for d in shape)
+
+
+def new_planar(sheet: SheetPlan, shape: tuple[int, ...], label: str = "channel",
+               role: str = ACTIVATIONS) -> Planar:
+    """One labelled H x W grid per channel, wrapped like pictures on a page."""
+    height, width = shape[0], shape[1]
+    channels = shape[2] if len(shape) == 3 else 1
+    top = sheet.next_row
+    grids = []
+    for c, (dr, dc) in enumerate(arrange(channels, height + 1, width)):
+        sheet.put(top + dr, 1 + dc, f"{label} {c + 1}", "label")
+        grids.append(sheet.block(sheet.rect(top + dr + 1, 1 + dc, height, width), role))
+    return Planar(tuple(shape), tuple(grids))
+
+
+def new_flat(sheet: SheetPlan, shape: tuple[int, ...], caption: str | None = None,
+             role: str = ACTIVATIONS, col: int = 2) -> Flat:
+    """A block for a 1-D tensor; `caption` goes in column A beside it."""
+    rows, cols = flat_width(shape)
+    row = sheet.next_row
+    if caption:
+        sheet.put(row, 1, caption, "label")
+    block = sheet.block(sheet.rect(row, col, rows, cols), role)
+    return Flat((int(np.prod(shape)),), block)
+
+
+def same_layout(sheet: SheetPlan, x: Cells, caption: str | None = None) -> Cells:
+    """An output placed like the input: grids for a feature map, a block for a vector."""
+    if isinstance(x, Planar):
+        return new_planar(sheet, x.shape)
+    return new_flat(sheet, x.shape, caption)
+
+
+def fill_like(sheet: SheetPlan, x: Cells, out: Cells, formula: Callable[[str, int], str]) -> None:
+    """out[i] = formula(reference to x[i], channel of i) for every element."""
+    here = sheet.title
+    if isinstance(x, Planar):
+        for c, grid in enumerate(out.grids):
+            for y in range(x.height):
+                for xx in range(x.width):
+                    sheet.formula(grid.row + y, grid.col + xx, formula(x.cell_ref(y, xx, c, here), c))
+        return
+    for i in range(x.size):
+        r, c = divmod(i, out.block.cols)
+        sheet.formula(out.block.row + r, out.block.col + c, formula(x.flat_ref(i, here), i))
+
+
+def write_values(sheet: SheetPlan, rect: Rect, values: np.ndarray, role: str = WEIGHTS) -> Rect:
+    """Numbers (weights) into a block, row by row; float32 weights are stored exactly."""
+    values = np.asarray(values, dtype=np.float64).reshape(rect.rows, rect.cols)
+    for r in range(rect.rows):
+        for c in range(rect.cols):
+            sheet.put(rect.row + r, rect.col + c, float(values[r, c]), "weight")
+    return sheet.block(rect, role)
+
+
+def parameter_table(sheet: SheetPlan, names: list[str], values: list[np.ndarray]) -> list[Rect]:
+    """A small table of per-channel parameters (one row each), e.g. batch-norm statistics."""
+    rects = []
+    for name, value in zip(names, values):
+        row = sheet.next_row
+        sheet.put(row, 1, name, "label")
+        flat = np.asarray(value, dtype=np.float64).reshape(-1)
+        rects.append(write_values(sheet, sheet.rect(row, 2, 1, flat.size), flat))
+        sheet.next_row = row + 1
+    sheet.next_row += 1
+    return rects

@@ -1,0 +1,181 @@
+"""Conv2D: one SUMPRODUCT per output cell.
+
+Speed decides the layout (see benchmarks/layouts.py): the input is read from a
+*channel-interleaved* block (rows = y, columns = x*C + c) so that a whole
+kh x kw x C window is one contiguous range, and each filter is stored the same
+way. One SUMPRODUCT per cell recalculates several times faster than one per
+input channel. The output is still planar, so every channel reads as a picture."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..layout import Cells, Planar, Rect, arrange
+from ..sheet import SWITCH, SheetPlan
+from .activations import FIXED, SOFTMAX, Activation, activation
+from .base import Book, Context, Op, Unsupported, check_channels_last, converter, finish, option
+from .cells import fill_like, new_planar, shape_text, write_values
+from ..shapes import output_size, padding_amounts, pair
+
+
+@dataclass(frozen=True)
+class Conv2D(Op):
+    name: str
+    input_shape: tuple[int, ...]
+    output_shape: tuple[int, ...]
+    kernel: np.ndarray            # (kh, kw, C_in, C_out)
+    bias: np.ndarray | None       # (C_out,)
+    strides: tuple[int, int]
+    padding: str
+    activation: Activation
+    title = "Conv2D"
+
+    @property
+    def pads(self) -> tuple[int, int, int, int]:
+        """(top, bottom, left, right) zero padding."""
+        (kh, kw), (sh, sw) = self.kernel.shape[:2], self.strides
+        top, bottom = padding_amounts(self.input_shape[0], kh, sh, self.padding)
+        left, right = padding_amounts(self.input_shape[1], kw, sw, self.padding)
+        return top, bottom, left, right
+
+    def parameter_count(self) -> int:
+        return self.kernel.size + (0 if self.bias is None else self.bias.size)
+
+    def describe(self) -> str:
+        kh, kw, cin, cout = self.kernel.shape
+        act = "" if self.activation.is_identity else f", then {self.activation.name}"
+        return f"{cout} filters of {kh}×{kw}×{cin}, stride {self.strides[0]}×{self.strides[1]}, padding {self.padding}{act}"
+
+    def reference(self, x: np.ndarray) -> np.ndarray:
+        top, bottom, left, right = self.pads
+        x = np.pad(x.astype(np.float64), ((top, bottom), (left, right), (0, 0)))
+        kh, kw = self.kernel.shape[:2]
+        (sh, sw), (ho, wo) = self.strides, self.output_shape[:2]
+        out = np.zeros(self.output_shape)
+        for i in range(kh):
+            for j in range(kw):
+                patch = x[i:i + sh * (ho - 1) + 1:sh, j:j + sw * (wo - 1) + 1:sw, :]
+                out += patch @ self.kernel[i, j].astype(np.float64)
+        if self.bias is not None:
+            out += self.bias
+        return self.activation.numpy(out)
+
+    def emit(self, sheet: SheetPlan, x: Cells, book: Book) -> Planar:
+        kh, kw, cin, cout = self.kernel.shape
+        sheet.line(f"Each cell: multiply a {kh}×{kw} window of all {cin} input channel(s) "
+                   f"by a filter, add everything up{' and the bias' if self.bias is not None else ''}"
+                   f"{'' if self.activation.is_identity else ', then apply ' + self.activation.name}.", "note")
+        sheet.line("Switch a filter off by setting its 'on' cell to 0.", "note", skip=1)
+        sheet.line("Feature maps", "heading")
+        out = new_planar(sheet, self.output_shape)
+        pre = out
+        if self.activation.uses_input > 1:
+            # The activation repeats its input: compute the sum once, in its own cells.
+            sheet.line(f"Before the {self.activation.name} activation", "heading")
+            pre = new_planar(sheet, self.output_shape)
+            fill_like(sheet, pre, out, lambda ref, c: self.activation.formula(ref))
+        filters, biases, switches = self._emit_filters(sheet)
+        source = self._emit_source(sheet, x)
+        act = self.activation if pre is out else FIXED["linear"]
+        self._fill(sheet, pre, source, filters, biases, switches, act)
+        return out
+
+    def _emit_filters(self, sheet: SheetPlan) -> tuple[list[Rect], list[Rect | None], list[Rect]]:
+        """Each filter as a kh x (kw*C_in) block in interleaved order, with its bias and switch."""
+        kh, kw, cin, cout = self.kernel.shape
+        sheet.line("Filters (editable weights; columns: kernel x·C + input channel c)", "heading")
+        top = sheet.next_row
+        filters, biases, switches = [], [], []
+        for co, (dr, dc) in enumerate(arrange(cout, kh + 3, max(kw * cin, 2))):
+            row, col = top + dr, 1 + dc
+            sheet.put(row, col, f"filter {co + 1}", "label")
+            switches.append(self._value_cell(sheet, row + 1, col, "on", 1, SWITCH))
+            rect = sheet.rect(row + 2, col, kh, kw * cin)
+            filters.append(write_values(sheet, rect, self.kernel[:, :, :, co].reshape(kh, kw * cin)))
+            bias = None if self.bias is None else float(self.bias[co])
+            biases.append(None if bias is None else self._value_cell(sheet, row + 2 + kh, col, "bias", bias))
+        return filters, biases, switches
+
+    @staticmethod
+    def _value_cell(sheet: SheetPlan, row: int, col: int, label: str, value: float, role="weights") -> Rect:
+        sheet.put(row, col, label, "label")
+        sheet.put(row, col + 1, value, "weight")
+        return sheet.block(sheet.rect(row, col + 1, 1, 1), role)
+
+    def _emit_source(self, sheet: SheetPlan, x: Planar) -> Rect:
+        """The input as one interleaved block, zero-padded; the input itself when it already is."""
+        top, bottom, left, right = self.pads
+        height, width, cin = x.height, x.width, x.channels
+        if cin == 1 and not any(self.pads):
+            return x.grids[0]
+        sheet.line("Input arranged for the filters: padding zeros around, channels side by side "
+                   "(column = x·C + c)", "heading")
+        rect = sheet.rect(sheet.next_row, 1, height + top + bottom, (width + left + right) * cin)
+        here = sheet.title
+        for yy in range(rect.rows):
+            for xx in range(width + left + right):
+                for c in range(cin):
+                    y, xi = yy - top, xx - left
+                    inside = 0 <= y < height and 0 <= xi < width
+                    cell = (rect.row + yy, rect.col + xx * cin + c)
+                    if inside:
+                        sheet.formula(*cell, x.cell_ref(y, xi, c, here))
+                    else:
+                        sheet.put(*cell, 0)
+        return sheet.block(rect, "activations")
+
+    def _fill(self, sheet, out: Planar, source: Rect, filters, biases, switches, act) -> None:
+        kh, kw, cin, _ = self.kernel.shape
+        (sh, sw), here = self.strides, sheet.title
+        for co, grid in enumerate(out.grids):
+            kernel = filters[co].ref(here, absolute=True)
+            bias = "" if biases[co] is None else "+" + biases[co].ref(here, absolute=True)
+            switch = switches[co].ref(here, absolute=True)
+            for y in range(out.height):
+                for xo in range(out.width):
+                    window = source.sub_ref(y * sh, xo * sw * cin, kh, kw * cin, here)
+                    pre = f"(SUMPRODUCT({window},{kernel}){bias})*{switch}"
+                    sheet.formula(grid.row + y, grid.col + xo, act.formula(pre))
+
+
+@converter("Conv2D", "Convolution2D")
+def conv2d(layer, shape, context: Context) -> Conv2D | None:
+    config, reasons = layer.config, []
+    check_channels_last(config, reasons)
+    if pair(option(config, "dilation_rate", 1)) != (1, 1):
+        reasons.append(f"dilation_rate={option(config, 'dilation_rate')} (only 1)")
+    if option(config, "groups", 1) != 1:
+        reasons.append(f"groups={config['groups']} (only 1)")
+    padding = option(config, "padding", "valid")
+    if padding not in ("valid", "same"):
+        reasons.append(f"padding={padding!r} (only 'valid' or 'same')")
+    act = _conv_activation(config, context, reasons)
+    if shape is not None and len(shape) != 3:
+        reasons.append(f"input shape {shape} is not an image (H, W, C)")
+    if not finish(reasons, shape):
+        return None
+    kernel = layer.weights[0]
+    bias = layer.weights[1] if option(config, "use_bias", True) and len(layer.weights) > 1 else None
+    strides = pair(option(config, "strides", 1))
+    kh, kw = kernel.shape[:2]
+    out_shape = (output_size(shape[0], kh, strides[0], padding),
+                 output_size(shape[1], kw, strides[1], padding), kernel.shape[3])
+    if kernel.shape[2] != shape[2]:
+        raise Unsupported(f"kernel expects {kernel.shape[2]} input channels but the input has {shape[2]}")
+    if min(out_shape) < 1:
+        raise Unsupported(f"a {kh}×{kw} kernel does not fit the {shape_text(shape)} input")
+    return Conv2D(layer.name, tuple(shape), out_shape, kernel, bias, strides, padding, act)
+
+
+def _conv_activation(config, context, reasons) -> Activation | None:
+    try:
+        act = activation(config.get("activation"), context.keras2)
+    except Unsupported as error:
+        reasons.extend(error.reasons)
+        return None
+    if act == SOFTMAX:
+        reasons.append("softmax activation on a feature map (softmax is supported on vectors)")
+        return None
+    return act

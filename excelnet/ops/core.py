@@ -1,0 +1,187 @@
+"""Dense, Flatten, Reshape and softmax: the vector end of the network."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..layout import Cells, Flat, Planar, flat_width
+from ..sheet import SheetPlan
+from .activations import FIXED, SOFTMAX, Activation, activation
+from .base import Book, Context, Op, Unsupported, converter, finish, option
+from .cells import fill_like, new_flat, new_planar, write_values
+
+
+def softmax(x: np.ndarray) -> np.ndarray:
+    e = np.exp(x - np.max(x))
+    return e / e.sum()
+
+
+def emit_softmax(sheet: SheetPlan, logits: Flat) -> Flat:
+    """Numerically stable softmax: subtract the largest value before EXP so it cannot overflow."""
+    here = sheet.title
+    row = sheet.line("largest value", "label") 
+    largest = sheet.rect(row, 2, 1, 1)
+    sheet.formula(row, 2, f"MAX({logits.block.ref(here)})")
+    exps = new_flat(sheet, logits.shape, "exp(value − largest)")
+    top = largest.ref(here, absolute=True)
+    fill_like(sheet, logits, exps, lambda ref, i: f"EXP({ref}-{top})")
+    row = sheet.line("sum of exps", "label")
+    total = sheet.rect(row, 2, 1, 1)
+    sheet.formula(row, 2, f"SUM({exps.block.ref(here)})")
+    sheet.next_row += 1
+    probs = new_flat(sheet, logits.shape, "probability")
+    fill_like(sheet, exps, probs, lambda ref, i: f"{ref}/{total.ref(here, absolute=True)}")
+    return probs
+
+
+@dataclass(frozen=True)
+class Dense(Op):
+    name: str
+    input_shape: tuple[int, ...]
+    output_shape: tuple[int, ...]
+    kernel: np.ndarray              # (inputs, units)
+    bias: np.ndarray | None
+    activation: Activation | str    # an Activation, or "softmax"
+    title = "Dense"
+
+    def parameter_count(self) -> int:
+        return self.kernel.size + (0 if self.bias is None else self.bias.size)
+
+    @property
+    def act_name(self) -> str:
+        return self.activation if isinstance(self.activation, str) else self.activation.name
+
+    def describe(self) -> str:
+        act = "" if self.act_name == "linear" else f", then {self.act_name}"
+        return f"{self.kernel.shape[1]} units, each a weighted sum of {self.kernel.shape[0]} inputs{act}"
+
+    def reference(self, x: np.ndarray) -> np.ndarray:
+        z = x.astype(np.float64).reshape(-1) @ self.kernel.astype(np.float64)
+        if self.bias is not None:
+            z = z + self.bias
+        return softmax(z) if self.activation == SOFTMAX else self.activation.numpy(z)
+
+    def emit(self, sheet: SheetPlan, x: Flat, book: Book) -> Flat:
+        units = self.kernel.shape[1]
+        weights = self._emit_weights(book, x)
+        sheet.line(f"Each unit: SUMPRODUCT of the {x.size} inputs with its weights "
+                   f"(sheet '{weights[0].sheet}') plus its bias.", "note", skip=1)
+        row = sheet.line("unit", "label")
+        for j in range(units):
+            sheet.put(row, 2 + j, j + 1, "label")
+        biases = None
+        if self.bias is not None:
+            row = sheet.line("bias", "label")
+            biases = write_values(sheet, sheet.rect(row, 2, 1, units), self.bias.reshape(1, units))
+            sheet.next_row = row + 1
+        act = FIXED["linear"] if self.activation == SOFTMAX or self.activation.uses_input > 1 else self.activation
+        caption = "value" if act.is_identity else f"{act.name}(value)"
+        out = new_flat(sheet, (units,), caption)
+        here = sheet.title
+        for j in range(units):
+            bias = "" if biases is None else "+" + biases.cell_ref(0, j, here)
+            pre = f"SUMPRODUCT({x.block.ref(here)},{weights[j].ref(here, absolute=True)}){bias}"
+            sheet.formula(out.block.row, out.block.col + j, act.formula(pre))
+        if self.activation == SOFTMAX:
+            return emit_softmax(sheet, out)
+        if act is not self.activation:
+            final = new_flat(sheet, (units,), f"{self.activation.name}(value)")
+            fill_like(sheet, out, final, lambda ref, i: self.activation.formula(ref))
+            return final
+        return out
+
+    def _emit_weights(self, book: Book, x: Flat):
+        """One block per unit, shaped like the input block, so SUMPRODUCT pairs them up.
+
+        For a vector input the blocks stack into the familiar units x inputs matrix."""
+        sheet = book.add_sheet(f"{self.name} weights", "weights")
+        rows, cols = x.block.rows, x.block.cols
+        sheet.line(f"Weights of {self.name}: one block per unit, laid out like its input.", "title", skip=1)
+        top, rects = sheet.next_row, []
+        step = rows if rows == 1 else rows + 1
+        for j in range(self.kernel.shape[1]):
+            row = top + j * step
+            sheet.put(row, 1, f"unit {j + 1}", "label")
+            rects.append(write_values(sheet, sheet.rect(row, 2, rows, cols), self.kernel[:, j]))
+        return rects
+
+
+@dataclass(frozen=True)
+class Gather(Op):
+    """Flatten and Reshape: the same numbers in Keras' row-major order, in a new shape."""
+
+    name: str
+    input_shape: tuple[int, ...]
+    output_shape: tuple[int, ...]
+    title: str = "Flatten"
+
+    def describe(self) -> str:
+        return "the same numbers, read row by row (channels of a pixel side by side)"
+
+    def reference(self, x: np.ndarray) -> np.ndarray:
+        return x.astype(np.float64).reshape(self.output_shape)
+
+    def emit(self, sheet: SheetPlan, x: Cells, book: Book) -> Cells:
+        sheet.line("Each cell copies one value of the layer before, in reading order: row by row, "
+                   "pixel by pixel, channel by channel.", "note", skip=1)
+        if len(self.output_shape) >= 2:
+            out = new_planar(sheet, self.output_shape)
+            size = out.height * out.width * out.channels
+            for i in range(size):
+                pixel, c = divmod(i, out.channels)
+                y, xx = divmod(pixel, out.width)
+                sheet.formula(out.grids[c].row + y, out.grids[c].col + xx, x.flat_ref(i, sheet.title))
+            return out
+        rows, cols = flat_width(self.input_shape)
+        out = new_flat(sheet, (rows * cols,), None, col=1)
+        for i in range(out.size):
+            r, c = divmod(i, cols)
+            sheet.formula(out.block.row + r, out.block.col + c, x.flat_ref(i, sheet.title))
+        return out
+
+
+@converter("Flatten")
+def flatten(layer, shape, context: Context) -> Gather | None:
+    reasons = []
+    if (layer.config.get("data_format") or "channels_last") != "channels_last":
+        reasons.append("data_format='channels_first' (only channels_last)")
+    if not finish(reasons, shape):
+        return None
+    return Gather(layer.name, tuple(shape), (int(np.prod(shape)),), "Flatten")
+
+
+@converter("Reshape")
+def reshape(layer, shape, context: Context) -> Gather | None:
+    target = list(option(layer.config, "target_shape", []))
+    reasons = []
+    if len(target) not in (1, 2, 3):
+        reasons.append(f"target_shape={tuple(target)} (only 1-D vectors and 2-D/3-D images)")
+    if not finish(reasons, shape):
+        return None
+    size = int(np.prod(shape))
+    if -1 in target:
+        known = int(np.prod([d for d in target if d != -1]))
+        target[target.index(-1)] = size // known
+    if int(np.prod(target)) != size:
+        raise Unsupported(f"cannot reshape {tuple(shape)} into {tuple(target)}")
+    return Gather(layer.name, tuple(shape), tuple(int(d) for d in target), "Reshape")
+
+
+@converter("Dense")
+def dense(layer, shape, context: Context) -> Dense | None:
+    reasons = []
+    try:
+        act = activation(layer.config.get("activation"), context.keras2)
+    except Unsupported as error:
+        reasons.extend(error.reasons)
+    if shape is not None and len(shape) != 1:
+        reasons.append(f"Dense on a {len(shape)}-D input {tuple(shape)}: add a Flatten before it")
+    if not finish(reasons, shape):
+        return None
+    kernel = layer.weights[0]
+    if kernel.shape[0] != shape[0]:
+        raise Unsupported(f"kernel expects {kernel.shape[0]} inputs but the layer before gives {shape[0]}")
+    bias = layer.weights[1] if option(layer.config, "use_bias", True) and len(layer.weights) > 1 else None
+    return Dense(layer.name, tuple(shape), (kernel.shape[1],), kernel, bias, act)

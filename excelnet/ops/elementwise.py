@@ -1,0 +1,188 @@
+"""Layers that change each number on its own: activations, batch norm, rescaling."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..layout import Cells, Flat, Planar
+from ..sheet import SheetPlan
+from .activations import SOFTMAX, Activation, activation, elu, leaky_relu, relu
+from .base import Book, Context, Op, Unsupported, converter, finish, option
+from .cells import fill_like, parameter_table, same_layout
+from .core import emit_softmax, softmax
+
+
+@dataclass(frozen=True)
+class ActivationOp(Op):
+    name: str
+    input_shape: tuple[int, ...]
+    output_shape: tuple[int, ...]
+    activation: Activation
+    title: str = "Activation"
+
+    def describe(self) -> str:
+        return f"{self.activation.name} of each value"
+
+    def reference(self, x: np.ndarray) -> np.ndarray:
+        return self.activation.numpy(x.astype(np.float64))
+
+    def emit(self, sheet: SheetPlan, x: Cells, book: Book) -> Cells:
+        sheet.line(f"Each cell: {self.activation.formula('x')}, where x is the same cell "
+                   "in the layer before.", "note", skip=1)
+        out = same_layout(sheet, x, self.activation.name)
+        fill_like(sheet, x, out, lambda ref, i: self.activation.formula(ref))
+        return out
+
+
+@dataclass(frozen=True)
+class SoftmaxOp(Op):
+    name: str
+    input_shape: tuple[int, ...]
+    output_shape: tuple[int, ...]
+    title: str = "Softmax"
+
+    def describe(self) -> str:
+        return "softmax: exp of each value over the sum of all exps"
+
+    def reference(self, x: np.ndarray) -> np.ndarray:
+        return softmax(x.astype(np.float64))
+
+    def emit(self, sheet: SheetPlan, x: Flat, book: Book) -> Flat:
+        sheet.line("Softmax turns scores into probabilities that add up to 1.", "note", skip=1)
+        return emit_softmax(sheet, x)
+
+
+@dataclass(frozen=True)
+class AffineOp(Op):
+    """x * scale + offset per channel: BatchNormalization at inference, Rescaling."""
+
+    name: str
+    input_shape: tuple[int, ...]
+    output_shape: tuple[int, ...]
+    table: tuple[tuple[str, np.ndarray], ...]   # named parameter rows shown as cells
+    epsilon: float | None = None                 # BatchNormalization only
+    title: str = "BatchNormalization"
+
+    def _params(self) -> dict[str, np.ndarray]:
+        return {name: np.asarray(value, dtype=np.float64) for name, value in self.table}
+
+    def parameter_count(self) -> int:
+        return sum(np.size(v) for _, v in self.table)
+
+    def describe(self) -> str:
+        if self.epsilon is None:
+            return "x × scale + offset"
+        return "(x − mean) / √(variance + ε) × gamma + beta"
+
+    def reference(self, x: np.ndarray) -> np.ndarray:
+        p, x = self._params(), x.astype(np.float64)
+        if self.epsilon is None:
+            return x * p["scale"] + p["offset"]
+        return (x - p["moving mean"]) / np.sqrt(p["moving variance"] + self.epsilon) * p["gamma"] + p["beta"]
+
+    def emit(self, sheet: SheetPlan, x: Cells, book: Book) -> Cells:
+        sheet.line(f"Each cell: {self.describe()}, with the parameters of its channel below.", "note", skip=1)
+        names = [name for name, _ in self.table]
+        rects = dict(zip(names, parameter_table(sheet, names, [v for _, v in self.table])))
+        eps = None
+        if self.epsilon is not None:
+            row = sheet.line("epsilon", "label")
+            sheet.put(row, 2, float(self.epsilon), "weight")
+            eps = sheet.block(sheet.rect(row, 2, 1, 1), "weights").ref(sheet.title, absolute=True)
+        channels = x.channels if isinstance(x, Planar) else x.size
+        out = same_layout(sheet, x, "value")
+        here = sheet.title
+
+        def param(name: str, i: int) -> str:
+            rect = rects[name]
+            return rect.cell_ref(0, 0 if rect.cols == 1 else i % channels, here, absolute=True)
+
+        if self.epsilon is None:
+            fill_like(sheet, x, out, lambda ref, i: f"{ref}*{param('scale', i)}+{param('offset', i)}")
+        else:
+            fill_like(sheet, x, out, lambda ref, i: (
+                f"({ref}-{param('moving mean', i)})/SQRT({param('moving variance', i)}+{eps})"
+                f"*{param('gamma', i)}+{param('beta', i)}"))
+        return out
+
+
+def _elementwise(layer, shape, act: Activation, title: str) -> ActivationOp | None:
+    if shape is None:
+        return None
+    return ActivationOp(layer.name, tuple(shape), tuple(shape), act, title)
+
+
+@converter("Activation")
+def activation_layer(layer, shape, context: Context):
+    act = activation(layer.config.get("activation"), context.keras2)
+    if act == SOFTMAX:
+        return softmax_layer(layer, shape, context)
+    return _elementwise(layer, shape, act, "Activation")
+
+
+@converter("ReLU")
+def relu_layer(layer, shape, context: Context):
+    config = layer.config
+    act = relu(config.get("max_value"), float(option(config, "negative_slope", 0.0)),
+               float(option(config, "threshold", 0.0)))
+    return _elementwise(layer, shape, act, "ReLU")
+
+
+@converter("LeakyReLU")
+def leaky_relu_layer(layer, shape, context: Context):
+    config = layer.config
+    slope = config.get("negative_slope", config.get("alpha", 0.3 if context.keras2 else 0.2))
+    return _elementwise(layer, shape, leaky_relu(float(slope)), "LeakyReLU")
+
+
+@converter("ELU")
+def elu_layer(layer, shape, context: Context):
+    return _elementwise(layer, shape, elu(float(option(layer.config, "alpha", 1.0))), "ELU")
+
+
+@converter("Softmax")
+def softmax_layer(layer, shape, context: Context):
+    axis = option(layer.config, "axis", -1)
+    reasons = []
+    if shape is not None and len(shape) != 1:
+        reasons.append(f"softmax over a {len(shape)}-D tensor {tuple(shape)} (only vectors)")
+    if axis not in (-1, [-1], 1, [1]):
+        reasons.append(f"axis={axis} (only the last axis)")
+    if not finish(reasons, shape):
+        return None
+    return SoftmaxOp(layer.name, tuple(shape), tuple(shape))
+
+
+@converter("BatchNormalization")
+def batch_norm(layer, shape, context: Context):
+    config, reasons = layer.config, []
+    axis = config.get("axis", -1)
+    axis = axis[0] if isinstance(axis, list) and len(axis) == 1 else axis
+    if shape is not None and axis not in (-1, len(shape)):
+        reasons.append(f"axis={axis} (only the last, channel axis)")
+    if not finish(reasons, shape):
+        return None
+    channels = shape[-1]
+    weights = list(layer.weights)
+    gamma = weights.pop(0) if option(config, "scale", True) else np.ones(channels)
+    beta = weights.pop(0) if option(config, "center", True) else np.zeros(channels)
+    if len(weights) != 2:
+        raise Unsupported("missing moving mean / variance weights")
+    table = (("gamma", gamma), ("beta", beta), ("moving mean", weights[0]), ("moving variance", weights[1]))
+    return AffineOp(layer.name, tuple(shape), tuple(shape), table, float(option(config, "epsilon", 1e-3)))
+
+
+@converter("Rescaling")
+def rescaling(layer, shape, context: Context):
+    scale, offset = layer.config.get("scale", 1.0), layer.config.get("offset", 0.0)
+    reasons = []
+    for name, value in (("scale", scale), ("offset", offset)):
+        if isinstance(value, dict) or (isinstance(value, list) and len(value) not in (1, (shape or [0])[-1])):
+            reasons.append(f"{name}={value!r} (a number or one per channel)")
+    if not finish(reasons, shape):
+        return None
+    table = (("scale", np.atleast_1d(np.asarray(scale, dtype=np.float32))),
+             ("offset", np.atleast_1d(np.asarray(offset, dtype=np.float32))))
+    return AffineOp(layer.name, tuple(shape), tuple(shape), table, None, "Rescaling")

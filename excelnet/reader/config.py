@@ -1,0 +1,126 @@
+"""Parse a Keras model config (JSON, Keras 2 or 3) into an ordered chain of layers.
+
+Only JSON is read: nothing in a model file is ever executed."""
+
+from __future__ import annotations
+
+from typing import Any
+
+CONTAINERS = {"Sequential", "Functional", "Model"}
+
+
+class ConfigError(ValueError):
+    """The config is not a model this converter can read."""
+
+
+def model_chain(config: dict) -> tuple[str, tuple[int, ...], list[dict]]:
+    """(model name, input shape without batch axis, layer configs in data-flow order)."""
+    if not isinstance(config, dict) or config.get("class_name") not in CONTAINERS:
+        kind = config.get("class_name") if isinstance(config, dict) else type(config).__name__
+        raise ConfigError(f"the top-level object is {kind!r}, not a Sequential or Functional model")
+    body = config.get("config") or {}
+    layers = body.get("layers")
+    if not isinstance(layers, list):
+        raise ConfigError("the model config has no list of layers")
+    name = str(body.get("name") or "model")
+    if config["class_name"] == "Sequential":
+        chain = layers
+    else:
+        chain = _functional_chain(body)
+    input_shape, chain = _split_input(chain, body)
+    if not chain:
+        raise ConfigError("the model has no layers")
+    return name, input_shape, chain
+
+
+def _split_input(layers: list[dict], body: dict) -> tuple[tuple[int, ...], list[dict]]:
+    """Take the InputLayer off the front, returning the input shape it declares."""
+    if layers and layers[0].get("class_name") == "InputLayer":
+        shape = _batch_shape(layers[0].get("config", {}))
+        return shape, layers[1:]
+    if layers:
+        shape = _batch_shape(layers[0].get("config", {}))
+        if shape:
+            return shape, layers
+    shape = body.get("build_input_shape")
+    if shape:
+        return tuple(shape[1:]), layers
+    raise ConfigError("the model does not declare its input shape (build it or add an Input)")
+
+
+def _batch_shape(layer_config: dict) -> tuple[int, ...]:
+    for key in ("batch_shape", "batch_input_shape"):
+        shape = layer_config.get(key)
+        if shape:
+            if any(d is None for d in shape[1:]):
+                raise ConfigError(f"the input shape {shape[1:]} has unknown dimensions")
+            return tuple(int(d) for d in shape[1:])
+    return ()
+
+
+def _functional_chain(body: dict) -> list[dict]:
+    """Order a Functional model's layers from input to output; refuse branches."""
+    layers = {layer_name(l): l for l in body["layers"]}
+    inputs = _endpoint_names(body.get("input_layers"))
+    outputs = _endpoint_names(body.get("output_layers"))
+    if len(inputs) != 1 or len(outputs) != 1:
+        raise ConfigError(
+            f"the model has {len(inputs)} inputs and {len(outputs)} outputs; "
+            "only single-input, single-output chains are supported")
+    consumers: dict[str, list[str]] = {name: [] for name in layers}
+    branches = []
+    for name, layer in layers.items():
+        sources = inbound_layer_names(layer)
+        if len(sources) > 1:
+            branches.append(f"{name} ({layer.get('class_name')}) merges {len(sources)} inputs")
+        for source in sources:
+            consumers.setdefault(source, []).append(name)
+    for name, users in consumers.items():
+        if len(users) > 1:
+            branches.append(f"{name} feeds {len(users)} layers ({', '.join(users)})")
+    if branches:
+        raise ConfigError("the model is not a single chain: " + "; ".join(branches))
+    chain, current = [layers[inputs[0]]], inputs[0]
+    while consumers.get(current):
+        current = consumers[current][0]
+        chain.append(layers[current])
+    if current != outputs[0]:
+        raise ConfigError(f"the chain from {inputs[0]} ends at {current}, not at the output {outputs[0]}")
+    return chain
+
+
+def layer_name(layer: dict) -> str:
+    return str(layer.get("name") or layer.get("config", {}).get("name"))
+
+
+def _endpoint_names(endpoints: Any) -> list[str]:
+    """input_layers/output_layers: [name, 0, 0] or [[name, 0, 0], ...]."""
+    if not endpoints:
+        return []
+    if isinstance(endpoints[0], str):
+        return [endpoints[0]]
+    return [e[0] for e in endpoints]
+
+
+def inbound_layer_names(layer: dict) -> list[str]:
+    """Names of the layers feeding this one, in Keras 2 or Keras 3 notation."""
+    names: list[str] = []
+    _collect_history(layer.get("inbound_nodes") or [], names)
+    return names
+
+
+def _collect_history(node: Any, names: list[str]) -> None:
+    if isinstance(node, dict):
+        history = node.get("config", {}).get("keras_history") if node.get("class_name") == "__keras_tensor__" else None
+        if history:
+            names.append(history[0])
+            return
+        for value in node.values():
+            _collect_history(value, names)
+    elif isinstance(node, list):
+        # Keras 2: [layer_name, node_index, tensor_index, kwargs]
+        if len(node) >= 3 and isinstance(node[0], str) and isinstance(node[1], int):
+            names.append(node[0])
+            return
+        for item in node:
+            _collect_history(item, names)

@@ -1,0 +1,77 @@
+"""A worksheet as plain data: cells, styles, colour scales and names.
+
+Emitters fill a SheetPlan; only writer.py turns it into openpyxl objects."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from .layout import Rect
+
+
+@dataclass(frozen=True)
+class Text:
+    """A string to show literally, even if it starts with '=' (e.g. a layer name)."""
+
+    value: str
+
+
+@dataclass(frozen=True)
+class Formula:
+    """A spreadsheet formula, without the leading '='."""
+
+    expression: str
+
+
+# What a block holds decides how it is coloured.
+ACTIVATIONS = "activations"   # feature maps, vectors: a sequential colour scale
+WEIGHTS = "weights"           # kernels, dense weights: a diverging colour scale
+PICTURE = "picture"           # input pixels: grayscale
+SWITCH = "switch"             # 1/0 filter switches
+PROBABILITIES = "probabilities"
+
+
+@dataclass
+class SheetPlan:
+    title: str
+    kind: str                                    # guide | input | layer | weights | output | data
+    cells: dict[tuple[int, int], Any] = field(default_factory=dict)
+    styles: dict[tuple[int, int], str] = field(default_factory=dict)
+    blocks: list[tuple[Rect, str]] = field(default_factory=list)
+    names: dict[str, Rect] = field(default_factory=dict)
+    validations: list[tuple[Rect, int, int]] = field(default_factory=list)
+    column_width: float | None = None            # narrow square cells for pictures
+    wide_columns: dict[int, float] = field(default_factory=dict)
+    zoom: int = 100
+    freeze: tuple[int, int] | None = None        # (row, col) of the first scrolling cell
+    hidden: bool = False
+    next_row: int = 1
+
+    def put(self, row: int, col: int, value: Any, style: str | None = None) -> None:
+        if isinstance(value, str):
+            value = Text(value)
+        self.cells[(row, col)] = value
+        if style:
+            self.styles[(row, col)] = style
+
+    def formula(self, row: int, col: int, expression: str, style: str | None = None) -> None:
+        self.put(row, col, Formula(expression), style)
+
+    def line(self, value: Any, style: str | None = None, col: int = 1, skip: int = 0) -> int:
+        """Write one line of text at the next free row; returns its row."""
+        row = self.next_row
+        self.put(row, col, value, style)
+        self.next_row = row + 1 + skip
+        return row
+
+    def block(self, rect: Rect, role: str) -> Rect:
+        self.blocks.append((rect, role))
+        self.next_row = max(self.next_row, rect.bottom + 2)
+        return rect
+
+    def rect(self, row: int, col: int, rows: int, cols: int) -> Rect:
+        return Rect(self.title, row, col, rows, cols)
+
+    def formula_count(self) -> int:
+        return sum(isinstance(v, Formula) for v in self.cells.values())

@@ -1,0 +1,101 @@
+"""From a Network to the plans of every sheet, in the order a student reads them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..errors import ExcelnetError, SpreadsheetLimitError
+from ..layout import MAX_COLS, MAX_ROWS
+from ..ops import Network
+from ..ops.activations import SOFTMAX
+from ..ops.base import Book
+from ..ops.cells import shape_text
+from ..ops.core import Dense
+from ..ops.elementwise import SoftmaxOp
+from ..sheet import Formula, SheetPlan
+from .guide import emit_guide
+from .inputs import Samples, emit_digits, emit_input_sheet, matching
+from .naming import SheetNamer
+from .outputs import emit_output_sheet
+
+MAX_FORMULA_LENGTH = 8192
+
+
+@dataclass
+class WorkbookPlan:
+    sheets: list[SheetPlan]
+    network: Network
+
+    @property
+    def formula_cells(self) -> int:
+        return sum(sheet.formula_count() for sheet in self.sheets)
+
+
+def class_names(network: Network, labels: list[str] | None) -> list:
+    count = network.output_shape[0] if len(network.output_shape) == 1 else 0
+    if count == 0:
+        raise ExcelnetError(f"the model's output {network.output_shape} is not a vector of class scores")
+    if labels is None:
+        return list(range(count))
+    if len(labels) != count:
+        raise ExcelnetError(f"--labels gives {len(labels)} names but the model has {count} outputs")
+    return [int(l) if l.isdigit() else l for l in labels]
+
+
+def ends_in_softmax(network: Network) -> bool:
+    last = network.ops[-1]
+    return isinstance(last, SoftmaxOp) or (isinstance(last, Dense) and last.activation == SOFTMAX)
+
+
+def plan_workbook(network: Network, samples: Samples | None = None,
+                  labels: list[str] | None = None) -> WorkbookPlan:
+    names = class_names(network, labels)
+    samples = matching(samples, network.input_shape)
+    book = Book(SheetNamer())
+    guide = book.add_sheet("Guide", "guide")
+    input_sheet = book.add_sheet("Input", "input")
+    data = digits = None
+    if samples is not None:
+        data = book.add_sheet("Digits", "data")
+        digits = emit_digits(data, samples, names)
+    inputs = emit_input_sheet(input_sheet, network.input_shape, samples, digits)
+    for k, rect in enumerate(inputs.canvas):
+        input_sheet.names["Canvas" if len(inputs.canvas) == 1 else f"Canvas_{k + 1}"] = rect
+    if inputs.sample is not None:
+        input_sheet.names["Sample"] = inputs.sample
+        input_sheet.names["Label"] = inputs.label
+    x, layer_rows = inputs.network_input, []
+    for index, op in enumerate(network.ops, start=1):
+        sheet = book.add_sheet(f"{index} {op.name}", "layer")
+        sheet.line(f"Layer {index}: {op.name} ({op.title}) → output {shape_text(op.output_shape)}", "title")
+        before = len(book.sheets)
+        x = op.emit(sheet, x, book)
+        formulas = sum(s.formula_count() for s in [sheet] + book.sheets[before:])
+        layer_rows.append([sheet.title, op.name, op.title, op.describe(), shape_text(op.output_shape),
+                           op.parameter_count(), formulas])
+    output = book.add_sheet("Output", "output")
+    emit_output_sheet(output, x, names, inputs.label, ends_in_softmax(network))
+    spec = network.spec
+    emit_guide(guide, network.name, layer_rows, spec.source, spec.sha256, list(network.skipped))
+    sheets = [s for s in book.sheets if s is not data] + ([data] if data else [])  # data last
+    check_limits(sheets)
+    return WorkbookPlan(sheets, network)
+
+
+def check_limits(sheets: list[SheetPlan]) -> None:
+    """Refuse, naming the sheet and by how much, anything Excel could not open."""
+    problems = []
+    for sheet in sheets:
+        rows = max((r for r, _ in sheet.cells), default=0)
+        cols = max((c for _, c in sheet.cells), default=0)
+        if rows > MAX_ROWS:
+            problems.append(f"sheet '{sheet.title}' needs {rows:,} rows, {rows - MAX_ROWS:,} more than Excel's {MAX_ROWS:,}")
+        if cols > MAX_COLS:
+            problems.append(f"sheet '{sheet.title}' needs {cols:,} columns, {cols - MAX_COLS:,} more than Excel's {MAX_COLS:,}")
+        longest = max((len(v.expression) + 1 for v in sheet.cells.values() if isinstance(v, Formula)), default=0)
+        if longest > MAX_FORMULA_LENGTH:
+            problems.append(f"sheet '{sheet.title}' has a formula of {longest:,} characters, "
+                            f"{longest - MAX_FORMULA_LENGTH:,} more than Excel's {MAX_FORMULA_LENGTH:,}")
+    if problems:
+        raise SpreadsheetLimitError("The workbook would not fit in a spreadsheet:\n" +
+                                    "\n".join(f"  - {p}" for p in problems))
