@@ -1,0 +1,111 @@
+"""Recalculate workbooks in a real, headless LibreOffice.
+
+LibreOffice's Python bridge only imports in Debian's /usr/bin/python3, so a small
+worker script runs there and talks JSON over pipes; this side needs no `uno`."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+import uuid
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import ExcelnetError
+
+WORKER = Path(__file__).with_name("uno_worker.py")
+SYSTEM_PYTHON = os.environ.get("EXCELNET_UNO_PYTHON", "/usr/bin/python3")
+
+
+def soffice_path() -> str | None:
+    return shutil.which("soffice") or shutil.which("libreoffice")
+
+
+def unavailable_reason() -> str | None:
+    """Why LibreOffice cannot be used here, or None when it can."""
+    if soffice_path() is None:
+        return "LibreOffice is not installed (apt-get install libreoffice-calc-nogui)"
+    if not Path(SYSTEM_PYTHON).exists():
+        return f"{SYSTEM_PYTHON} (the Python with LibreOffice's uno bridge) does not exist"
+    probe = subprocess.run([SYSTEM_PYTHON, "-c", "import uno"], capture_output=True)
+    if probe.returncode != 0:
+        return f"{SYSTEM_PYTHON} cannot import uno (apt-get install python3-uno)"
+    return None
+
+
+class LibreOffice:
+    """A headless soffice with its own profile, and the worker that drives it."""
+
+    def __init__(self):
+        reason = unavailable_reason()
+        if reason:
+            raise ExcelnetError(reason)
+        self.profile = Path(tempfile.mkdtemp(prefix="excelnet-lo-"))
+        pipe = f"excelnet_{uuid.uuid4().hex}"
+        self.office = subprocess.Popen(
+            [soffice_path(), "--headless", "--invisible", "--nologo", "--norestore", "--nodefault",
+             "--nolockcheck", f"-env:UserInstallation={self.profile.as_uri()}",
+             f"--accept=pipe,name={pipe};urp;StarOffice.ComponentContext"],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.worker = subprocess.Popen([SYSTEM_PYTHON, str(WORKER), pipe], stdin=subprocess.PIPE,
+                                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+    def call(self, command: str, **arguments) -> dict:
+        self.worker.stdin.write(json.dumps({"cmd": command, **arguments}) + "\n")
+        self.worker.stdin.flush()
+        line = self.worker.stdout.readline()
+        if not line:
+            raise ExcelnetError("LibreOffice stopped: " + self.worker.stderr.read()[-2000:])
+        answer = json.loads(line)
+        if "error" in answer:
+            raise ExcelnetError(f"LibreOffice: {answer['error']}")
+        return answer
+
+    def open(self, path: str | Path) -> float:
+        """Load a workbook; returns the seconds it took (load and first full recalculation)."""
+        return self.call("open", path=str(Path(path).resolve()))["load_s"]
+
+    def run(self, canvases: list | None = None, sample: int | None = None) -> dict:
+        return self.call("run", canvases=canvases, sample=sample)
+
+    def probabilities(self, x: np.ndarray) -> np.ndarray:
+        """Type one input (model's shape) into the canvas and read Probabilities."""
+        return np.array(self.run(canvas_grids(x))["Probabilities"], dtype=np.float64).reshape(-1)
+
+    def errors(self) -> dict[str, int]:
+        return self.call("errors")["errors"]
+
+    def close(self) -> None:
+        try:
+            if self.worker.poll() is None:
+                self.worker.stdin.write(json.dumps({"cmd": "quit"}) + "\n")
+                self.worker.stdin.flush()
+                self.worker.wait(timeout=20)
+        except (OSError, subprocess.TimeoutExpired):
+            self.worker.kill()
+        for process in (self.office,):
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                process.kill()
+        shutil.rmtree(self.profile, ignore_errors=True)
+
+    def __enter__(self) -> "LibreOffice":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def canvas_grids(x: np.ndarray) -> list[list[list[float]]]:
+    """One input as the rows of each canvas: Canvas_k holds channel k; a vector is one row."""
+    x = np.asarray(x, dtype=np.float64)
+    if x.ndim == 3:
+        return [x[:, :, k].tolist() for k in range(x.shape[2])]
+    if x.ndim == 2:
+        return [x.tolist()]
+    return [[x.reshape(-1).tolist()]]

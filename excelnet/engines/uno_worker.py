@@ -1,0 +1,132 @@
+"""Runs inside Debian's /usr/bin/python3, the only Python with LibreOffice's `uno` bridge.
+
+Standard library only. Reads one JSON command per line on stdin, answers one JSON
+line on stdout. The parent (excelnet.engines.libreoffice) starts soffice for it."""
+
+import json
+import sys
+import time
+
+import uno  # noqa: F401  (Debian's python3-uno)
+from com.sun.star.beans import PropertyValue
+
+CLEAR_CONTENTS = 1 | 4 | 16     # CellFlags VALUE | STRING | FORMULA
+FORMULA_ERROR = 4               # FormulaResult.ERROR
+
+
+def connect(pipe, timeout=60.0):
+    local = uno.getComponentContext()
+    resolver = local.ServiceManager.createInstanceWithContext("com.sun.star.bridge.UnoUrlResolver", local)
+    deadline = time.time() + timeout
+    while True:
+        try:
+            ctx = resolver.resolve(f"uno:pipe,name={pipe};urp;StarOffice.ComponentContext")
+            return ctx.ServiceManager.createInstanceWithContext("com.sun.star.frame.Desktop", ctx)
+        except Exception:
+            if time.time() > deadline:
+                raise
+            time.sleep(0.2)
+
+
+def prop(name, value):
+    p = PropertyValue()
+    p.Name, p.Value = name, value
+    return p
+
+
+class Session:
+    def __init__(self, desktop):
+        self.desktop = desktop
+        self.doc = None
+
+    def open(self, path):
+        if self.doc is not None:
+            self.doc.close(True)
+        started = time.perf_counter()
+        url = uno.systemPathToFileUrl(path)
+        self.doc = self.desktop.loadComponentFromURL(url, "_blank", 0, (prop("Hidden", True),))
+        if self.doc is None:
+            raise RuntimeError(f"LibreOffice could not open {path}")
+        self.doc.calculateAll()
+        return {"load_s": time.perf_counter() - started}
+
+    def named(self, name):
+        return self.doc.NamedRanges.getByName(name).getReferredCells()
+
+    def has(self, name):
+        return self.doc.NamedRanges.hasByName(name)
+
+    def read(self, names):
+        out = {}
+        for name in names:
+            if self.has(name):
+                out[name] = [list(row) for row in self.named(name).getDataArray()]
+        return out
+
+    def run(self, canvases=None, sample=None, read=("Probabilities", "Prediction", "Label"), recalc=True):
+        """Type values into the canvases (None = clear them), set Sample, recalculate, read."""
+        if sample is not None:
+            self.named("Sample").getCellByPosition(0, 0).setValue(sample)
+        names = ["Canvas"] if self.has("Canvas") else sorted(
+            (n for n in self.doc.NamedRanges.ElementNames if n.startswith("Canvas_")), key=lambda n: int(n[7:]))
+        for k, name in enumerate(names):
+            cells = self.named(name)
+            if canvases is None:
+                cells.clearContents(CLEAR_CONTENTS)
+            else:
+                cells.setDataArray(tuple(tuple(float(v) for v in row) for row in canvases[k]))
+        started = time.perf_counter()
+        if recalc:
+            self.doc.calculateAll()
+        result = self.read(read)
+        result["seconds"] = time.perf_counter() - started
+        return result
+
+    def set_cell(self, name, row, col, value, read=("Probabilities",)):
+        """Change one cell and read the outputs: how fast an edit shows (automatic recalculation)."""
+        started = time.perf_counter()
+        self.named(name).getCellByPosition(col, row).setValue(value)
+        result = self.read(read)
+        result["seconds"] = time.perf_counter() - started
+        return result
+
+    def recalc(self):
+        started = time.perf_counter()
+        self.doc.calculateAll()
+        return {"seconds": time.perf_counter() - started}
+
+    def errors(self):
+        """Every formula cell whose result is an error value, by sheet."""
+        found = {}
+        for sheet in self.doc.Sheets:
+            ranges = sheet.queryFormulaCells(FORMULA_ERROR)
+            count = sum((a.EndRow - a.StartRow + 1) * (a.EndColumn - a.StartColumn + 1)
+                        for a in ranges.getRangeAddresses())
+            if count:
+                found[sheet.Name] = count
+        return {"errors": found}
+
+
+def main():
+    session = Session(connect(sys.argv[1]))
+    for line in sys.stdin:
+        request = json.loads(line)
+        command = request.pop("cmd")
+        try:
+            if command == "quit":
+                break
+            answer = getattr(session, command)(**request)
+        except Exception as error:  # report, keep serving
+            answer = {"error": f"{type(error).__name__}: {error}"}
+        sys.stdout.write(json.dumps(answer) + "\n")
+        sys.stdout.flush()
+    try:
+        if session.doc is not None:
+            session.doc.close(True)
+        session.desktop.terminate()
+    except Exception:
+        pass
+
+
+if __name__ == "__main__":
+    main()
