@@ -28,9 +28,9 @@ def new_planar(sheet: SheetPlan, shape: tuple[int, ...], label: str = "channel",
 
 
 def new_flat(sheet: SheetPlan, shape: tuple[int, ...], caption: str | None = None,
-             role: str = ACTIVATIONS, col: int = 2) -> Flat:
-    """A block for a 1-D tensor; `caption` goes in column A beside it."""
-    rows, cols = flat_width(shape)
+             role: str = ACTIVATIONS, col: int = 2, block: tuple[int, int] | None = None) -> Flat:
+    """A block for a 1-D tensor (`block` = rows, cols; default one row); `caption` goes in column A."""
+    rows, cols = block or flat_width(shape)
     row = sheet.next_row
     if caption:
         sheet.put(row, 1, caption, "label")

@@ -135,7 +135,7 @@ class Gather(Op):
                 sheet.formula(out.grids[c].row + y, out.grids[c].col + xx, x.flat_ref(i, sheet.title))
             return out
         rows, cols = flat_width(self.input_shape)
-        out = new_flat(sheet, (rows * cols,), None, col=1)
+        out = new_flat(sheet, (rows * cols,), None, col=1, block=(rows, cols))
         for i in range(out.size):
             r, c = divmod(i, cols)
             sheet.formula(out.block.row + r, out.block.col + c, x.flat_ref(i, sheet.title))
