@@ -4,21 +4,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..errors import ExcelnetError, SpreadsheetLimitError
-from ..layout import MAX_COLS, MAX_ROWS
+from ..errors import ExcelnetError
 from ..ops import Network
 from ..ops.activations import SOFTMAX
 from ..ops.base import Book
 from ..ops.cells import shape_text
 from ..ops.core import Dense
 from ..ops.elementwise import SoftmaxOp
-from ..sheet import Formula, SheetPlan
+from ..sheet import SheetPlan
 from .guide import emit_guide
+from .limits import check_limits
 from .inputs import Samples, emit_digits, emit_input_sheet, matching
 from .naming import SheetNamer
 from .outputs import emit_output_sheet
 
-MAX_FORMULA_LENGTH = 8192
 
 
 @dataclass
@@ -80,22 +79,3 @@ def plan_workbook(network: Network, samples: Samples | None = None,
     sheets = [s for s in book.sheets if s is not data] + ([data] if data else [])  # data last
     check_limits(sheets)
     return WorkbookPlan(sheets, network)
-
-
-def check_limits(sheets: list[SheetPlan]) -> None:
-    """Refuse, naming the sheet and by how much, anything Excel could not open."""
-    problems = []
-    for sheet in sheets:
-        rows = max((r for r, _ in sheet.cells), default=0)
-        cols = max((c for _, c in sheet.cells), default=0)
-        if rows > MAX_ROWS:
-            problems.append(f"sheet '{sheet.title}' needs {rows:,} rows, {rows - MAX_ROWS:,} more than Excel's {MAX_ROWS:,}")
-        if cols > MAX_COLS:
-            problems.append(f"sheet '{sheet.title}' needs {cols:,} columns, {cols - MAX_COLS:,} more than Excel's {MAX_COLS:,}")
-        longest = max((len(v.expression) + 1 for v in sheet.cells.values() if isinstance(v, Formula)), default=0)
-        if longest > MAX_FORMULA_LENGTH:
-            problems.append(f"sheet '{sheet.title}' has a formula of {longest:,} characters, "
-                            f"{longest - MAX_FORMULA_LENGTH:,} more than Excel's {MAX_FORMULA_LENGTH:,}")
-    if problems:
-        raise SpreadsheetLimitError("The workbook would not fit in a spreadsheet:\n" +
-                                    "\n".join(f"  - {p}" for p in problems))
