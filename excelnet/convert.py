@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from .assets import DEFAULT_MODEL, DEFAULT_SAMPLES
@@ -30,8 +30,16 @@ def input_divisor(network: Network) -> float:
     return 1.0 if first is not None and first.title == "Rescaling" else 255.0
 
 
+DEFAULT_SOURCE = "excelnet's shipped model mnist_cnn.keras"
+
+
 def load_network(model: str | Path | None = None) -> Network:
-    return build_network(read_model(model or DEFAULT_MODEL))
+    """Read and check a model; the shipped one is recorded by name, not by install path,
+    so the same workbook comes out wherever excelnet is installed."""
+    spec = read_model(model or DEFAULT_MODEL)
+    if model is None:
+        spec = replace(spec, source=DEFAULT_SOURCE)
+    return build_network(spec)
 
 
 def build(model: str | Path | None = None, output: str | Path | None = None,

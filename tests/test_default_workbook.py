@@ -1,0 +1,62 @@
+"""The shipped model and digits: the default workbook equals Keras, in `formulas` and in LibreOffice."""
+
+from __future__ import annotations
+
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from conftest import assert_matches
+
+REPO = Path(__file__).resolve().parents[1]
+PREBUILT = REPO / "workbooks" / "mnist_cnn.xlsx"
+
+
+def test_shipped_samples_and_model_exist():
+    from excelnet.assets import DEFAULT_MODEL, DEFAULT_SAMPLES
+
+    assert DEFAULT_MODEL.stat().st_size > 1000
+    with np.load(DEFAULT_SAMPLES) as data:
+        assert len(data["x"]) >= 100 and len(data["y"]) == len(data["x"])
+
+
+def test_default_workbook_size_targets(default_build):
+    assert default_build.plan.formula_cells <= 25_000
+    assert default_build.network.input_shape == (28, 28, 1)
+
+
+@pytest.mark.slow
+def test_default_workbook_in_formulas_equals_keras(default_build, default_keras_model):
+    from excelnet.engines.formulas_engine import FormulasWorkbook
+
+    x = default_build.samples.model_inputs(default_build.network.input_shape)[:2]
+    workbook = FormulasWorkbook(default_build.path)
+    expected = default_keras_model.predict(x, verbose=0)
+    for i in range(len(x)):
+        assert_matches(workbook.probabilities(x[i]), expected[i], f"digit {i}:")
+
+
+@pytest.mark.libreoffice
+def test_default_workbook_in_libreoffice_equals_keras_on_20_digits(libreoffice, default_build, default_keras_model):
+    x = default_build.samples.model_inputs(default_build.network.input_shape)[:20]
+    expected = default_keras_model.predict(x, verbose=0)
+    libreoffice.open(default_build.path)
+    for i in range(len(x)):
+        assert_matches(libreoffice.probabilities(x[i]), expected[i], f"digit {i}:")
+        assert libreoffice.errors() == {}, f"error cells after digit {i}"
+
+
+def _parts(path: Path) -> dict[str, bytes]:
+    """Every part of the xlsx but the timestamped document properties."""
+    with zipfile.ZipFile(path) as archive:
+        return {n: archive.read(n) for n in archive.namelist() if n != "docProps/core.xml"}
+
+
+def test_prebuilt_workbook_is_up_to_date(default_build):
+    assert PREBUILT.exists(), f"{PREBUILT} is missing: run `excelnet build -o workbooks/mnist_cnn.xlsx`"
+    fresh, shipped = _parts(default_build.path), _parts(PREBUILT)
+    stale = sorted(n for n in set(fresh) | set(shipped) if fresh.get(n) != shipped.get(n))
+    assert not stale, (f"workbooks/mnist_cnn.xlsx is stale ({', '.join(stale[:5])} differ): "
+                       "run `excelnet build -o workbooks/mnist_cnn.xlsx`")
