@@ -56,7 +56,7 @@ def plan_workbook(network: Network, samples: Samples | None = None,
     data = digits = None
     if samples is not None:
         data = book.add_sheet("Digits", "data")
-        digits = emit_digits(data, samples, names)
+        digits = emit_digits(data, samples, names, network.input_shape)
     inputs = emit_input_sheet(input_sheet, network.input_shape, samples, digits)
     for k, rect in enumerate(inputs.canvas):
         input_sheet.names["Canvas" if len(inputs.canvas) == 1 else f"Canvas_{k + 1}"] = rect

@@ -75,21 +75,55 @@ def _flat_index(shape: tuple[int, ...], grid: int, r: int, c: int) -> int:
     return (r * shape[1] + c) * channels + grid
 
 
-def emit_digits(data: SheetPlan, samples: Samples, class_names: list) -> Rect:
-    """The sample images, one per row: the true class, then every raw value."""
-    data.put(1, 1, "true class", "label")
+@dataclass(frozen=True)
+class DigitStore:
+    """Where the sample images live on the Digits sheet, and how a formula reads one value.
+
+    Whole-number pixels (0-255) are stored as text, one image row per cell, three digits
+    per value ("000128255..."): 28 cells per digit instead of 784, which keeps the
+    workbook small and fast to write. Other values get one numeric cell each."""
+
+    rect: Rect           # one row per sample: the true class, then the data cells
+    per_cell: int        # values packed in one text cell; 0 = one number per cell
+
+    def classes(self, here: str) -> str:
+        return self.rect.sub_ref(0, 0, self.rect.rows, 1, here, True)
+
+    def value(self, flat: int, sample: str, here: str) -> str:
+        """Formula for value number `flat` (Keras order) of the sample chosen in `sample`."""
+        cell, position = divmod(flat, self.per_cell) if self.per_cell else (flat, 0)
+        column = self.rect.sub_ref(0, 1 + cell, self.rect.rows, 1, here, True)
+        if not self.per_cell:
+            return f"INDEX({column},{sample})"
+        return f"VALUE(MID(INDEX({column},{sample}),{3 * position + 1},3))"
+
+
+def _packable(images: np.ndarray) -> bool:
+    return bool(np.all(images == np.round(images)) and images.min() >= 0 and images.max() <= 999)
+
+
+def emit_digits(data: SheetPlan, samples: Samples, class_names: list, shape: tuple[int, ...]) -> DigitStore:
+    """The sample images, one per row: the true class, then the values."""
     count, size = samples.images.shape
-    for j in range(size):
-        data.put(1, 2 + j, f"value {j + 1}", "label")
+    per_cell = min(size // shape[0] if len(shape) > 1 else size, 10_000) if _packable(samples.images) else 0
+    data.put(1, 1, "true class", "label")
+    data.put(1, 2, "image rows, 3 digits per value" if per_cell else "values", "label")
     for k in range(count):
         data.put(2 + k, 1, class_names[int(samples.labels[k])])
-        for j, value in enumerate(samples.images[k].tolist()):
-            data.put(2 + k, 2 + j, value)
-    return data.rect(2, 1, count, size + 1)
+        values = samples.images[k]
+        if per_cell:
+            text = "".join(f"{int(v):03d}" for v in values.tolist())
+            for j in range(0, size, per_cell):
+                data.put(2 + k, 2 + j // per_cell, text[3 * j:3 * (j + per_cell)])
+        else:
+            for j, value in enumerate(values.tolist()):
+                data.put(2 + k, 2 + j, value)
+    columns = -(-size // per_cell) if per_cell else size
+    return DigitStore(data.rect(2, 1, count, columns + 1), per_cell)
 
 
 def emit_input_sheet(sheet: SheetPlan, shape: tuple[int, ...], samples: Samples | None,
-                     digits: Rect | None) -> InputCells:
+                     digits: "DigitStore | None") -> InputCells:
     rows, cols, count = _grids(shape)
     sheet.line("Input: pick a real digit, or draw your own", "title")
     if samples is None:
@@ -145,9 +179,9 @@ def _picker(sheet: SheetPlan, samples: Samples) -> tuple[Rect, Rect, Rect]:
     return sample, label, divisor
 
 
-def _fill_label(sheet: SheetPlan, label: Rect, sample: Rect, digits: Rect) -> None:
+def _fill_label(sheet: SheetPlan, label: Rect, sample: Rect, digits: DigitStore) -> None:
     here, s = sheet.title, sample.ref(sheet.title, absolute=True)
-    classes = digits.sub_ref(0, 0, digits.rows, 1, here, True)
+    classes = digits.classes(here)
     sheet.formula(label.row, label.col, f'IF({s}=0,"",INDEX({classes},{s}))', "class")
 
 
@@ -162,9 +196,9 @@ def _fill_network_input(sheet, shape, canvases, pictures, inputs, sample, diviso
                 fallback = "0"
                 if pictures:
                     s, d = sample.ref(here, absolute=True), divisor.ref(here, absolute=True)
-                    column = digits.sub_ref(0, 1 + _flat_index(shape, g, r, c), digits.rows, 1, here, True)
+                    value = digits.value(_flat_index(shape, g, r, c), s, here)
                     picture = pictures[g]
-                    sheet.formula(picture.row + r, picture.col + c, f"IF({s}=0,0,INDEX({column},{s})/{d})")
+                    sheet.formula(picture.row + r, picture.col + c, f"IF({s}=0,0,{value}/{d})")
                     fallback = picture.cell_ref(r, c, here)
                 drawn = canvas.cell_ref(r, c, here)
                 sheet.formula(network.row + r, network.col + c, f'IF({drawn}="",{fallback},{drawn})')
