@@ -133,7 +133,7 @@ def relu_layer(layer, shape, context: Context):
 @converter("LeakyReLU")
 def leaky_relu_layer(layer, shape, context: Context):
     config = layer.config
-    slope = config.get("negative_slope", config.get("alpha", 0.3 if context.keras2 else 0.2))
+    slope = option(config, "negative_slope", option(config, "alpha", 0.3))   # Keras 2 calls it alpha
     return _elementwise(layer, shape, leaky_relu(float(slope)), "LeakyReLU")
 
 
