@@ -30,6 +30,10 @@ WEIGHTS = "weights"           # kernels, dense weights: a diverging colour scale
 PICTURE = "picture"           # input pixels: grayscale
 SWITCH = "switch"             # 1/0 filter switches
 PROBABILITIES = "probabilities"
+BARS = "bars"                 # a data bar from 0 to 1 without its number (the value sits beside it)
+RAW_BARS = "raw-bars"         # the same, from the smallest to the largest value (not probabilities)
+CANVAS = "canvas"             # cells a student types into: yellow paper, grayscale ink
+CONTROL = "control"           # one cell a student changes (Sample): yellow, large
 
 
 @dataclass
@@ -43,10 +47,16 @@ class SheetPlan:
     validations: list[tuple[Rect, int, int]] = field(default_factory=list)
     column_width: float | None = None            # narrow square cells for pictures
     wide_columns: dict[int, float] = field(default_factory=dict)
-    zoom: int = 100
+    zoom: int | None = None                      # None: chosen from the width of the grids
     freeze: tuple[int, int] | None = None        # (row, col) of the first scrolling cell
     hidden: bool = False
     next_row: int = 1
+    merges: list[Rect] = field(default_factory=list)             # e.g. a wide control cell
+    links: dict[tuple[int, int], str] = field(default_factory=dict)  # cell -> title of the sheet it opens
+    row_heights: dict[int, float] = field(default_factory=dict)  # points
+    picture_range: tuple[float, float] = (0.0, 1.0)             # white .. black for PICTURE and CANVAS
+    rules: list[tuple[Rect, str, str]] = field(default_factory=list)  # (cells, formula for the first, style)
+    gridlines: bool = True
 
     def put(self, row: int, col: int, value: Any, style: str | None = None) -> None:
         if isinstance(value, str):
