@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from ..errors import ExcelnetError
@@ -11,7 +12,7 @@ from ..ops.base import Book
 from ..ops.cells import shape_text
 from ..ops.core import Dense
 from ..ops.elementwise import SoftmaxOp
-from ..sheet import SheetPlan
+from ..sheet import SWITCH, SheetPlan
 from .guide import emit_guide
 from .limits import check_limits
 from .inputs import Samples, emit_digits, emit_input_sheet, matching
@@ -41,6 +42,15 @@ def class_names(network: Network, labels: list[str] | None) -> list:
     return [int(l) if l.isdigit() else l for l in labels]
 
 
+def name_switches(sheet: SheetPlan, layer: str) -> None:
+    """Give each filter's on/off cell a defined name, Switch_<layer>_<k> (k from 1), so a teacher
+    (or a test) can find it from the Name Box."""
+    safe = re.sub(r"[^A-Za-z0-9_]", "_", layer)
+    switches = [rect for rect, role in sheet.blocks if role == SWITCH]
+    for k, rect in enumerate(switches, start=1):
+        sheet.names[f"Switch_{safe}_{k}"] = rect
+
+
 def ends_in_softmax(network: Network) -> bool:
     last = network.ops[-1]
     return isinstance(last, SoftmaxOp) or (isinstance(last, Dense) and last.activation == SOFTMAX)
@@ -63,17 +73,27 @@ def plan_workbook(network: Network, samples: Samples | None = None,
     if inputs.sample is not None:
         input_sheet.names["Sample"] = inputs.sample
         input_sheet.names["Label"] = inputs.label
-    x, layer_rows = inputs.network_input, []
+    x = inputs.network_input
+    layer_rows = [[input_sheet.title, "input", "Input", "the picture the network reads: a sample, or your drawing",
+                   shape_text(network.input_shape), 0, input_sheet.formula_count()]]
     for index, op in enumerate(network.ops, start=1):
         sheet = book.add_sheet(f"{index} {op.name}", "layer")
-        sheet.line(f"Layer {index}: {op.name} ({op.title}) → output {shape_text(op.output_shape)}", "title")
+        sheet.line(f"Layer {index} of {len(network.ops)}: {op.name} ({op.title}) → output {shape_text(op.output_shape)}",
+                   "title")
         before = len(book.sheets)
         x = op.emit(sheet, x, book)
+        name_switches(sheet, op.name)
+        sheet.freeze = sheet.freeze or (2, 1)
         formulas = sum(s.formula_count() for s in [sheet] + book.sheets[before:])
         layer_rows.append([sheet.title, op.name, op.title, op.describe(), shape_text(op.output_shape),
                            op.parameter_count(), formulas])
     output = book.add_sheet("Output", "output")
     emit_output_sheet(output, x, names, inputs.label, ends_in_softmax(network))
+    layer_rows.append([output.title, "output", "Output", "probability of each class, prediction, loss",
+                       shape_text(network.output_shape), 0, output.formula_count()])
+    if data is not None:
+        layer_rows.append([data.title, "samples", "data", "the sample pictures and their true labels",
+                           f"{len(samples.labels)} pictures", 0, 0])
     spec = network.spec
     emit_guide(guide, network.name, layer_rows, spec.source, spec.sha256, list(network.skipped))
     sheets = [s for s in book.sheets if s is not data] + ([data] if data else [])  # data last

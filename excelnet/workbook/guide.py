@@ -2,58 +2,82 @@
 
 from __future__ import annotations
 
-from ..sheet import SheetPlan
+from ..sheet import ACTIVATIONS, BARS, PICTURE, WEIGHTS, SheetPlan
 
 STEPS = [
-    "1. Go to the Input sheet. Type a number into Sample to load a real handwritten test digit.",
-    "2. Draw your own: type numbers into the Canvas cells (delete them to go back to the sample).",
-    "3. Walk through the layer sheets, left to right: every cell is a plain formula. Click one to see it.",
-    "4. The Output sheet shows the probability of each class and the network's prediction.",
-    "5. Change a weight, or switch a filter off (its 'on' cell to 0), and watch the prediction change.",
+    "1. Go to the Input sheet. Type a number into the yellow Sample box to load a real handwritten test digit.",
+    "2. Draw your own: type 1 into cells of the yellow Canvas for ink (delete them to go back to the sample).",
+    "3. Walk through the layer sheets, tab by tab: every cell is a plain formula. Click one to read it.",
+    "4. The Output sheet shows how sure the network is of each class, its prediction, and whether it is right.",
+    "5. Experiment: change a weight, or switch a filter off (its yellow 'on' cell to 0) and watch the prediction.",
     "If nothing updates, press F9 (Excel) or Ctrl+Shift+F9 (LibreOffice) to recalculate.",
 ]
 
+# (tab kind, what it is, how its colours read, example values coloured like that)
 LEGEND = [
-    ("input", "Pixels: grayscale pictures; the yellow Canvas is where you type"),
-    ("layer", "Feature maps and values: light = low, dark blue = high"),
-    ("weights", "Weights: red = negative, white = zero, blue = positive; editable"),
-    ("output", "Probabilities as bars; the prediction is highlighted"),
+    ("input", "Input", "pictures: white = 0 (paper), black = 1 (ink); the yellow cells are yours to type in",
+     PICTURE, [0, 0.5, 1]),
+    ("layer", "Layers", "feature maps and values: white = low, dark blue = high", ACTIVATIONS, [0, 0.5, 1]),
+    ("weights", "Weights", "weights: red = negative, white = zero, blue = positive; you may edit them",
+     WEIGHTS, [-1, 0, 1]),
+    ("output", "Output", "probabilities as bars; the predicted class is highlighted", BARS, [0.1, 0.5, 0.9]),
 ]
 
 TABLE_HEADER = ["sheet", "layer", "type", "what each cell computes", "output shape", "parameters", "formula cells"]
+WIDTHS = {1: 22, 2: 24, 3: 20, 4: 62, 5: 14, 6: 12, 7: 13}
 
 
 def emit_guide(sheet: SheetPlan, model_name: str, rows: list[list], source: str, sha256: str,
                skipped: list[tuple[str, str]]) -> None:
+    """`rows`: one per sheet of the network, in data-flow order, laid out as TABLE_HEADER."""
+    sheet.gridlines = False
     sheet.line("excelnet: a neural network made of spreadsheet formulas", "title")
-    sheet.line(f"This workbook is the trained model '{model_name}'. It reads a picture and says which class it "
-               "shows, using only additions, multiplications, MAX and EXP.", "note")
+    sheet.line(f"This workbook is the trained model '{model_name}'. It looks at a picture and says which class "
+               "it shows, using only additions, multiplications, MAX and EXP.", "note")
     sheet.line("No macros: every number you see is either a weight, an input pixel, or a formula you can read.",
                "note", skip=1)
     sheet.line("How to use it", "heading")
     for step in STEPS:
-        sheet.line(step)
+        sheet.line(step, "text")
     sheet.next_row += 1
-    sheet.line("The network", "heading")
-    header = sheet.next_row
-    for k, title in enumerate(TABLE_HEADER):
-        sheet.put(header, 1 + k, title, "heading")
-    for r, row in enumerate(rows):
-        for k, value in enumerate(row):
-            sheet.put(header + 1 + r, 1 + k, value)
-    sheet.next_row = header + len(rows) + 2
+    _network_table(sheet, rows)
     if skipped:
         names = ", ".join(f"{name} ({cls})" for name, cls in skipped)
         sheet.line(f"Not shown: {names}; they do nothing once the network is trained.", "note", skip=1)
-    sheet.line("Colours", "heading")
-    for kind, text in LEGEND:
-        row = sheet.line(kind, f"tab-{kind}")
-        sheet.put(row, 2, text)
-    sheet.next_row += 1
+    _legend(sheet)
     row = sheet.line("model file", "label")
-    sheet.put(row, 2, source)
+    sheet.put(row, 2, source, "label")
     sheet.names["ModelSource"] = sheet.rect(row, 2, 1, 1)
     row = sheet.line("model SHA-256", "label")
-    sheet.put(row, 2, sha256)
+    sheet.put(row, 2, sha256, "label")
     sheet.names["ModelSHA256"] = sheet.rect(row, 2, 1, 1)
-    sheet.wide_columns = {1: 22, 2: 24, 3: 20, 4: 60, 5: 14, 6: 12, 7: 13}
+    sheet.wide_columns = dict(WIDTHS)
+    sheet.freeze = (2, 1)
+
+
+def _network_table(sheet: SheetPlan, rows: list[list]) -> None:
+    sheet.line("The network, in the order the data flows (click a sheet name to go there)", "heading")
+    header = sheet.next_row
+    for k, title in enumerate(TABLE_HEADER):
+        sheet.put(header, 1 + k, title, "table-header")
+    for r, row in enumerate(rows, start=header + 1):
+        for k, value in enumerate(row):
+            sheet.put(r, 1 + k, value, "link" if k == 0 else "table")
+        sheet.links[(r, 1)] = row[0]
+    total = header + len(rows) + 1
+    sheet.put(total, 1, "total", "table-total")
+    for k in range(1, len(TABLE_HEADER)):
+        sheet.put(total, 1 + k, sum(row[k] for row in rows) if k >= 5 else "", "table-total")
+    sheet.next_row = total + 2
+
+
+def _legend(sheet: SheetPlan) -> None:
+    sheet.line("Colours (the tabs at the bottom are coloured the same way)", "heading")
+    for kind, name, text, role, examples in LEGEND:
+        row = sheet.line(name, f"tab-{kind}")
+        sheet.put(row, 2, text, "text")
+        for k, value in enumerate(examples):
+            sheet.put(row, 5 + k, value)
+        sheet.block(sheet.rect(row, 5, 1, len(examples)), role)
+        sheet.next_row = row + 1
+    sheet.next_row += 1

@@ -12,9 +12,7 @@ import numpy as np
 
 from ..errors import ExcelnetError
 from ..layout import Flat, Planar, Rect, flat_width
-from ..sheet import ACTIVATIONS, PICTURE, SheetPlan
-
-CANVAS = "canvas"
+from ..sheet import CANVAS, CONTROL, PICTURE, SheetPlan
 
 
 @dataclass(frozen=True)
@@ -124,58 +122,77 @@ def emit_digits(data: SheetPlan, samples: Samples, class_names: list, shape: tup
 
 def emit_input_sheet(sheet: SheetPlan, shape: tuple[int, ...], samples: Samples | None,
                      digits: "DigitStore | None") -> InputCells:
+    """Sample picture | Canvas | Network input, side by side (one row of grids per channel)."""
     rows, cols, count = _grids(shape)
     sheet.line("Input: pick a real digit, or draw your own", "title")
     if samples is None:
-        sheet.line("No sample pictures for this model's input: type numbers into the Canvas.", "note")
+        sheet.line("No sample pictures for this model's input, so there is no Sample to pick: "
+                   "type numbers into the yellow Canvas.", "note")
         sheet.line("The network reads the Canvas directly; an empty cell counts as 0.", "note", skip=1)
     else:
-        sheet.line(f"1. Type a number from 1 to {len(samples.labels)} into Sample to load a real test "
-                   "picture (0 = blank).", "note")
-        sheet.line("2. Type numbers into the Canvas to draw over it (0 = black, "
-                   f"{_bright(samples)} = white). Delete a cell to bring the sample pixel back.", "note", skip=1)
+        bright = _bright(samples)
+        sheet.picture_range = (0.0, float(bright))
+        sheet.line(f"1. Type a number from 1 to {len(samples.labels)} into the yellow Sample box to load a real "
+                   "test picture (0 = a blank page).", "note")
+        sheet.line(f"2. Draw on the yellow Canvas: type {bright:g} for ink, 0 for paper, or anything between. "
+                   "Delete a cell to bring the sample pixel back.", "note")
+        sheet.line("3. The Network input is what the network reads: your drawing where you typed, "
+                   "the sample everywhere else.", "note", skip=1)
     sample = label = divisor = None
     if samples is not None:
         sample, label, divisor = _picker(sheet, samples)
     heading_row = sheet.next_row
     top = heading_row + 1
-    titles = ["Canvas (type here)"] + ([] if samples is None else ["Sample"]) + ["Network input"]
+    titles = ([] if samples is None else ["Sample picture"]) + ["Canvas: type here to draw",
+                                                                "Network input: what the network sees"]
     for k, title in enumerate(titles):
         sheet.put(heading_row, 2 + k * (cols + 1), title, "heading")
+    column = {title: 2 + k * (cols + 1) for k, title in enumerate(titles)}
     canvases, pictures, inputs = [], [], []
     for g in range(count):
         row = top + g * (rows + 2)
         if count > 1:
             sheet.put(row - (0 if g == 0 else 1), 1, f"channel {g + 1}", "label")
-        canvases.append(sheet.block(sheet.rect(row, 2, rows, cols), CANVAS))
         if samples is not None:
-            pictures.append(sheet.block(sheet.rect(row, 3 + cols, rows, cols), PICTURE))
-        inputs.append(sheet.block(sheet.rect(row, 2 + (len(titles) - 1) * (cols + 1), rows, cols), PICTURE))
+            pictures.append(sheet.block(sheet.rect(row, column["Sample picture"], rows, cols), PICTURE))
+        canvases.append(sheet.block(sheet.rect(row, column[titles[-2]], rows, cols), CANVAS))
+        inputs.append(sheet.block(sheet.rect(row, column[titles[-1]], rows, cols), PICTURE))
     if samples is not None:
         _fill_label(sheet, label, sample, digits)
     _fill_network_input(sheet, shape, canvases, pictures, inputs, sample, divisor, digits)
     sheet.freeze = (top, 1)
+    sheet.wide_columns = {1: LABEL_WIDTH}
     if len(shape) == 1:
         return InputCells(Flat(tuple(shape), inputs[0]), canvases, sample, label)
     return InputCells(Planar(tuple(shape), tuple(inputs)), canvases, sample, label)
 
 
-def _bright(samples: Samples) -> str:
-    top = float(samples.images.max()) / samples.divisor
-    return f"{top:g}"
+LABEL_WIDTH = 14   # column A: the labels of the controls
+
+
+def _bright(samples: Samples) -> float:
+    return float(samples.images.max()) / samples.divisor
 
 
 def _picker(sheet: SheetPlan, samples: Samples) -> tuple[Rect, Rect, Rect]:
+    """Sample (a whole number, validated), its true label, and the divisor of the raw pixels."""
     row = sheet.line("Sample", "heading")
-    sheet.put(row, 3, 1)
-    sample = sheet.block(sheet.rect(row, 3, 1, 1), "control")
+    sheet.put(row, 2, 1)
+    sample = sheet.block(sheet.rect(row, 2, 1, 1), CONTROL)
+    sheet.merges.append(sheet.rect(row, 2, 1, 3))
     sheet.validations.append((sample, 0, len(samples.labels)))
-    sheet.put(row, 5, f"(0 – {len(samples.labels)})", "note")
+    sheet.put(row, 6, f"← a number from 1 to {len(samples.labels)}; 0 = blank", "note")
+    sheet.row_heights[row] = 24
     row = sheet.line("True label", "heading")
-    label = sheet.rect(row, 3, 1, 1)
-    row = sheet.line("Pixel values are divided by", "label", skip=1)
-    sheet.put(row, 3, float(samples.divisor), "weight")
-    divisor = sheet.block(sheet.rect(row, 3, 1, 1), "weights")
+    label = sheet.rect(row, 2, 1, 1)
+    sheet.merges.append(sheet.rect(row, 2, 1, 3))
+    sheet.row_heights[row] = 22
+    row = sheet.line("Pixels ÷", "heading", skip=1)
+    sheet.put(row, 2, float(samples.divisor), "text")
+    divisor = sheet.rect(row, 2, 1, 1)
+    sheet.merges.append(sheet.rect(row, 2, 1, 3))
+    raw = "whole numbers 0 … 255" if samples.divisor == 255 else "raw values"
+    sheet.put(row, 6, f"the pictures are stored as {raw}; the network reads them divided by this", "note")
     return sample, label, divisor
 
 

@@ -1,11 +1,14 @@
-"""The Output sheet: one row per class with a bar, the prediction, and how right it was."""
+"""The Output sheet: the verdict on top (prediction, true label, right or wrong, loss),
+then one row per class with its probability and a bar."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 from ..layout import Flat, Planar, Rect
-from ..sheet import PROBABILITIES, SheetPlan
+from ..sheet import BARS, RAW_BARS, SheetPlan
+
+WIDTHS = {1: 22, 2: 14, 3: 44, 4: 24}
 
 
 @dataclass
@@ -17,37 +20,64 @@ class OutputCells:
 def emit_output_sheet(sheet: SheetPlan, last: Flat | Planar, class_names: list,
                       label: Rect | None, is_probability: bool) -> OutputCells:
     here = sheet.title
+    sheet.gridlines = False
     sheet.line("Output: what the network thinks it sees", "title")
     if is_probability:
-        sheet.line("Softmax probabilities: how sure the network is of each class. They add up to 1.", "note", skip=1)
+        sheet.line("Softmax probabilities: how sure the network is of each class. They add up to 100%.", "note",
+                   skip=1)
     else:
         sheet.line("The model's last layer is not a softmax: these are its raw outputs, not probabilities. "
                    "The prediction is the class with the largest output.", "note", skip=1)
-    header = sheet.line("class", "heading")
-    sheet.put(header, 2, "probability" if is_probability else "output", "heading")
-    top = header + 1
-    count = len(class_names)
-    for k, name in enumerate(class_names):
-        sheet.put(top + k, 1, name, "class")
-        sheet.formula(top + k, 2, last.flat_ref(k, here), "probability")
-    probs = sheet.block(sheet.rect(top, 2, count, 1), PROBABILITIES)
+    verdict = sheet.next_row
+    rows = 1 if label is None else (4 if is_probability else 3)
+    header = verdict + rows + (2 if label is not None else 1)
+    top, count = header + 1, len(class_names)
+    probs = sheet.rect(top, 2, count, 1)
     classes = sheet.rect(top, 1, count, 1)
     p, names = probs.ref(here, absolute=True), classes.ref(here, absolute=True)
+
+    sheet.put(verdict, 1, "Prediction", "heading")
+    sheet.formula(verdict, 2, f"INDEX({names},MATCH(MAX({p}),{p},0))", "big")
+    sheet.merges.append(sheet.rect(verdict, 2, 1, 2))
+    prediction = sheet.rect(verdict, 2, 1, 1)
+    guess = prediction.ref(here, absolute=True)
+    true = None
+    if label is not None:
+        true = sheet.rect(verdict + 1, 2, 1, 1).ref(here, absolute=True)
+        sheet.put(verdict + 1, 1, "True label", "heading")
+        sheet.formula(verdict + 1, 2, label.ref(here, absolute=True), "answer")
+        sheet.put(verdict + 2, 1, "Correct?", "heading")
+        sheet.formula(verdict + 2, 2, f'IF({true}="","",IF({guess}={true},"yes","no"))', "answer")
+        correct = sheet.rect(verdict + 2, 2, 1, 1)
+        sheet.rules.append((correct, f'{correct.ref(here, True)}="yes"', "good"))
+        sheet.rules.append((correct, f'{correct.ref(here, True)}="no"', "bad"))
+        if is_probability:
+            p_true = f"INDEX({p},MATCH({true},{names},0))"
+            sheet.put(verdict + 3, 1, "Loss −ln p(true)", "heading")
+            sheet.formula(verdict + 3, 2, f'IF({true}="","",IF({p_true}>0,-LN({p_true}),"infinite"))', "loss")
+            sheet.put(verdict + 3, 3, "0 when the network is sure and right; large when it is wrong", "note")
+        sheet.put(verdict + rows, 1, "The true label belongs to the chosen Sample: drawing on the Canvas "
+                  "does not change it.", "note")
+    sheet.row_heights[verdict] = 40
+
+    sheet.put(header, 1, "class", "heading")
+    sheet.put(header, 2, "probability" if is_probability else "output", "heading")
+    sheet.put(header, 3, "how sure", "heading")
+    for k, name in enumerate(class_names):
+        row = top + k
+        sheet.put(row, 1, name, "class")
+        sheet.formula(row, 2, last.flat_ref(k, here), "probability" if is_probability else "text")
+        sheet.formula(row, 3, f"B{row}")
+        mark = f'IF(A{row}={guess},"◀ prediction","")'
+        if true is not None:
+            mark += f'&IF(A{row}={true},"  (true label)","")'
+        sheet.formula(row, 4, mark, "marker")
+        sheet.row_heights[row] = 21
+    sheet.block(sheet.rect(top, 3, count, 1), BARS if is_probability else RAW_BARS)
+    sheet.rules.append((sheet.rect(top, 1, count, 4), f"$B{top}=MAX({p})", "highlight"))
     sheet.next_row = top + count + 1
-    row = sheet.line("Prediction", "heading")
-    sheet.formula(row, 2, f"INDEX({names},MATCH(MAX({p}),{p},0))", "prediction")
-    prediction = sheet.rect(row, 2, 1, 1)
     sheet.names["Prediction"] = prediction
     sheet.names["Probabilities"] = probs
-    if label is not None:
-        true = label.ref(here, absolute=True)
-        row = sheet.line("True label", "heading")
-        sheet.formula(row, 2, true, "prediction")
-        row = sheet.line("Correct?", "heading")
-        sheet.formula(row, 2, f'IF({true}="","",IF({prediction.ref(here, True)}={true},"yes","no"))', "prediction")
-        if is_probability:
-            row = sheet.line("Loss −ln p(true)", "heading")
-            sheet.formula(row, 2, f'IF({true}="","",-LN(INDEX({p},MATCH({true},{names},0))))', "prediction")
-    sheet.wide_columns = {1: 16, 2: 14, 3: 40}
+    sheet.wide_columns = dict(WIDTHS)
     sheet.freeze = (top, 1)
     return OutputCells(probs, prediction)
