@@ -28,7 +28,7 @@ IDX_FILES = {
 NPZ_NAME = "mnist.npz"
 IDX_UBYTE = 0x08  # the only IDX element type MNIST uses
 
-DEFAULT_EPOCHS = 15
+DEFAULT_EPOCHS = 20
 BATCH_SIZE = 128
 PEAK_LEARNING_RATE = 3e-3
 
@@ -140,12 +140,13 @@ def export_samples(x_test: np.ndarray, y_test: np.ndarray, path: str | Path, cou
 
 
 def default_architecture(seed: int = 0) -> "keras.Sequential":
-    """A CNN small enough to recalculate fast as formulas (~11k cells) yet >99% on MNIST.
+    """A CNN small enough to recalculate fast as formulas (~13.7k cells), >99.3% on MNIST.
 
     Only layers the workbook supports: valid-padding ReLU convolutions, 2x2 max
-    pooling, flatten, dropout (identity at inference) and Dense. The hidden
-    Dense(64) costs just 64 cells but lifts accuracy from ~98.8% to ~99.2%;
-    widening the convolutions would cost thousands of cells instead.
+    pooling, flatten, dropout (identity at inference) and Dense. Measured with
+    this recipe: 8/16 filters alone reach ~98.8%; a hidden Dense(64), only 64
+    cells, gives ~99.0-99.25% depending on the seed; 32 second-layer filters
+    (+2.7k cells) give 99.3-99.4% on every seed tried.
     """
     import keras
     from keras import layers
@@ -154,15 +155,15 @@ def default_architecture(seed: int = 0) -> "keras.Sequential":
     return keras.Sequential(
         [
             keras.Input((28, 28, 1)),
-            layers.Conv2D(8, 3, activation="relu"),
-            layers.MaxPooling2D(2),
-            layers.Conv2D(16, 3, activation="relu"),
-            layers.MaxPooling2D(2),
-            layers.Flatten(),
-            layers.Dropout(0.25),
-            layers.Dense(64, activation="relu"),
-            layers.Dropout(0.25),
-            layers.Dense(10, activation="softmax"),
+            layers.Conv2D(8, 3, activation="relu", name="conv1"),
+            layers.MaxPooling2D(2, name="pool1"),
+            layers.Conv2D(32, 3, activation="relu", name="conv2"),
+            layers.MaxPooling2D(2, name="pool2"),
+            layers.Flatten(name="flatten"),
+            layers.Dropout(0.25, name="dropout1"),
+            layers.Dense(64, activation="relu", name="hidden"),
+            layers.Dropout(0.25, name="dropout2"),
+            layers.Dense(10, activation="softmax", name="digits"),
         ],
         name="mnist_cnn",
     )
@@ -230,6 +231,13 @@ def _make_deterministic(seed: int) -> None:
     tf.config.experimental.enable_op_determinism()
 
 
+def _inference_copy(model: "keras.Model", seed: int) -> "keras.Model":
+    """Weights without optimizer state: a third of the file, and all the workbook needs."""
+    clean = default_architecture(seed)
+    clean.set_weights(model.get_weights())
+    return clean
+
+
 def train(
     output_path: str | Path,
     data_dir: str | Path | None = None,
@@ -249,7 +257,7 @@ def train(
     loss, accuracy = model.evaluate(to_model_input(x_test), y_test, batch_size=1000, verbose=0)
     output_path = Path(output_path)
     output_path.parent.mkdir(parents=True, exist_ok=True)
-    model.save(output_path)
+    _inference_copy(model, seed).save(output_path)
     if progress:
         print(f"test accuracy on {len(x_test)} images: {accuracy:.4f}  (saved {output_path})")
     return {
