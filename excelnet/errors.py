@@ -1,15 +1,25 @@
 """Errors meant for the person at the keyboard: one readable message, no traceback."""
 
+from __future__ import annotations
+
+import re
+
 
 class ExcelnetError(Exception):
     """Base class: the CLI prints the message and exits non-zero."""
 
 
+def _one_line(text: str) -> str:
+    return re.sub(r"\s+", " ", str(text)).strip()
+
+
 class ModelFileError(ExcelnetError):
-    """The model file is missing, unreadable or not a Keras model."""
+    """The model file is missing, unreadable or not a Keras model: one sentence naming it."""
 
     def __init__(self, path, problem: str):
-        super().__init__(f"{path}: {problem}")
+        self.path, self.problem = str(path), _one_line(problem)
+        end = "" if self.problem.endswith(".") else "."
+        super().__init__(f"Cannot convert '{path}': {self.problem}{end}")
 
 
 class UnsupportedModelError(ExcelnetError):
@@ -17,11 +27,17 @@ class UnsupportedModelError(ExcelnetError):
 
     Collects every problem so the user sees them all at once."""
 
-    def __init__(self, problems: list[str], supported: list[str]):
-        self.problems = problems
-        lines = ["The model cannot be converted:"]
-        lines += [f"  - {p}" for p in problems]
-        lines.append("Supported layers: " + ", ".join(sorted(supported)))
+    def __init__(self, problems: list[str], supported: list[str], source: str = "",
+                 activations: list[str] | None = None):
+        self.problems = list(problems)
+        what = f"'{source}'" if source else "the model"
+        count = len(self.problems)
+        lines = [f"Cannot convert {what}: {count} part{'s' if count != 1 else ''} of it cannot be "
+                 "written as spreadsheet formulas (nothing was written):"]
+        lines += [f"  - {_one_line(p)}" for p in self.problems]
+        lines.append("Supported layers: " + ", ".join(sorted(supported)) + ".")
+        if activations:
+            lines.append("Supported activations: " + ", ".join(sorted(activations)) + ".")
         super().__init__("\n".join(lines))
 
 

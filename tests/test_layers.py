@@ -458,3 +458,14 @@ def test_new_layers_in_libreoffice(tmp_path, libreoffice):
     for i, x in enumerate(inputs):
         assert_matches(libreoffice.probabilities(x), expected[i], f"input {i}:")
     assert libreoffice.errors() == {}
+
+
+def test_augmentation_layers_are_identity_at_inference(tmp_path):
+    import keras
+
+    layers = keras.layers
+    model = _model((6, 6, 1), layers.RandomFlip(), layers.RandomRotation(0.1), layers.RandomZoom(0.1),
+                   layers.RandomTranslation(0.1, 0.1), layers.RandomContrast(0.2),
+                   layers.Conv2D(2, 3, activation="relu", **random_init(1)), layers.Flatten(),
+                   layers.Dense(3, activation="softmax", **random_init(2)))
+    check_model(model, tmp_path, _inputs((6, 6, 1), low=0, high=1))

@@ -9,13 +9,63 @@ import numpy as np
 from ..errors import UnsupportedModelError
 from ..reader.spec import ModelSpec
 from . import convolution, core, elementwise, pooling  # noqa: F401  (they register converters)
+from .activations import NAMES as ACTIVATION_NAMES
 from .base import CONVERTERS, IDENTITY_LAYERS, Context, Op, Unsupported, supported_layers
 
+MERGE = "merges branches, and only a single chain of layers is supported"
+RECURRENT = "is a recurrent layer: it loops over time steps, which a fixed grid of formulas cannot express"
 REFUSED_WHY = {
-    "Lambda": "runs arbitrary Python code, which a spreadsheet cannot (and excelnet never executes)",
-    "Add": "merges branches; only single chains of layers are supported",
-    "Concatenate": "merges branches; only single chains of layers are supported",
+    "Lambda": "runs arbitrary Python code, which a spreadsheet cannot (and excelnet never executes code from a model file)",
+    **{name: MERGE for name in ("Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum",
+                                "Concatenate", "Dot")},
+    **{name: RECURRENT for name in ("LSTM", "GRU", "SimpleRNN", "RNN", "Bidirectional", "ConvLSTM1D",
+                                    "ConvLSTM2D", "ConvLSTM3D", "LSTMCell", "GRUCell", "SimpleRNNCell",
+                                    "StackedRNNCells", "TimeDistributed", "CuDNNLSTM", "CuDNNGRU")},
+    **{name: "is a model inside the model; nested models are not supported (rebuild it as one Sequential)"
+       for name in ("Sequential", "Functional", "Model")},
+    **{name: "is not supported: of the convolutions only Conv2D is"
+       for name in ("Conv1D", "Conv3D", "DepthwiseConv2D", "SeparableConv2D", "Conv2DTranspose",
+                    "Conv1DTranspose", "Conv3DTranspose", "SeparableConv1D", "DepthwiseConv1D")},
+    **{name: "is not supported: of the poolings only MaxPooling2D, AveragePooling2D and their global versions are"
+       for name in ("MaxPooling1D", "AveragePooling1D", "MaxPooling3D", "AveragePooling3D",
+                    "GlobalMaxPooling1D", "GlobalAveragePooling1D", "GlobalMaxPooling3D",
+                    "GlobalAveragePooling3D")},
+    "TFOpLambda": "is a TensorFlow operation recorded as a layer, which excelnet cannot read",
+    "SlicingOpLambda": "is a TensorFlow operation recorded as a layer, which excelnet cannot read",
 }
+
+
+def is_custom(layer) -> bool:
+    """A layer whose code is not part of Keras: registered under a package name
+    (Keras 3 writes module and registered_name), or a class Keras does not have."""
+    module, registered = layer.raw.get("module"), layer.raw.get("registered_name")
+    if isinstance(module, str) and module and not module.startswith(("keras", "tf_keras", "tensorflow")):
+        return True
+    return isinstance(registered, str) and registered not in ("", layer.class_name)
+
+
+def common_problems(config) -> list[str]:
+    """Options any layer may carry that change what it computes."""
+    reasons = []
+    dtype = config.get("dtype")
+    if isinstance(dtype, dict):
+        dtype = (dtype.get("config") or {}).get("name") if isinstance(dtype.get("config"), dict) else None
+    if isinstance(dtype, str) and dtype not in ("float32", "float64"):
+        reasons.append(f"dtype {dtype!r} is not supported (only float32: the workbook computes in full precision)")
+    if config.get("lora_rank"):
+        reasons.append(f"LoRA (lora_rank={config['lora_rank']}) is not supported")
+    if config.get("quantization_config"):
+        reasons.append("quantized weights are not supported")
+    return reasons
+
+
+def refusal_reason(layer) -> str:
+    if layer.class_name in REFUSED_WHY:
+        return REFUSED_WHY[layer.class_name]
+    if is_custom(layer):
+        return ("is a custom layer: its code is not in the model file, and excelnet only converts "
+                "Keras' own layers")
+    return "is not a layer excelnet can write as formulas"
 
 
 @dataclass(frozen=True)
@@ -49,30 +99,39 @@ class Network:
 def build_network(spec: ModelSpec) -> Network:
     """Check every layer; raise one UnsupportedModelError listing all problems."""
     context = Context(spec.keras_version)
-    problems, ops, skipped = [], [], []
+    problems = list(spec.extra.get("problems", ()))
+    ops, skipped = [], []
     shape: tuple[int, ...] | None = tuple(spec.input_shape)
-    if len(shape) not in (1, 2, 3):
-        problems.append(f"input shape {shape}: only vectors (N,), grayscale (H, W) and images (H, W, C)")
+    if problems:
+        shape = None                          # not a chain: check each layer's own options only
+    elif len(shape) not in (1, 2, 3):
+        problems.append(f"the input shape {shape} is not supported (only vectors (N,), "
+                        "grayscale pictures (H, W) and images (H, W, C))")
         shape = None
     for layer in spec.layers:
         label = f"layer '{layer.name}' ({layer.class_name})"
-        if layer.class_name in IDENTITY_LAYERS:
+        if layer.class_name in IDENTITY_LAYERS and not is_custom(layer):
             skipped.append((layer.name, layer.class_name))
             continue
-        convert = CONVERTERS.get(layer.class_name)
+        convert = None if is_custom(layer) else CONVERTERS.get(layer.class_name)
         if convert is None:
-            why = REFUSED_WHY.get(layer.class_name, "is not a layer excelnet can write as formulas")
-            problems.append(f"{label}: {why}")
+            if not (REFUSED_WHY.get(layer.class_name) == MERGE and any(p.startswith(label) for p in problems)):
+                problems.append(f"{label} {refusal_reason(layer)}")
+            shape = None
+            continue
+        common = common_problems(layer.config)
+        if common:
+            problems.append(f"{label}: {'; '.join(common)}")
             shape = None
             continue
         try:
             op = convert(layer, shape, context)
         except Unsupported as error:
-            problems.append(f"{label}: unsupported {'; '.join(error.reasons)}")
+            problems.append(f"{label}: {'; '.join(error.reasons)}")
             shape = None
             continue
-        except (IndexError, ValueError, TypeError, KeyError) as error:
-            problems.append(f"{label}: its weights or config do not fit ({error})")
+        except Exception as error:  # a stranger's config or weights may be wrong in any way
+            problems.append(f"{label}: its weights or config do not fit ({type(error).__name__}: {error})")
             shape = None
             continue
         if op is not None:
@@ -81,5 +140,5 @@ def build_network(spec: ModelSpec) -> Network:
     if not problems and not ops:
         problems.append("the model has no layers that compute anything")
     if problems:
-        raise UnsupportedModelError(problems, supported_layers())
+        raise UnsupportedModelError(problems, supported_layers(), spec.source, ACTIVATION_NAMES)
     return Network(spec.name, tuple(spec.input_shape), tuple(ops), tuple(skipped), spec)

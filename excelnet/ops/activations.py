@@ -186,7 +186,7 @@ def activation(spec, keras2: bool = False) -> Activation | str:
         name = spec
     name = name or "linear"
     if not isinstance(name, str):
-        raise Unsupported(f"activation {name!r} (supported: {', '.join(NAMES)})")
+        raise Unsupported(f"activation {name!r} is not supported")
     if name == "softmax":
         return SOFTMAX
     if name == "relu":
@@ -201,4 +201,4 @@ def activation(spec, keras2: bool = False) -> Activation | str:
         return hard_sigmoid(keras2)
     if name in FIXED:
         return FIXED[name]
-    raise Unsupported(f"activation {name!r} (supported: {', '.join(NAMES)})")
+    raise Unsupported(f"activation {name!r} is not supported")

@@ -75,7 +75,10 @@ class Book:
 Converter = Callable[[LayerSpec, "Shape | None", Context], "Op | None"]
 CONVERTERS: dict[str, Converter] = {}
 IDENTITY_LAYERS = {"Dropout", "SpatialDropout1D", "SpatialDropout2D", "GaussianNoise",
-                   "GaussianDropout", "AlphaDropout", "ActivityRegularization"}
+                   "GaussianDropout", "AlphaDropout", "ActivityRegularization",
+                   # data augmentation: only active while training
+                   "RandomFlip", "RandomRotation", "RandomZoom", "RandomTranslation",
+                   "RandomContrast", "RandomBrightness"}
 
 
 def converter(*class_names: str):
@@ -106,7 +109,7 @@ def option(config: dict, key: str, default: Any = None) -> Any:
 def check_channels_last(config: dict, reasons: list[str]) -> None:
     fmt = config.get("data_format") or "channels_last"
     if fmt != "channels_last":
-        reasons.append(f"data_format={fmt!r} (only channels_last)")
+        reasons.append(f"data_format={fmt!r} is not supported (only channels_last)")
 
 
 def finish(reasons: list[str], shape: "Shape | None") -> bool:

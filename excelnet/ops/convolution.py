@@ -145,15 +145,15 @@ def conv2d(layer, shape, context: Context) -> Conv2D | None:
     config, reasons = layer.config, []
     check_channels_last(config, reasons)
     if pair(option(config, "dilation_rate", 1)) != (1, 1):
-        reasons.append(f"dilation_rate={option(config, 'dilation_rate')} (only 1)")
+        reasons.append(f"dilation_rate={option(config, 'dilation_rate')} is not supported (only 1)")
     if option(config, "groups", 1) != 1:
-        reasons.append(f"groups={config['groups']} (only 1)")
+        reasons.append(f"groups={config['groups']} is not supported (only 1)")
     padding = option(config, "padding", "valid")
     if padding not in ("valid", "same"):
-        reasons.append(f"padding={padding!r} (only 'valid' or 'same')")
+        reasons.append(f"padding={padding!r} is not supported (only 'valid' or 'same')")
     act = _conv_activation(config, context, reasons)
     if shape is not None and len(shape) != 3:
-        reasons.append(f"input shape {shape} is not an image (H, W, C)")
+        reasons.append(f"its input {tuple(shape)} is not an image (H, W, C)")
     if not finish(reasons, shape):
         return None
     kernel = layer.weights[0]
@@ -163,7 +163,7 @@ def conv2d(layer, shape, context: Context) -> Conv2D | None:
     out_shape = (output_size(shape[0], kh, strides[0], padding),
                  output_size(shape[1], kw, strides[1], padding), kernel.shape[3])
     if kernel.shape[2] != shape[2]:
-        raise Unsupported(f"kernel expects {kernel.shape[2]} input channels but the input has {shape[2]}")
+        raise Unsupported(f"its kernel expects {kernel.shape[2]} input channels but the input has {shape[2]}")
     if min(out_shape) < 1:
         raise Unsupported(f"a {kh}×{kw} kernel does not fit the {shape_text(shape)} input")
     return Conv2D(layer.name, tuple(shape), out_shape, kernel, bias, strides, padding, act)
@@ -176,6 +176,6 @@ def _conv_activation(config, context, reasons) -> Activation | None:
         reasons.extend(error.reasons)
         return None
     if act == SOFTMAX:
-        reasons.append("softmax activation on a feature map (softmax is supported on vectors)")
+        reasons.append("a softmax activation on a feature map is not supported (only on vectors)")
         return None
     return act

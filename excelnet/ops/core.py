@@ -146,7 +146,7 @@ class Gather(Op):
 def flatten(layer, shape, context: Context) -> Gather | None:
     reasons = []
     if (layer.config.get("data_format") or "channels_last") != "channels_last":
-        reasons.append("data_format='channels_first' (only channels_last)")
+        reasons.append("data_format='channels_first' is not supported (only channels_last)")
     if not finish(reasons, shape):
         return None
     return Gather(layer.name, tuple(shape), (int(np.prod(shape)),), "Flatten")
@@ -157,7 +157,7 @@ def reshape(layer, shape, context: Context) -> Gather | None:
     target = list(option(layer.config, "target_shape", []))
     reasons = []
     if len(target) not in (1, 2, 3):
-        reasons.append(f"target_shape={tuple(target)} (only 1-D vectors and 2-D/3-D images)")
+        reasons.append(f"target_shape={tuple(target)} is not supported (only 1-D vectors and 2-D/3-D images)")
     if not finish(reasons, shape):
         return None
     size = int(np.prod(shape))
@@ -165,7 +165,7 @@ def reshape(layer, shape, context: Context) -> Gather | None:
         known = int(np.prod([d for d in target if d != -1]))
         target[target.index(-1)] = size // known
     if int(np.prod(target)) != size:
-        raise Unsupported(f"cannot reshape {tuple(shape)} into {tuple(target)}")
+        raise Unsupported(f"{tuple(shape)} cannot be reshaped into {tuple(target)}")
     return Gather(layer.name, tuple(shape), tuple(int(d) for d in target), "Reshape")
 
 
@@ -177,11 +177,11 @@ def dense(layer, shape, context: Context) -> Dense | None:
     except Unsupported as error:
         reasons.extend(error.reasons)
     if shape is not None and len(shape) != 1:
-        reasons.append(f"Dense on a {len(shape)}-D input {tuple(shape)}: add a Flatten before it")
+        reasons.append(f"Dense on a {len(shape)}-D input {tuple(shape)} is not supported (add a Flatten before it)")
     if not finish(reasons, shape):
         return None
     kernel = layer.weights[0]
     if kernel.shape[0] != shape[0]:
-        raise Unsupported(f"kernel expects {kernel.shape[0]} inputs but the layer before gives {shape[0]}")
+        raise Unsupported(f"its kernel expects {kernel.shape[0]} inputs but the layer before gives {shape[0]}")
     bias = layer.weights[1] if option(layer.config, "use_bias", True) and len(layer.weights) > 1 else None
     return Dense(layer.name, tuple(shape), (kernel.shape[1],), kernel, bias, act)

@@ -147,9 +147,9 @@ def softmax_layer(layer, shape, context: Context):
     axis = option(layer.config, "axis", -1)
     reasons = []
     if shape is not None and len(shape) != 1:
-        reasons.append(f"softmax over a {len(shape)}-D tensor {tuple(shape)} (only vectors)")
+        reasons.append(f"softmax over a {len(shape)}-D tensor {tuple(shape)} is not supported (only over vectors)")
     if axis not in (-1, [-1], 1, [1]):
-        reasons.append(f"axis={axis} (only the last axis)")
+        reasons.append(f"axis={axis} is not supported (only the last axis)")
     if not finish(reasons, shape):
         return None
     return SoftmaxOp(layer.name, tuple(shape), tuple(shape))
@@ -161,7 +161,7 @@ def batch_norm(layer, shape, context: Context):
     axis = config.get("axis", -1)
     axis = axis[0] if isinstance(axis, list) and len(axis) == 1 else axis
     if shape is not None and axis not in (-1, len(shape)):
-        reasons.append(f"axis={axis} (only the last, channel axis)")
+        reasons.append(f"axis={axis} is not supported (only the last, channel axis)")
     if not finish(reasons, shape):
         return None
     channels = shape[-1]
@@ -169,7 +169,7 @@ def batch_norm(layer, shape, context: Context):
     gamma = weights.pop(0) if option(config, "scale", True) else np.ones(channels)
     beta = weights.pop(0) if option(config, "center", True) else np.zeros(channels)
     if len(weights) != 2:
-        raise Unsupported("missing moving mean / variance weights")
+        raise Unsupported("its moving mean and variance weights are missing")
     table = (("gamma", gamma), ("beta", beta), ("moving mean", weights[0]), ("moving variance", weights[1]))
     return AffineOp(layer.name, tuple(shape), tuple(shape), table, float(option(config, "epsilon", 1e-3)))
 
@@ -180,7 +180,7 @@ def rescaling(layer, shape, context: Context):
     reasons = []
     for name, value in (("scale", scale), ("offset", offset)):
         if isinstance(value, dict) or (isinstance(value, list) and len(value) not in (1, (shape or [0])[-1])):
-            reasons.append(f"{name}={value!r} (a number or one per channel)")
+            reasons.append(f"{name}={value!r} is not supported (only a number or one per channel)")
     if not finish(reasons, shape):
         return None
     table = (("scale", np.atleast_1d(np.asarray(scale, dtype=np.float32))),

@@ -95,7 +95,7 @@ class GlobalPool(Op):
 def _check_image(config, shape, reasons) -> None:
     check_channels_last(config, reasons)
     if shape is not None and len(shape) != 3:
-        reasons.append(f"input shape {shape} is not an image (H, W, C)")
+        reasons.append(f"its input {tuple(shape)} is not an image (H, W, C)")
 
 
 @converter("MaxPooling2D", "MaxPool2D", "AveragePooling2D", "AvgPool2D")
@@ -104,7 +104,7 @@ def pool2d(layer, shape, context: Context) -> Pool2D | None:
     _check_image(config, shape, reasons)
     padding = option(config, "padding", "valid")
     if padding not in ("valid", "same"):
-        reasons.append(f"padding={padding!r} (only 'valid' or 'same')")
+        reasons.append(f"padding={padding!r} is not supported (only 'valid' or 'same')")
     if not finish(reasons, shape):
         return None
     pool = pair(option(config, "pool_size", 2))
@@ -122,7 +122,7 @@ def global_pool(layer, shape, context: Context) -> GlobalPool | None:
     config, reasons = layer.config, []
     _check_image(config, shape, reasons)
     if option(config, "keepdims", False):
-        reasons.append("keepdims=True (only False)")
+        reasons.append("keepdims=True is not supported (only False)")
     if not finish(reasons, shape):
         return None
     kind = "max" if "Max" in layer.class_name else "average"

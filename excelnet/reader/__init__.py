@@ -34,24 +34,28 @@ def read_model(path: str | Path) -> ModelSpec:
         elif data.startswith(HDF5_SIGNATURE):
             spec = _read_h5(path, data)
         else:
-            raise ModelFileError(path, "is not a Keras model file (neither a .keras zip archive nor an HDF5 .h5 file)")
+            raise ModelFileError(path, "it is not a Keras model file (neither a .keras zip archive nor an HDF5 .h5 file)")
     except ConfigError as error:
         raise ModelFileError(path, str(error)) from None
+    except ModelFileError:
+        raise
+    except Exception as error:  # a stranger's file may break the parser in any way: never a traceback
+        raise ModelFileError(path, f"it is not a model excelnet can read ({type(error).__name__}: {error})") from None
     digest = hashlib.sha256(data).hexdigest()
-    return ModelSpec(spec.name, spec.input_shape, spec.layers, str(path), digest, spec.keras_version)
+    return ModelSpec(spec.name, spec.input_shape, spec.layers, str(path), digest, spec.keras_version, spec.extra)
 
 
 def _read_bytes(path: Path) -> bytes:
     if not path.exists():
-        raise ModelFileError(path, "no such file")
+        raise ModelFileError(path, "there is no such file")
     if path.is_dir():
-        raise ModelFileError(path, "is a directory, not a model file")
+        raise ModelFileError(path, "it is a folder, not a model file")
     try:
         data = path.read_bytes()
     except OSError as error:
-        raise ModelFileError(path, f"cannot be read ({error.strerror})") from None
+        raise ModelFileError(path, f"it cannot be read ({error.strerror or error})") from None
     if not data:
-        raise ModelFileError(path, "is empty")
+        raise ModelFileError(path, "the file is empty")
     return data
 
 
@@ -61,18 +65,23 @@ def _read_keras_zip(path: Path, data: bytes) -> ModelSpec:
         archive = zipfile.ZipFile(io.BytesIO(data))
         names = set(archive.namelist())
         if "config.json" not in names:
-            raise ModelFileError(path, "is a zip archive without config.json, so not a .keras model")
+            raise ModelFileError(path, "it is a zip archive without config.json, so not a .keras model")
         config = _parse_json(path, archive.read("config.json"))
         metadata = _parse_json(path, archive.read("metadata.json")) if "metadata.json" in names else {}
         weights_file = archive.read("model.weights.h5") if "model.weights.h5" in names else None
-    except (zipfile.BadZipFile, EOFError, zipfile.LargeZipFile) as error:
-        raise ModelFileError(path, f"is a damaged or truncated .keras archive ({error})") from None
+    except (zipfile.BadZipFile, EOFError, zipfile.LargeZipFile):
+        raise ModelFileError(path, "it is a damaged or truncated .keras archive (its zip directory cannot be read)") from None
     except (OSError, ValueError) as error:  # zlib errors and CRC failures
-        raise ModelFileError(path, f"is a damaged .keras archive ({error})") from None
-    name, input_shape, chain = model_chain(config)
+        raise ModelFileError(path, f"it is a damaged .keras archive ({error})") from None
+    name, input_shape, chain, problems = model_chain(config)
     weights = _zip_weights(path, weights_file, chain)
     layers = tuple(_layer_spec(layer, weights.get(layer_name(layer), ())) for layer in chain)
-    return ModelSpec(name, input_shape, layers, keras_version=str(metadata.get("keras_version", "")))
+    version = str(metadata.get("keras_version", "")) if isinstance(metadata, dict) else ""
+    return ModelSpec(name, input_shape, layers, keras_version=version, extra=_extra(problems))
+
+
+def _extra(problems: list[str]) -> dict:
+    return {"problems": tuple(problems)} if problems else {}
 
 
 def _zip_weights(path: Path, weights_file: bytes | None, chain: list[dict]) -> dict[str, tuple]:
@@ -89,7 +98,7 @@ def _zip_weights(path: Path, weights_file: bytes | None, chain: list[dict]) -> d
             named = {str(groups[key]["vars"].attrs["name"]): by_path[key]
                      for key in groups if "vars" in groups[key] and "name" in groups[key]["vars"].attrs}
     except OSError as error:
-        raise ModelFileError(path, f"has unreadable weights ({error})") from None
+        raise ModelFileError(path, f"its weights cannot be read ({error})") from None
     if named:
         return named
     return _match_by_class_order(chain, by_path)
@@ -127,17 +136,26 @@ def _read_h5(path: Path, data: bytes) -> ModelSpec:
         with h5py.File(io.BytesIO(data), "r") as h5:
             raw = h5.attrs.get("model_config")
             if raw is None:
-                raise ModelFileError(path, "is an HDF5 file with no model in it (no model_config; weights-only files cannot be converted)")
+                raise ModelFileError(path, "it is an HDF5 file with no model in it (no model_config: a weights-only file cannot be converted)")
             config = _parse_json(path, raw)
             version = _text(h5.attrs.get("keras_version", ""))
-            name, input_shape, chain = model_chain(config)
+            name, input_shape, chain, problems = model_chain(config)
             group = h5["model_weights"] if "model_weights" in h5 else h5
             layers = tuple(_layer_spec(layer, _h5_layer_weights(group, layer_name(layer))) for layer in chain)
     except OSError as error:
-        raise ModelFileError(path, f"is a damaged or truncated HDF5 file ({error})") from None
+        raise ModelFileError(path, _hdf5_problem(error)) from None
     except KeyError as error:
-        raise ModelFileError(path, f"has missing weights ({error})") from None
-    return ModelSpec(name, input_shape, layers, keras_version=version)
+        raise ModelFileError(path, f"some of its weights are missing ({error})") from None
+    return ModelSpec(name, input_shape, layers, keras_version=version, extra=_extra(problems))
+
+
+def _hdf5_problem(error: OSError) -> str:
+    """h5py's messages are long; say plainly when the file is cut short."""
+    match = re.search(r"eof = (\d+).*stored_eof = (\d+)", str(error))
+    if match:
+        have, want = int(match[1]), int(match[2])
+        return f"it is a truncated HDF5 file (it ends after {have:,} of its {want:,} bytes)"
+    return f"it is a damaged or truncated HDF5 file ({error})"
 
 
 def _h5_layer_weights(group, name: str) -> tuple[np.ndarray, ...]:
@@ -150,14 +168,17 @@ def _h5_layer_weights(group, name: str) -> tuple[np.ndarray, ...]:
 
 def _layer_spec(layer: dict, weights: tuple) -> LayerSpec:
     config = layer.get("config") or {}
-    return LayerSpec(str(layer.get("class_name")), layer_name(layer), config, tuple(weights))
+    if not isinstance(config, dict):
+        raise ConfigError(f"the config of layer '{layer_name(layer)}' is not a JSON object")
+    raw = {key: layer.get(key) for key in ("module", "registered_name") if key in layer}
+    return LayerSpec(str(layer.get("class_name")), layer_name(layer), config, tuple(weights), raw)
 
 
 def _parse_json(path: Path, raw) -> dict:
     try:
         return json.loads(_text(raw))
     except (ValueError, UnicodeDecodeError) as error:
-        raise ModelFileError(path, f"has a model config that is not valid JSON ({error})") from None
+        raise ModelFileError(path, f"its model config is not valid JSON ({error})") from None
 
 
 def _text(value) -> str:

@@ -13,38 +13,59 @@ class ConfigError(ValueError):
     """The config is not a model this converter can read."""
 
 
-def model_chain(config: dict) -> tuple[str, tuple[int, ...], list[dict]]:
-    """(model name, input shape without batch axis, layer configs in data-flow order)."""
+def model_chain(config: dict) -> tuple[str, tuple[int, ...], list[dict], list[str]]:
+    """(model name, input shape without batch axis, layer configs in data-flow order, problems).
+
+    `problems` lists what makes a Functional model more than one chain (branches, merges,
+    several inputs or outputs); the layers are then in file order, so every one of them can
+    still be checked and reported at once."""
     if not isinstance(config, dict) or config.get("class_name") not in CONTAINERS:
         kind = config.get("class_name") if isinstance(config, dict) else type(config).__name__
-        raise ConfigError(f"the top-level object is {kind!r}, not a Sequential or Functional model")
-    body = config.get("config") or {}
+        raise ConfigError(f"its top-level object is {kind!r}, not a Sequential or Functional model")
+    body = config.get("config")
+    if not isinstance(body, dict):
+        raise ConfigError("its model config has no body")
     layers = body.get("layers")
-    if not isinstance(layers, list):
-        raise ConfigError("the model config has no list of layers")
+    if not isinstance(layers, list) or not all(isinstance(layer, dict) for layer in layers):
+        raise ConfigError("its model config has no list of layers")
     name = str(body.get("name") or "model")
+    problems: list[str] = []
     if config["class_name"] == "Sequential":
         chain = layers
     else:
-        chain = _functional_chain(body)
+        chain, problems = _functional_chain(body)
+    if problems:
+        shape = _declared_shape(layers, body)
+        return name, shape, [l for l in chain if l.get("class_name") != "InputLayer"], problems
     input_shape, chain = _split_input(chain, body)
     if not chain:
         raise ConfigError("the model has no layers")
-    return name, input_shape, chain
+    return name, input_shape, chain, problems
+
+
+def _declared_shape(layers: list[dict], body: dict) -> tuple[int, ...]:
+    try:
+        return _split_input(layers, body)[0]
+    except ConfigError:
+        return ()
 
 
 def _split_input(layers: list[dict], body: dict) -> tuple[tuple[int, ...], list[dict]]:
     """Take the InputLayer off the front, returning the input shape it declares."""
     if layers and layers[0].get("class_name") == "InputLayer":
-        shape = _batch_shape(layers[0].get("config", {}))
+        shape = _batch_shape(layers[0].get("config") or {})
+        if not shape:
+            raise ConfigError("its input layer does not declare a shape")
         return shape, layers[1:]
     if layers:
-        shape = _batch_shape(layers[0].get("config", {}))
+        shape = _batch_shape(layers[0].get("config") or {})
         if shape:
             return shape, layers
     shape = body.get("build_input_shape")
-    if shape:
-        return tuple(shape[1:]), layers
+    if isinstance(shape, (list, tuple)) and len(shape) > 1:
+        if any(d is None for d in shape[1:]):
+            raise ConfigError(f"the input shape {tuple(shape[1:])} has unknown dimensions")
+        return tuple(int(d) for d in shape[1:]), layers
     raise ConfigError("the model does not declare its input shape (build it or add an Input)")
 
 
@@ -53,44 +74,53 @@ def _batch_shape(layer_config: dict) -> tuple[int, ...]:
         shape = layer_config.get(key)
         if shape:
             if any(d is None for d in shape[1:]):
-                raise ConfigError(f"the input shape {shape[1:]} has unknown dimensions")
+                raise ConfigError(f"the input shape {tuple(shape[1:])} has unknown dimensions")
             return tuple(int(d) for d in shape[1:])
     return ()
 
 
-def _functional_chain(body: dict) -> list[dict]:
-    """Order a Functional model's layers from input to output; refuse branches."""
+def _functional_chain(body: dict) -> tuple[list[dict], list[str]]:
+    """Order a Functional model's layers from input to output; describe any branch."""
     layers = {layer_name(l): l for l in body["layers"]}
     inputs = _endpoint_names(body.get("input_layers"))
     outputs = _endpoint_names(body.get("output_layers"))
-    if len(inputs) != 1 or len(outputs) != 1:
-        raise ConfigError(
-            f"the model has {len(inputs)} inputs and {len(outputs)} outputs; "
-            "only single-input, single-output chains are supported")
+    problems = []
+    if len(inputs) != 1:
+        problems.append(f"the model has {len(inputs)} inputs ({_names(inputs)}); only one input is supported")
+    if len(outputs) != 1:
+        problems.append(f"the model has {len(outputs)} outputs ({_names(outputs)}); only one output is supported")
     consumers: dict[str, list[str]] = {name: [] for name in layers}
-    branches = []
     for name, layer in layers.items():
         sources = inbound_layer_names(layer)
         if len(sources) > 1:
-            branches.append(f"{name} ({layer.get('class_name')}) merges {len(sources)} inputs")
+            problems.append(f"layer '{name}' ({layer.get('class_name')}) merges {len(sources)} branches "
+                            f"({_names(sources)}); only a single chain of layers is supported")
         for source in sources:
             consumers.setdefault(source, []).append(name)
     for name, users in consumers.items():
-        if len(users) > 1:
-            branches.append(f"{name} feeds {len(users)} layers ({', '.join(users)})")
-    if branches:
-        raise ConfigError("the model is not a single chain: " + "; ".join(branches))
+        if len(users) > 1 and name in layers:
+            problems.append(f"layer '{name}' ({layers[name].get('class_name')}) feeds {len(users)} layers "
+                            f"({_names(users)}); only a single chain of layers is supported")
+    if problems:
+        return list(body["layers"]), problems
+    if inputs[0] not in layers:
+        raise ConfigError(f"its input layer '{inputs[0]}' is not among its layers")
     chain, current = [layers[inputs[0]]], inputs[0]
     while consumers.get(current):
         current = consumers[current][0]
         chain.append(layers[current])
     if current != outputs[0]:
-        raise ConfigError(f"the chain from {inputs[0]} ends at {current}, not at the output {outputs[0]}")
-    return chain
+        raise ConfigError(f"its chain of layers from '{inputs[0]}' ends at '{current}', not at the output '{outputs[0]}'")
+    return chain, []
+
+
+def _names(names: list[str]) -> str:
+    return ", ".join(f"'{n}'" for n in names)
 
 
 def layer_name(layer: dict) -> str:
-    return str(layer.get("name") or layer.get("config", {}).get("name"))
+    config = layer.get("config")
+    return str(layer.get("name") or (config.get("name") if isinstance(config, dict) else None) or "unnamed")
 
 
 def _endpoint_names(endpoints: Any) -> list[str]:

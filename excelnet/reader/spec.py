@@ -16,6 +16,7 @@ class LayerSpec:
     name: str
     config: Mapping[str, Any]
     weights: tuple[np.ndarray, ...] = ()
+    raw: Mapping[str, Any] = field(default_factory=dict)   # module, registered_name: who defines it
 
 
 @dataclass(frozen=True)
