@@ -36,6 +36,86 @@ def build(model, output, labels, samples) -> None:
                f"{result.plan.formula_cells:,} formula cells) in {time.perf_counter() - started:.2f} s")
 
 
+@main.command()
+@click.option("--output", "-o", type=click.Path(dir_okay=False), required=True,
+              help="Where to save the trained model (.keras or .h5).")
+@click.option("--data", type=click.Path(exists=True),
+              help="Local MNIST: a folder of the four IDX files (*-ubyte or *-ubyte.gz), or an mnist.npz "
+                   "(or its folder). Default: download through keras.datasets.mnist.")
+@click.option("--epochs", type=click.IntRange(min=1), default=None,
+              help="Passes over the training set (default: the shipped model's recipe).")
+@click.option("--seed", type=int, default=0, show_default=True, help="Same seed, same model.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+def train(output, data, epochs, seed, quiet) -> None:
+    """Train the default CNN architecture on MNIST and save it."""
+    from . import training  # NumPy only; TensorFlow is imported inside train()
+
+    if not output.lower().endswith((".keras", ".h5")):
+        raise click.BadParameter("the model file must end in .keras or .h5", param_hint="--output")
+    epochs = epochs or training.DEFAULT_EPOCHS
+    try:
+        if data is None:   # download (or find in Keras' cache) before TensorFlow spends time on anything
+            training.load_mnist(None)
+        started = time.perf_counter()
+        result = training.train(output, data, epochs=epochs, seed=seed, progress=not quiet)
+    except ImportError as error:
+        raise click.ClickException(f"training needs TensorFlow ({error}); install it with "
+                                   "pip install 'excelnet[train]'") from None
+    except ValueError as error:   # load_mnist's messages name the bad or missing file
+        raise click.ClickException(str(error)) from None
+    except OSError as error:
+        raise click.ClickException(f"{getattr(error, 'filename', '') or ''} {error.strerror or error}".strip()) from None
+    except Exception as error:  # keras.datasets raises plain Exception when the download fails
+        if data is None and "fetch" in str(error).lower():
+            raise click.ClickException(f"could not download MNIST ({error}); pass --data with a local copy") from None
+        raise
+    click.echo(f"Test accuracy: {100 * result['test_accuracy']:.2f}% on {result['test_images']:,} test images "
+               f"({epochs} epochs, seed {seed}, {time.perf_counter() - started:.0f} s)")
+    click.echo(f"Saved {result['output_path']} ({result['parameters']:,} parameters, about "
+               f"{result['formula_cells']:,} formula cells). Next: excelnet build -m {result['output_path']}")
+
+
+@main.command()
+@click.option("--model", "-m", type=click.Path(), help="Keras model (.keras or .h5). Default: the shipped MNIST CNN.")
+@click.option("--samples", type=click.Path(), help=".npz of sample inputs, as for build.")
+@click.option("--labels", help="Class names, comma separated, as for build.")
+def summary(model, samples, labels) -> None:
+    """Per layer: output shape, parameters, formula and weight cells; workbook size and speed.
+
+    Plans the workbook without writing it; needs no TensorFlow."""
+    from .summary import render, summarize
+
+    click.echo(render(_run(summarize, model, samples, _labels(labels))))
+
+
+@main.command()
+@click.argument("workbook", type=click.Path(dir_okay=False))
+@click.option("--model", "-m", type=click.Path(),
+              help="Keras model to compare with. Default: the model the workbook was built from.")
+@click.option("--engine", type=click.Choice(["libreoffice", "formulas"]),
+              help="Spreadsheet engine (default: LibreOffice when installed, else the formulas library).")
+@click.option("--samples", "-n", type=click.IntRange(min=1), default=20, show_default=True,
+              help="How many inputs to try.")
+@click.option("--inputs", "kind", type=click.Choice(["auto", "digits", "random"]), default="auto",
+              show_default=True, help="The shipped digits (when they fit the model; then random ones), or random.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the random inputs.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+def verify(workbook, model, engine, samples, kind, seed, quiet) -> None:
+    """Recalculate WORKBOOK in a real engine and compare with the model's NumPy forward pass.
+
+    Exits with status 1 when any output differs beyond rtol 1e-5 / atol 1e-6, a prediction
+    differs, or a formula cell is an error."""
+    from .verify import verify as run_verify
+
+    started = time.perf_counter()
+    report = _run(run_verify, workbook, model, engine, samples, kind, seed, progress=not quiet)
+    for line in report.lines():
+        click.echo(line)
+    click.echo(f"({time.perf_counter() - started:.1f} s)")
+    if not report.ok:
+        sys.exit(1)
+
+
 def _run(function, *args, **kwargs):
     """Call into the library; turn our errors into one clean message and exit status 1."""
     try:

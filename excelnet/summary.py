@@ -1,0 +1,259 @@
+"""`excelnet summary`: what a model's workbook will contain, before writing it.
+
+Plans the workbook (no file is written, no TensorFlow is imported) and counts, per
+layer, the formula cells and weight cells, then estimates the file size and the
+cost of a full recalculation from what the formulas reference."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .layout import Rect
+from .sheet import WEIGHTS, Formula, SheetPlan, Text
+
+# One cell reference or range, optionally on another sheet: A1, $B$2, 'x y'!C3:D9.
+REFERENCE = re.compile(r"(?:'(?:[^']|'')+'!|[A-Za-z_][\w.]*!)?\$?([A-Z]{1,3})\$?(\d+)(?::\$?([A-Z]{1,3})\$?(\d+))?")
+
+# Cost model of a full recalculation in LibreOffice Calc, fitted on measured workbooks
+# (benchmarks/recalc_cost.py prints the fit and how well it predicts): a fixed cost per
+# formula cell, per reference (a range or a single cell) and per cell read through them.
+SECONDS_PER_FORMULA = 0.9e-6
+SECONDS_PER_REFERENCE = 0.65e-6
+SECONDS_PER_CELL_READ = 6e-9
+# File size model (deflated XML), fitted the same way (benchmarks/scaling.py).
+BYTES_FIXED = 12_000
+BYTES_PER_FORMULA = 9.0
+BYTES_PER_FORMULA_CHAR = 0.12
+BYTES_PER_NUMBER = 9.5
+BYTES_PER_TEXT = 20.0
+
+WARN_BYTES = 50_000_000          # a file this big opens slowly everywhere
+WARN_RECALC_SECONDS = 1.0        # every edit would freeze the spreadsheet this long
+WARN_FORMULAS = 1_000_000
+
+
+@dataclass
+class Counts:
+    formulas: int = 0
+    numbers: int = 0            # constant numbers (weights, sample pixels, padding zeros, labels)
+    weights: int = 0            # numbers inside weight blocks: what a student may edit
+    texts: int = 0
+    references: int = 0         # cell or range references in formulas
+    cells_read: int = 0         # cells those references cover
+    formula_chars: int = 0
+
+    def add(self, other: "Counts") -> None:
+        for name in self.__dataclass_fields__:
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+
+
+@dataclass
+class LayerRow:
+    label: str                  # layer name, or "(input)" / "(output)"
+    kind: str                   # Conv2D, Dense, ... or the sheet's role
+    output_shape: str
+    parameters: int
+    counts: Counts
+    sheets: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Summary:
+    model_name: str
+    source: str
+    rows: list[LayerRow]
+    other: Counts               # guide and sample-digit sheets
+    samples: int
+    other_sheets: list[str] = field(default_factory=list)
+
+    @property
+    def total(self) -> Counts:
+        total = Counts()
+        for row in self.rows:
+            total.add(row.counts)
+        total.add(self.other)
+        return total
+
+    @property
+    def parameters(self) -> int:
+        return sum(row.parameters for row in self.rows)
+
+    @property
+    def estimated_bytes(self) -> int:
+        t = self.total
+        return int(BYTES_FIXED + BYTES_PER_FORMULA * t.formulas + BYTES_PER_FORMULA_CHAR * t.formula_chars
+                   + BYTES_PER_NUMBER * t.numbers + BYTES_PER_TEXT * t.texts)
+
+    @property
+    def estimated_recalc_seconds(self) -> float:
+        t = self.total
+        return (SECONDS_PER_FORMULA * t.formulas + SECONDS_PER_REFERENCE * t.references
+                + SECONDS_PER_CELL_READ * t.cells_read)
+
+    def warnings(self) -> list[str]:
+        found = []
+        total = self.total
+        if self.estimated_bytes > WARN_BYTES:
+            found.append(f"the workbook would be very large (about {megabytes(self.estimated_bytes)}): "
+                         "it will open slowly, or not at all in some spreadsheet programs")
+        if total.formulas > WARN_FORMULAS:
+            found.append(f"{total.formulas:,} formula cells is more than a spreadsheet handles comfortably "
+                         f"({WARN_FORMULAS:,})")
+        if self.estimated_recalc_seconds > WARN_RECALC_SECONDS:
+            found.append(f"a full recalculation would take about {seconds_text(self.estimated_recalc_seconds)}, "
+                         "so every edit would freeze the spreadsheet; consider fewer or smaller layers")
+        return found
+
+
+def count_cells(sheet: SheetPlan) -> Counts:
+    counts = Counts()
+    weight_cells = _cells_in(block for block, role in sheet.blocks if role == WEIGHTS)
+    for position, value in sheet.cells.items():
+        if isinstance(value, Formula):
+            counts.formulas += 1
+            counts.formula_chars += len(value.expression)
+            for match in REFERENCE.finditer(value.expression):
+                counts.references += 1
+                c1, r1, c2, r2 = match.groups()
+                if c2 is not None:
+                    counts.cells_read += (abs(int(r2) - int(r1)) + 1) * (abs(_column(c2) - _column(c1)) + 1)
+                else:
+                    counts.cells_read += 1
+        elif isinstance(value, (Text, str)):
+            counts.texts += 1
+        elif isinstance(value, (int, float)):
+            counts.numbers += 1
+            if position in weight_cells:
+                counts.weights += 1
+    return counts
+
+
+def _cells_in(blocks) -> set[tuple[int, int]]:
+    cells: set[tuple[int, int]] = set()
+    for rect in blocks:
+        rect: Rect
+        cells.update((r, c) for r in range(rect.row, rect.bottom + 1) for c in range(rect.col, rect.right + 1))
+    return cells
+
+
+_COLUMNS: dict[str, int] = {}
+
+
+def _column(letters: str) -> int:
+    number = _COLUMNS.get(letters)
+    if number is None:
+        number = 0
+        for ch in letters:
+            number = number * 26 + ord(ch) - 64
+        _COLUMNS[letters] = number
+    return number
+
+
+def summarize_plan(plan) -> Summary:
+    """Group the planned sheets by layer: a layer's sheet is followed by the weight sheets it added."""
+    from .ops.cells import shape_text
+
+    network = plan.network
+    ops = iter(network.ops)
+    rows: list[LayerRow] = []
+    other = Counts()
+    samples, other_sheets = 0, []
+    current: LayerRow | None = None
+    for sheet in plan.sheets:
+        counts = count_cells(sheet)
+        if sheet.kind == "layer":
+            op = next(ops)
+            current = LayerRow(op.name, op.title, shape_text(op.output_shape), op.parameter_count(), counts,
+                               [sheet.title])
+            rows.append(current)
+        elif sheet.kind == "weights" and current is not None:
+            current.counts.add(counts)
+            current.sheets.append(sheet.title)
+        elif sheet.kind == "input":
+            rows.insert(0, LayerRow("(input)", "Input", shape_text(network.input_shape), 0, counts, [sheet.title]))
+            current = None
+        elif sheet.kind == "output":
+            rows.append(LayerRow("(output)", "Output", shape_text(network.output_shape), 0, counts, [sheet.title]))
+            current = None
+        else:
+            if sheet.kind == "data":
+                samples = max(r for r, _ in sheet.cells) - 1 if sheet.cells else 0
+            other.add(counts)
+            other_sheets.append(sheet.title)
+    return Summary(network.name, network.spec.source, rows, other, samples, other_sheets)
+
+
+def summarize(model: str | Path | None = None, samples: str | Path | None = None,
+              labels: list[str] | None = None) -> Summary:
+    """Plan the workbook `excelnet build` would write for these arguments, and count it."""
+    from .assets import DEFAULT_SAMPLES
+    from .convert import input_divisor, load_network
+    from .workbook.build import plan_workbook
+    from .workbook.inputs import load_samples
+
+    network = load_network(model)
+    if samples is None and model is None and Path(DEFAULT_SAMPLES).exists():
+        samples = DEFAULT_SAMPLES
+    sample_set = load_samples(samples, network.input_shape, input_divisor(network)) if samples else None
+    return summarize_plan(plan_workbook(network, sample_set, labels))
+
+
+# --- text -------------------------------------------------------------------------------
+
+
+def megabytes(size: float) -> str:
+    return f"{size / 1e6:.1f} MB" if size >= 1e5 else f"{size / 1e3:.0f} kB"
+
+
+def seconds_text(seconds: float) -> str:
+    return f"{seconds * 1000:.0f} ms" if seconds < 1 else f"{seconds:.1f} s"
+
+
+def table(headers: list[str], rows: list[list], footer: list | None = None, right: set[int] | None = None) -> str:
+    """A plain text table; columns in `right` (default: all but the first two) are right-aligned."""
+    right = set(range(2, len(headers))) if right is None else right
+    cells = [[_text(v) for v in row] for row in [headers] + rows + ([footer] if footer else [])]
+    widths = [max(len(row[k]) for row in cells) for k in range(len(headers))]
+
+    def line(row):
+        return "  ".join(v.rjust(w) if k in right else v.ljust(w) for k, (v, w) in enumerate(zip(row, widths))).rstrip()
+
+    rule = "  ".join("-" * w for w in widths)
+    out = [line(cells[0]), rule] + [line(row) for row in cells[1:len(cells) - bool(footer)]]
+    if footer:
+        out += [rule, line(cells[-1])]
+    return "\n".join(out)
+
+
+def _text(value) -> str:
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, int):
+        return f"{value:,}"
+    if isinstance(value, float):
+        return f"{value:,.3g}" if abs(value) < 1000 else f"{value:,.0f}"
+    return str(value)
+
+
+def render(summary: Summary) -> str:
+    headers = ["layer", "type", "output shape", "parameters", "formula cells", "weight cells"]
+    body = [[r.label, r.kind, r.output_shape, r.parameters, r.counts.formulas, r.counts.weights]
+            for r in summary.rows]
+    if summary.other_sheets:
+        o = summary.other
+        body.append(["(other sheets)", ", ".join(summary.other_sheets), "", 0, o.formulas, o.weights])
+    total = summary.total
+    rule_row = ["total", "", "", summary.parameters, total.formulas, total.weights]
+    text = [f"Model '{summary.model_name}' ({summary.source})", "", table(headers, body, rule_row)]
+    text.append("")
+    text.append(f"Cells: {total.formulas:,} formulas, {total.numbers:,} numbers "
+                f"({total.weights:,} weights" + (f", {summary.samples} sample digits" if summary.samples else "")
+                + f"), {total.texts:,} texts")
+    text.append(f"Estimated workbook size: {megabytes(summary.estimated_bytes)}")
+    text.append(f"Estimated full recalculation in LibreOffice: {seconds_text(summary.estimated_recalc_seconds)} "
+                f"({total.references:,} references reading {total.cells_read:,} cells)")
+    for warning in summary.warnings():
+        text.append(f"Warning: {warning}")
+    return "\n".join(text)

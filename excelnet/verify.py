@@ -1,0 +1,319 @@
+"""`excelnet verify`: recalculate a workbook in a real engine and compare it with the model.
+
+The reference is the package's own NumPy forward pass (`Network.predict`, tested
+against Keras in tests/test_reference.py), so verifying needs no TensorFlow.
+Without a model file the workbook's Guide sheet says which model it was built from:
+its SHA-256 (ModelSHA256) and path (ModelSource)."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .errors import ExcelnetError
+
+RTOL, ATOL = 1e-5, 1e-6
+ENGINES = ("libreoffice", "formulas")
+
+
+@dataclass
+class ModelChoice:
+    path: Path
+    how: str                    # one line: how the model was found
+
+
+@dataclass
+class Inputs:
+    x: np.ndarray               # (N, *input_shape), model units
+    labels: np.ndarray | None   # true classes of the digits among them (-1 for random inputs)
+    description: str
+
+
+@dataclass
+class Report:
+    workbook: Path
+    model: ModelChoice
+    engine: str
+    inputs: Inputs
+    got: np.ndarray             # (N, K) the workbook's outputs (NaN where a cell was not a number)
+    expected: np.ndarray        # (N, K) the NumPy reference
+    error_cells: dict[str, int] = field(default_factory=dict)
+    rtol: float = RTOL
+    atol: float = ATOL
+
+    @property
+    def count(self) -> int:
+        return len(self.got)
+
+    @property
+    def difference(self) -> np.ndarray:
+        return np.abs(self.got - self.expected)
+
+    @property
+    def max_abs_diff(self) -> float:
+        d = self.difference
+        return float(np.nanmax(np.where(np.isnan(d), np.inf, d))) if d.size else 0.0
+
+    @property
+    def worst(self) -> tuple[int, int]:
+        """(input, output) of the largest |difference|."""
+        d = np.where(np.isnan(self.difference), np.inf, self.difference)
+        return tuple(int(i) for i in np.unravel_index(int(np.argmax(d)), d.shape))
+
+    @property
+    def max_rel_diff(self) -> float:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            rel = self.difference / np.abs(self.expected)
+        rel = np.where(np.isnan(rel), np.inf, rel)
+        return float(rel[np.abs(self.expected) > 0].max(initial=0.0))
+
+    @property
+    def close(self) -> np.ndarray:
+        """Per input: every output within rtol/atol (numpy.allclose's rule)."""
+        return np.isclose(self.got, self.expected, rtol=self.rtol, atol=self.atol).all(axis=1)
+
+    @property
+    def argmax_agree(self) -> np.ndarray:
+        got = np.where(np.isnan(self.got), -np.inf, self.got)
+        return got.argmax(axis=1) == self.expected.argmax(axis=1)
+
+    @property
+    def ok(self) -> bool:
+        return bool(self.close.all() and self.argmax_agree.all() and not self.error_cells)
+
+    def lines(self) -> list[str]:
+        n = self.count
+        agree = int(self.argmax_agree.sum())
+        i, k = self.worst
+        out = [f"Workbook: {self.workbook}",
+               f"Model:    {self.model.path} ({self.model.how})",
+               f"Engine:   {self.engine}",
+               f"Inputs:   {self.inputs.description}",
+               f"Largest |difference|: {self.max_abs_diff:.3g} (input {i + 1}, output {k}: workbook "
+               f"{float(self.got[i, k])!r}, reference {float(self.expected[i, k])!r})",
+               f"Largest relative difference: {self.max_rel_diff:.3g}",
+               f"Arg-max agreement: {agree}/{n} ({100.0 * agree / max(n, 1):.2f}%)"]
+        if self.inputs.labels is not None and (self.inputs.labels >= 0).any():
+            known = self.inputs.labels >= 0
+            right = int((self.got[known].argmax(axis=1) == self.inputs.labels[known]).sum())
+            out.append(f"Workbook accuracy on the digits: {right}/{int(known.sum())}")
+        out.append("Error cells: " + (", ".join(f"{s}: {c}" for s, c in self.error_cells.items())
+                                      if self.error_cells else "none"))
+        beyond = np.flatnonzero(~self.close)
+        if self.ok:
+            out.append(f"OK: the workbook equals the model within rtol {self.rtol:g}, atol {self.atol:g} "
+                       f"on all {n} inputs.")
+        else:
+            problems = []
+            if len(beyond):
+                listed = ", ".join(str(j + 1) for j in beyond[:10]) + (" ..." if len(beyond) > 10 else "")
+                problems.append(f"{len(beyond)} of {n} inputs differ beyond rtol {self.rtol:g}, atol {self.atol:g} "
+                                f"(inputs {listed})")
+            if not self.argmax_agree.all():
+                problems.append(f"{n - agree} predictions differ")
+            if self.error_cells:
+                problems.append(f"{sum(self.error_cells.values())} formula cells are errors")
+            out.append("MISMATCH: " + "; ".join(problems) + ".")
+        return out
+
+
+# --- which model ----------------------------------------------------------------------
+
+
+def file_sha256(path: str | Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def read_recorded(workbook: str | Path) -> dict:
+    """What the workbook records about its model: {'ModelSource': ..., 'ModelSHA256': ...}."""
+    from .engines.names import read_public_cells
+
+    return dict(read_public_cells(workbook).values)
+
+
+def find_model(workbook: str | Path, recorded: dict, model: str | Path | None = None) -> ModelChoice:
+    """The model to compare with: `model` if given, else the one the workbook records."""
+    from .assets import DEFAULT_MODEL
+
+    sha = str(recorded.get("ModelSHA256") or "").strip().lower()
+    source = str(recorded.get("ModelSource") or "").strip()
+    if model is not None:
+        model = Path(model)
+        if not model.is_file():
+            raise ExcelnetError(f"{model}: no such model file")
+        if sha and file_sha256(model) != sha:
+            return ModelChoice(model, "given with --model; NOT the model file this workbook was built from")
+        return ModelChoice(model, "given with --model" + ("; the workbook was built from it" if sha else ""))
+    if not sha:
+        raise ExcelnetError(f"{workbook}: the workbook does not record which model it was built from "
+                            "(no ModelSHA256); pass --model")
+    if Path(DEFAULT_MODEL).is_file() and file_sha256(DEFAULT_MODEL) == sha:
+        return ModelChoice(Path(DEFAULT_MODEL), "the shipped default model, recognised by its SHA-256")
+    if source:
+        for candidate in _candidates(Path(source), Path(workbook)):
+            if candidate.is_file() and file_sha256(candidate) == sha:
+                return ModelChoice(candidate, "recorded in the workbook; SHA-256 matches")
+        if any(c.is_file() for c in _candidates(Path(source), Path(workbook))):
+            raise ExcelnetError(f"{workbook} was built from {source}, but that file has changed since "
+                                f"(SHA-256 no longer {sha[:12]}…); pass --model")
+    raise ExcelnetError(f"{workbook} was built from {source or 'a model file'} (SHA-256 {sha[:12]}…), "
+                        "which cannot be found; pass --model")
+
+
+def _candidates(source: Path, workbook: Path) -> list[Path]:
+    if source.is_absolute():
+        return [source]
+    return [Path.cwd() / source, workbook.resolve().parent / source, workbook.resolve().parent / source.name]
+
+
+# --- which inputs ---------------------------------------------------------------------
+
+
+def input_range(network) -> float:
+    """The top of the model's input range: 255 for a model that rescales raw pixels itself, else 1."""
+    from .convert import input_divisor
+
+    return 255.0 if input_divisor(network) == 1.0 else 1.0
+
+
+def choose_inputs(network, count: int, kind: str = "auto", seed: int = 0,
+                  samples_path: str | Path | None = None) -> Inputs:
+    """`count` inputs: the shipped digits when they fit the model (kind auto/digits), then random ones."""
+    from .assets import DEFAULT_SAMPLES
+    from .convert import input_divisor
+    from .workbook.inputs import load_samples
+
+    shape = tuple(network.input_shape)
+    parts, labels, text = [], [], []
+    if kind in ("auto", "digits"):
+        path = Path(samples_path or DEFAULT_SAMPLES)
+        digits = None
+        if path.is_file():
+            try:
+                digits = load_samples(path, shape, input_divisor(network))
+            except ExcelnetError:
+                if samples_path is not None or kind == "digits":
+                    raise
+        if digits is None and kind == "digits":
+            raise ExcelnetError(f"no sample digits that fit the model's input {shape} ({path})")
+        if digits is not None:
+            x = digits.model_inputs(shape)[:count]
+            parts.append(x.astype(np.float64))
+            labels.append(digits.labels[:count].astype(int))
+            text.append(f"{len(x)} {'shipped digits' if samples_path is None else 'sample inputs from ' + str(path)}")
+    have = sum(len(p) for p in parts)
+    if have < count:
+        top = input_range(network)
+        rng = np.random.default_rng(seed)
+        x = rng.uniform(0.0, top, (count - have,) + shape)
+        parts.append(x)
+        labels.append(np.full(len(x), -1))
+        text.append(f"{len(x)} random inputs uniform in [0, {top:g}] (seed {seed})")
+    x = np.concatenate(parts) if parts else np.zeros((0,) + shape)
+    return Inputs(x, np.concatenate(labels), " + ".join(text))
+
+
+# --- engines --------------------------------------------------------------------------
+
+
+def choose_engine(name: str | None) -> str:
+    """The engine to use: as asked, or LibreOffice when installed, else `formulas`."""
+    from .engines.libreoffice import unavailable_reason
+
+    if name is None:
+        return "libreoffice" if unavailable_reason() is None else "formulas"
+    if name not in ENGINES:
+        raise ExcelnetError(f"unknown engine {name!r} (choose from {', '.join(ENGINES)})")
+    if name == "libreoffice":
+        reason = unavailable_reason()
+        if reason:
+            raise ExcelnetError(f"cannot verify with LibreOffice: {reason}")
+    return name
+
+
+def _numbers(values) -> np.ndarray:
+    """Cell values as floats; anything that is not a number (an error, a text) becomes NaN."""
+    out = []
+    for value in values:
+        try:
+            out.append(float(np.asarray(value).reshape(-1)[0]))
+        except (TypeError, ValueError, IndexError):
+            out.append(float("nan"))
+    return np.array(out, dtype=np.float64)
+
+
+def evaluate(workbook: Path, engine: str, inputs: np.ndarray, progress: bool = True,
+             office=None) -> tuple[np.ndarray, dict]:
+    """The workbook's outputs for every input (typed into the canvas), and its error cells.
+
+    `office`: a running engines.libreoffice.LibreOffice to reuse (else one is started and stopped)."""
+    from .progress import bar
+
+    label = f"Recalculating in {'LibreOffice' if engine == 'libreoffice' else 'formulas'}"
+    results, errors = [], {}
+    if engine == "libreoffice":
+        from contextlib import nullcontext
+
+        from .engines.libreoffice import LibreOffice, canvas_grids
+
+        with (nullcontext(office) if office is not None else LibreOffice()) as office:
+            office.open(workbook)
+            with bar(inputs, label=label, enabled=progress) as items:
+                for k, x in enumerate(items):
+                    answer = office.run(canvas_grids(x))
+                    results.append(_numbers(v for row in answer["Probabilities"] for v in row))
+                    if k in (0, len(inputs) - 1):       # error cells, with the first and the last input
+                        for sheet, count in office.errors().items():
+                            errors[sheet] = max(count, errors.get(sheet, 0))
+        return np.array(results), errors
+    from .engines.formulas_engine import FormulasWorkbook
+
+    book = FormulasWorkbook(workbook)
+    with bar(inputs, label=label, enabled=progress) as items:
+        for x in items:
+            try:
+                results.append(np.asarray(book.probabilities(x), dtype=np.float64))
+            except (TypeError, ValueError):         # an error value (#VALUE!, ...) where a number belongs
+                results.append(np.full(len(book.public.probabilities.cells()), np.nan))
+    bad = sum(int(np.isnan(r).sum()) for r in results)
+    if bad:
+        errors["Probabilities"] = bad
+    return np.array(results), errors
+
+
+def verify(workbook: str | Path, model: str | Path | None = None, engine: str | None = None,
+           samples: int = 20, inputs: str = "auto", seed: int = 0, progress: bool = True,
+           samples_path: str | Path | None = None, office=None) -> Report:
+    """Compare `workbook` with the model on `samples` inputs; see Report.ok and Report.lines()."""
+    from .convert import load_network
+    from .engines.names import read_public_cells
+
+    workbook = Path(workbook)
+    if not workbook.is_file():
+        raise ExcelnetError(f"{workbook}: no such workbook")
+    if samples < 1:
+        raise ExcelnetError("--samples must be at least 1")
+    public = read_public_cells(workbook)
+    choice = find_model(workbook, public.values, model)
+    network = load_network(choice.path)
+    chosen = choose_inputs(network, samples, inputs, seed, samples_path)
+    size = int(np.prod(network.input_shape))
+    canvas = sum(c.shape[0] * c.shape[1] for c in public.canvases)
+    if canvas != size:
+        raise ExcelnetError(f"{workbook}: its canvas has {canvas} cells but the model's input "
+                            f"{tuple(network.input_shape)} has {size} values: not a workbook of this model")
+    expected = np.array([network.predict(x).reshape(-1) for x in chosen.x])
+    name = choose_engine(engine)
+    got, errors = evaluate(workbook, name, chosen.x, progress, office)
+    if got.shape != expected.shape:
+        raise ExcelnetError(f"{workbook}: Probabilities has {got.shape[1]} cells but the model has "
+                            f"{expected.shape[1]} outputs: not a workbook of this model")
+    engine_text = "LibreOffice (headless)" if name == "libreoffice" else "formulas (Python library)"
+    return Report(workbook, choice, engine_text, chosen, got, expected, errors)

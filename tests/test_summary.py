@@ -1,0 +1,147 @@
+"""`excelnet summary`: per-layer counts that add up to the plan's, estimates, warnings, no TensorFlow."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+from click.testing import CliRunner
+
+from conftest import random_init, save_model
+
+
+@pytest.fixture(scope="module")
+def small_model(tmp_path_factory):
+    import keras
+
+    keras.utils.set_random_seed(0)
+    layers = keras.layers
+    model = keras.Sequential([keras.Input((10, 9, 2)),
+                              layers.Conv2D(3, 3, padding="same", activation="relu", **random_init(1)),
+                              layers.MaxPooling2D(2),
+                              layers.Conv2D(4, 2, **random_init(3)),
+                              layers.Flatten(),
+                              layers.Dense(5, activation="relu", **random_init(5)),
+                              layers.Dense(3, activation="softmax", **random_init(7))])
+    return save_model(model, tmp_path_factory.mktemp("summary") / "small.keras")
+
+
+def _plan(path):
+    from excelnet.convert import load_network
+    from excelnet.workbook.build import plan_workbook
+
+    return plan_workbook(load_network(path))
+
+
+def _guide_counts(plan) -> dict[str, int]:
+    """The Guide sheet's own table: layer name -> formula cells (written by plan_workbook)."""
+    from excelnet.sheet import Text
+
+    guide = next(s for s in plan.sheets if s.kind == "guide")
+    header = next(pos for pos, v in guide.cells.items() if v == Text("formula cells"))
+    row, col = header[0] + 1, header[1]
+    counts = {}
+    while (row, 2) in guide.cells:
+        counts[guide.cells[(row, 2)].value] = guide.cells[(row, col)]
+        row += 1
+    return counts
+
+
+def test_rows_and_totals_equal_the_plan(small_model):
+    from excelnet.summary import summarize, summarize_plan
+
+    plan = _plan(small_model)
+    summary = summarize_plan(plan)
+    network = plan.network
+    assert [r.label for r in summary.rows] == ["(input)"] + [op.name for op in network.ops] + ["(output)"]
+    assert summary.total.formulas == plan.formula_cells
+    assert sum(r.counts.formulas for r in summary.rows) == plan.formula_cells
+    guide = _guide_counts(plan)
+    for row, op in zip(summary.rows[1:-1], network.ops):
+        assert row.counts.formulas == guide[op.name], op.name
+        assert row.parameters == op.parameter_count()
+        assert row.counts.weights == op.parameter_count(), f"{op.name}: every parameter is one weight cell"
+    assert summary.parameters == sum(op.parameter_count() for op in network.ops)
+    # summarize() plans the same workbook as build would (no samples for a custom model)
+    assert summarize(small_model).total.formulas == plan.formula_cells
+
+
+def test_estimates_are_close_to_a_real_build(small_model, tmp_path):
+    from excelnet.convert import build
+    from excelnet.summary import summarize
+
+    summary = summarize(small_model)
+    size = build(small_model, tmp_path / "small.xlsx").path.stat().st_size
+    assert 0.5 * size < summary.estimated_bytes < 2 * size
+    assert 0 < summary.estimated_recalc_seconds < 0.05
+    assert summary.warnings() == []
+
+
+def test_warns_when_very_large_or_slow():
+    from excelnet.summary import Counts, LayerRow, Summary
+
+    huge = Counts(formulas=3_000_000, numbers=5_000_000, references=9_000_000, cells_read=900_000_000)
+    summary = Summary("big", "big.keras", [LayerRow("conv", "Conv2D", "1 × 1", 10, huge)], Counts(), 0)
+    text = " ".join(summary.warnings())
+    assert "very large" in text and "recalculation would take" in text and "3,000,000 formula cells" in text
+
+
+def test_cli_prints_the_table(small_model):
+    from excelnet.cli import main
+    from excelnet.summary import summarize
+
+    result = CliRunner().invoke(main, ["summary", "-m", str(small_model)])
+    assert result.exit_code == 0, result.output
+    summary = summarize(small_model)
+    lines = result.output.splitlines()
+    header = next(i for i, line in enumerate(lines) if line.startswith("layer"))
+    for column in ("output shape", "parameters", "formula cells", "weight cells"):
+        assert column in lines[header]
+    for row in summary.rows:
+        assert any(line.startswith(row.label) for line in lines), row.label
+    total = next(line for line in lines if line.startswith("total"))
+    assert total.split()[1:] == [f"{summary.parameters:,}", f"{summary.total.formulas:,}",
+                                 f"{summary.total.weights:,}"]
+    assert "Estimated workbook size" in result.output
+    assert "Estimated full recalculation" in result.output
+
+
+def test_cli_reports_a_bad_model_in_one_line(tmp_path):
+    from excelnet.cli import main
+
+    bad = tmp_path / "broken.keras"
+    bad.write_bytes(b"not a model")
+    result = CliRunner().invoke(main, ["summary", "-m", str(bad)])
+    assert result.exit_code == 1
+    assert "broken.keras" in result.output and "Traceback" not in result.output
+
+
+BLOCK_TF = """
+import sys
+for name in ("tensorflow", "keras", "tf_keras"):
+    sys.modules[name] = None          # any import of them now raises ImportError
+from excelnet.cli import main
+main(["summary", "-m", sys.argv[1]], standalone_mode=False)
+loaded = [m for m in sys.modules if m.split(".")[0] in ("tensorflow", "keras", "tf_keras") and sys.modules[m] is not None]
+assert not loaded, loaded
+"""
+
+
+def test_summary_works_with_tensorflow_unimportable(small_model):
+    run = subprocess.run([sys.executable, "-c", BLOCK_TF, str(small_model)], capture_output=True, text=True,
+                         timeout=120)
+    assert run.returncode == 0, run.stderr
+    assert "formula cells" in run.stdout and "total" in run.stdout
+
+
+def test_default_model_summary_meets_the_targets():
+    from excelnet.assets import DEFAULT_MODEL
+    from excelnet.summary import summarize
+
+    if not DEFAULT_MODEL.exists():
+        pytest.skip("the shipped model is not there yet")
+    summary = summarize()
+    assert summary.total.formulas <= 25_000
+    assert summary.samples > 0
+    assert summary.warnings() == []
