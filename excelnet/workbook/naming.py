@@ -5,7 +5,9 @@ from __future__ import annotations
 import re
 
 MAX_LENGTH = 31
-FORBIDDEN = re.compile(r"[:\\/?*\[\]\x00-\x1f]")
+# Excel forbids : \ / ? * [ ] (and a leading or trailing apostrophe). Some engines also
+# trip over quotes and '!' inside quoted sheet references, so only plain characters are kept.
+FORBIDDEN = re.compile(r"[^\w .()+\-=&,#@%]")
 RESERVED = {"history"}
 
 
