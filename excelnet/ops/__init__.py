@@ -141,4 +141,8 @@ def build_network(spec: ModelSpec) -> Network:
         problems.append("the model has no layers that compute anything")
     if problems:
         raise UnsupportedModelError(problems, supported_layers(), spec.source, ACTIVATION_NAMES)
-    return Network(spec.name, tuple(spec.input_shape), tuple(ops), tuple(skipped), spec)
+    network = Network(spec.name, tuple(spec.input_shape), tuple(ops), tuple(skipped), spec)
+    from ..workbook.limits import check_network  # the sheets it needs, from the shapes alone
+
+    check_network(network)
+    return network

@@ -24,14 +24,15 @@ def emit_softmax(sheet: SheetPlan, logits: Flat) -> Flat:
     row = sheet.line("largest value", "label") 
     largest = sheet.rect(row, 2, 1, 1)
     sheet.formula(row, 2, f"MAX({logits.block.ref(here)})")
-    exps = new_flat(sheet, logits.shape, "exp(value − largest)")
+    block = (logits.block.rows, logits.block.cols)
+    exps = new_flat(sheet, logits.shape, "exp(value − largest)", block=block)
     top = largest.ref(here, absolute=True)
     fill_like(sheet, logits, exps, lambda ref, i: f"EXP({ref}-{top})")
     row = sheet.line("sum of exps", "label")
     total = sheet.rect(row, 2, 1, 1)
     sheet.formula(row, 2, f"SUM({exps.block.ref(here)})")
     sheet.next_row += 1
-    probs = new_flat(sheet, logits.shape, "probability")
+    probs = new_flat(sheet, logits.shape, "probability", block=block)
     fill_like(sheet, exps, probs, lambda ref, i: f"{ref}/{total.ref(here, absolute=True)}")
     return probs
 

@@ -1,28 +1,166 @@
-"""Excel's hard limits, checked on the plan before anything is written."""
+"""Excel's hard limits, checked before anything is written.
+
+Two checks: `check_network` estimates, from the layer shapes alone, what each layer's
+sheets will need (so a model far too large is refused at once, naming the layer, before
+minutes of planning), and `check_limits` measures the finished sheet plans exactly:
+rows, columns, formula length, arguments per function and nesting."""
 
 from __future__ import annotations
+
+import math
+import re
 
 from ..errors import SpreadsheetLimitError
 from ..layout import MAX_COLS, MAX_ROWS
 from ..sheet import Formula, SheetPlan
 
-MAX_FORMULA_LENGTH = 8192
+MAX_FORMULA_LENGTH = 8192      # characters, including the leading '='
+MAX_ARGUMENTS = 255            # arguments of one function call
+MAX_NESTING = 64               # levels of nested function calls
+ARRANGE_WIDTH = 120            # columns that grids wrap at (layout.arrange)
+
+_TITLE = re.compile(r"^Layer \d+: (?P<name>.*) \((?P<cls>[^()]*)\) → ")
+_WEIGHTS = re.compile(r"^Weights of (?P<name>.*): ")
+
+
+def _fail(problems: list[str]) -> None:
+    if problems:
+        raise SpreadsheetLimitError("The workbook would not fit in a spreadsheet (nothing was written):\n" +
+                                    "\n".join(f"  - {p}" for p in problems))
+
+
+def _over(what: str, need: int, limit: int, unit: str) -> str:
+    return f"{what} needs {need:,} {unit}, {need - limit:,} more than Excel's {limit:,}"
+
+
+# --- Before planning: estimates from the shapes -------------------------------------------------
+
+def layer_needs(op, input_block: tuple[int, int]) -> tuple[dict[str, tuple[int, int]], tuple[int, int]]:
+    """({sheet: (rows, columns)} this op needs, (rows, cols) of its output when it is a vector block).
+
+    `input_block` is the (rows, cols) of the op's input when that is a vector block."""
+    from ..layout import flat_width
+    from ..ops.convolution import Conv2D
+    from ..ops.core import Dense, Gather
+    from ..ops.elementwise import ActivationOp, AffineOp, SoftmaxOp
+
+    shape = op.output_shape
+    if len(shape) >= 2:                       # planar grids, wrapped like pictures on a page
+        height, width = shape[0], shape[1]
+        channels = shape[2] if len(shape) == 3 else 1
+        per_line = max(1, (ARRANGE_WIDTH + 1) // (width + 1))
+        rows = math.ceil(channels / per_line) * (height + 2) + 12
+        cols = min(channels, per_line) * (width + 1)
+        if isinstance(op, Conv2D):
+            top, bottom, left, right = op.pads
+            h_in, w_in, c_in = op.input_shape
+            kh, kw = op.kernel.shape[:2]
+            cols = max(cols, (w_in + left + right) * c_in, kw * c_in + 1)
+            rows = rows * (1 if op.activation.uses_input == 1 else 2) + (h_in + top + bottom) + \
+                math.ceil(shape[2] / max(1, (ARRANGE_WIDTH + 1) // (kw * c_in + 1))) * (kh + 4)
+        return {"layer": (rows, cols)}, (0, 0)
+    units = shape[0]
+    block = (1, units)
+    if isinstance(op, Gather):
+        block = flat_width(op.input_shape) if len(op.input_shape) >= 2 else (1, units)
+    elif isinstance(op, (ActivationOp, AffineOp, SoftmaxOp)):
+        block = input_block                   # same layout as the input
+    needs = {"layer": (12 + 4 * block[0], block[1] + 1)}
+    if isinstance(op, Dense):
+        in_rows, in_cols = input_block
+        step = in_rows if in_rows == 1 else in_rows + 1
+        needs["weights"] = (2 + units * step, in_cols + 1)
+    return needs, block
+
+
+def check_network(network) -> None:
+    """Refuse, naming the layer and by how much, a model whose sheets cannot fit in Excel."""
+    from ..layout import flat_width
+
+    problems = []
+    shape = network.input_shape
+    block = flat_width(shape) if len(shape) == 1 else (0, 0)
+    if len(shape) == 1 and block[1] + 4 > MAX_COLS:
+        problems.append(_over(f"the input of {block[1]:,} values (one row on the Input sheet)",
+                              block[1] + 4, MAX_COLS, "columns"))
+    for op in network.ops:
+        needs, out_block = layer_needs(op, block)
+        for sheet, (rows, cols) in needs.items():
+            what = f"layer '{op.name}' ({op.title}){' weights' if sheet == 'weights' else ''}"
+            if rows > MAX_ROWS:
+                problems.append(_over(what, rows, MAX_ROWS, "rows"))
+            if cols > MAX_COLS:
+                problems.append(_over(what, cols, MAX_COLS, "columns"))
+        block = out_block
+    _fail(problems)
+
+
+# --- After planning: the exact sheets ----------------------------------------------------------
+
+def _who(sheet: SheetPlan) -> str:
+    """'layer 'conv' (Conv2D) on sheet '2 conv'' where the sheet says whose it is."""
+    first = sheet.cells.get((1, 1))
+    text = getattr(first, "value", first)
+    if isinstance(text, str):
+        match = _TITLE.match(text)
+        if match:
+            return f"layer '{match['name']}' ({match['cls']}) on sheet '{sheet.title}'"
+        match = _WEIGHTS.match(text)
+        if match:
+            return f"the weights of layer '{match['name']}' on sheet '{sheet.title}'"
+    return f"sheet '{sheet.title}'"
+
+
+def function_problems(expression: str) -> tuple[int, int]:
+    """(most arguments of one function call, deepest nesting of calls) in a formula."""
+    most, deepest = 0, 0
+    stack: list[int] = []          # argument counts of the open calls
+    quoted = None
+    for i, ch in enumerate(expression):
+        if quoted:
+            if ch == quoted:
+                quoted = None
+            continue
+        if ch in "\"'":
+            quoted = ch
+        elif ch == "(":
+            stack.append(1 if i + 1 < len(expression) and expression[i + 1] != ")" else 0)
+            deepest = max(deepest, len(stack))
+        elif ch == ")" and stack:
+            most = max(most, stack.pop())
+        elif ch == "," and stack:
+            stack[-1] += 1
+    return most, deepest
 
 
 def check_limits(sheets: list[SheetPlan]) -> None:
-    """Refuse, naming the sheet and by how much, anything Excel could not open."""
+    """Refuse, naming the layer (or sheet) and by how much, anything Excel could not open."""
     problems = []
     for sheet in sheets:
+        who = _who(sheet)
         rows = max((r for r, _ in sheet.cells), default=0)
         cols = max((c for _, c in sheet.cells), default=0)
         if rows > MAX_ROWS:
-            problems.append(f"sheet '{sheet.title}' needs {rows:,} rows, {rows - MAX_ROWS:,} more than Excel's {MAX_ROWS:,}")
+            problems.append(_over(who, rows, MAX_ROWS, "rows"))
         if cols > MAX_COLS:
-            problems.append(f"sheet '{sheet.title}' needs {cols:,} columns, {cols - MAX_COLS:,} more than Excel's {MAX_COLS:,}")
-        longest = max((len(v.expression) + 1 for v in sheet.cells.values() if isinstance(v, Formula)), default=0)
+            problems.append(_over(who, cols, MAX_COLS, "columns"))
+        longest, arguments, nesting = 0, 0, 0
+        for value in sheet.cells.values():
+            if not isinstance(value, Formula):
+                continue
+            expression = value.expression
+            longest = max(longest, len(expression) + 1)
+            # Only a formula with that many commas or brackets can break the other limits.
+            if expression.count(",") >= MAX_ARGUMENTS or expression.count("(") > MAX_NESTING:
+                most, deepest = function_problems(expression)
+                arguments, nesting = max(arguments, most), max(nesting, deepest)
         if longest > MAX_FORMULA_LENGTH:
-            problems.append(f"sheet '{sheet.title}' has a formula of {longest:,} characters, "
+            problems.append(f"{who} has a formula of {longest:,} characters, "
                             f"{longest - MAX_FORMULA_LENGTH:,} more than Excel's {MAX_FORMULA_LENGTH:,}")
-    if problems:
-        raise SpreadsheetLimitError("The workbook would not fit in a spreadsheet:\n" +
-                                    "\n".join(f"  - {p}" for p in problems))
+        if arguments > MAX_ARGUMENTS:
+            problems.append(f"{who} has a function call with {arguments:,} arguments, "
+                            f"{arguments - MAX_ARGUMENTS:,} more than Excel's {MAX_ARGUMENTS}")
+        if nesting > MAX_NESTING:
+            problems.append(f"{who} nests functions {nesting} deep, {nesting - MAX_NESTING} more than "
+                            f"Excel's {MAX_NESTING}")
+    _fail(problems)
