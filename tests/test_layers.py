@@ -299,7 +299,9 @@ def test_activations_never_overflow(tmp_path):
                    layers.Activation("sigmoid"), layers.Dense(2, kernel_initializer=big),
                    layers.Activation("softplus"), layers.Dense(2, kernel_initializer=big),
                    layers.Activation("swish"), layers.Dense(2, kernel_initializer=big),
-                   layers.Activation("selu"), layers.Dense(2, kernel_initializer=keras.initializers.Constant(-1.0)),
+                   layers.Activation("selu"), layers.Dense(2, kernel_initializer=big),
+                   layers.Activation("mish"), layers.Dense(2, kernel_initializer=big),
+                   layers.Activation("log_sigmoid"), layers.Dense(2, kernel_initializer=keras.initializers.Constant(-1.0)),
                    layers.Activation("softmax"))
     check_model(model, tmp_path, np.array([[3.0, 4.0], [-3.0, -4.0], [3.0, -4.1]], dtype="float32"))
 
@@ -469,3 +471,55 @@ def test_augmentation_layers_are_identity_at_inference(tmp_path):
                    layers.Conv2D(2, 3, activation="relu", **random_init(1)), layers.Flatten(),
                    layers.Dense(3, activation="softmax", **random_init(2)))
     check_model(model, tmp_path, _inputs((6, 6, 1), low=0, high=1))
+
+
+def test_per_channel_rescaling_and_batch_norm_on_a_2d_input(tmp_path):
+    """Keras' channel axis is the last one: the columns of an (H, W) input, the channels of an image."""
+    import keras
+
+    layers = keras.layers
+    bn = layers.BatchNormalization()
+    model = _model((4, 5), layers.Rescaling([0.5, 1.0, 2.0, -1.0, 0.25], offset=np.array([0.1, 0.2, 0.3, 0.4, 0.5])),
+                   bn, layers.Reshape((4, 5, 1)), layers.Conv2D(3, 2, **random_init(1)),
+                   layers.Rescaling([0.5, 2.0, 3.0], offset=-0.1),
+                   layers.Flatten(), layers.Dense(3, activation="softmax", **random_init(2)))
+    _set_bn_statistics(bn, 3)
+    check_model(model, tmp_path, _inputs((4, 5)))
+
+
+CLASSIC_FUNCTIONS = {"SUMPRODUCT", "SUM", "MAX", "MIN", "AVERAGE", "EXP", "LN", "SQRT", "ABS", "TANH", "IF",
+                     "INDEX", "MATCH", "VALUE", "MID"}
+
+
+def test_formulas_use_only_classic_functions():
+    """Functions Excel 2010+, LibreOffice and Google Sheets all have; no LAMBDA, LET, OFFSET, INDIRECT."""
+    import re
+
+    from excelnet.ops import build_network
+    from excelnet.reader.spec import LayerSpec, ModelSpec
+    from excelnet.sheet import Formula
+    from excelnet.workbook.build import plan_workbook
+
+    rng = np.random.default_rng(0)
+
+    def w(*shape):
+        return rng.normal(size=shape).astype("float32")
+
+    layers = [LayerSpec("Rescaling", "r", {"scale": 0.5, "offset": 0.1}),
+              LayerSpec("Conv2D", "c", {"padding": "same", "activation": "selu"}, (w(2, 2, 2, 3), w(3))),
+              LayerSpec("BatchNormalization", "bn", {}, (w(3), w(3), w(3), np.ones(3, "float32"))),
+              LayerSpec("AveragePooling2D", "ap", {"pool_size": 2, "padding": "same"}),
+              LayerSpec("MaxPooling2D", "mp", {"pool_size": 2, "strides": 1})]
+    layers += [LayerSpec("Activation", f"a_{name}", {"activation": name}) for name in FUSED if name != "softmax"]
+    layers += [LayerSpec("ReLU", "rl", {"max_value": 2.0, "negative_slope": 0.1, "threshold": 0.5}),
+               LayerSpec("LeakyReLU", "lr", {"negative_slope": 0.1}), LayerSpec("ELU", "el", {"alpha": 0.5}),
+               LayerSpec("GlobalAveragePooling2D", "gap", {}),
+               LayerSpec("Dense", "d", {"activation": "swish"}, (w(3, 4), w(4))),
+               LayerSpec("Dense", "out", {"activation": "softmax"}, (w(4, 3), w(3)))]
+    network = build_network(ModelSpec("m", (5, 5, 2), tuple(layers)))
+    used = set()
+    for sheet in plan_workbook(network).sheets:
+        for value in sheet.cells.values():
+            if isinstance(value, Formula):
+                used |= set(re.findall(r"([A-Z][A-Z0-9.]*)\(", re.sub(r"'(?:[^']|'')*'!", "", value.expression)))
+    assert used <= CLASSIC_FUNCTIONS, used - CLASSIC_FUNCTIONS

@@ -46,13 +46,15 @@ def same_layout(sheet: SheetPlan, x: Cells, caption: str | None = None) -> Cells
 
 
 def fill_like(sheet: SheetPlan, x: Cells, out: Cells, formula: Callable[[str, int], str]) -> None:
-    """out[i] = formula(reference to x[i], channel of i) for every element."""
+    """out[i] = formula(reference to x[i], index of i along the last axis) for every element:
+    the channel of an image, the column of a 2-D (H, W) input, the position in a vector."""
     here = sheet.title
     if isinstance(x, Planar):
         for c, grid in enumerate(out.grids):
             for y in range(x.height):
                 for xx in range(x.width):
-                    sheet.formula(grid.row + y, grid.col + xx, formula(x.cell_ref(y, xx, c, here), c))
+                    last = c if len(x.shape) == 3 else xx
+                    sheet.formula(grid.row + y, grid.col + xx, formula(x.cell_ref(y, xx, c, here), last))
         return
     for i in range(x.size):
         r, c = divmod(i, out.block.cols)

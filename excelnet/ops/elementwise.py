@@ -91,7 +91,7 @@ class AffineOp(Op):
             row = sheet.line("epsilon", "label")
             sheet.put(row, 2, float(self.epsilon), "weight")
             eps = sheet.block(sheet.rect(row, 2, 1, 1), "weights").ref(sheet.title, absolute=True)
-        channels = x.channels if isinstance(x, Planar) else x.size
+        channels = x.shape[-1]                 # Keras' channel axis: the last one
         out = same_layout(sheet, x, "value")
         here = sheet.title
 
@@ -170,13 +170,24 @@ def batch_norm(layer, shape, context: Context):
     beta = weights.pop(0) if option(config, "center", True) else np.zeros(channels)
     if len(weights) != 2:
         raise Unsupported("its moving mean and variance weights are missing")
+    if any(np.size(w) != channels for w in (gamma, beta, *weights)):
+        raise Unsupported(f"its parameters do not have one value for each of the {channels} channels")
     table = (("gamma", gamma), ("beta", beta), ("moving mean", weights[0]), ("moving variance", weights[1]))
     return AffineOp(layer.name, tuple(shape), tuple(shape), table, float(option(config, "epsilon", 1e-3)))
 
 
+def _plain(value):
+    """Keras 3 writes a NumPy array as {"class_name": "__numpy__", "config": {"value": [...]}}."""
+    if isinstance(value, dict) and value.get("class_name") == "__numpy__":
+        value = (value.get("config") or {}).get("value", value)
+    if isinstance(value, list) and len(value) == 1 and isinstance(value[0], list):
+        value = value[0]
+    return value
+
+
 @converter("Rescaling")
 def rescaling(layer, shape, context: Context):
-    scale, offset = layer.config.get("scale", 1.0), layer.config.get("offset", 0.0)
+    scale, offset = (_plain(layer.config.get(key, default)) for key, default in (("scale", 1.0), ("offset", 0.0)))
     reasons = []
     for name, value in (("scale", scale), ("offset", offset)):
         if isinstance(value, dict) or (isinstance(value, list) and len(value) not in (1, (shape or [0])[-1])):

@@ -77,6 +77,7 @@ def _read_keras_zip(path: Path, data: bytes) -> ModelSpec:
     weights = _zip_weights(path, weights_file, chain)
     layers = tuple(_layer_spec(layer, weights.get(layer_name(layer), ())) for layer in chain)
     version = str(metadata.get("keras_version", "")) if isinstance(metadata, dict) else ""
+    version = version or "3"          # only Keras 3 writes .keras archives
     return ModelSpec(name, input_shape, layers, keras_version=version, extra=_extra(problems))
 
 
@@ -140,6 +141,8 @@ def _read_h5(path: Path, data: bytes) -> ModelSpec:
             config = _parse_json(path, raw)
             version = _text(h5.attrs.get("keras_version", ""))
             name, input_shape, chain, problems = model_chain(config)
+            if not version:               # Keras 3 configs name each layer's module; Keras 2 ones do not
+                version = "3" if any("module" in layer for layer in chain) else "2"
             group = h5["model_weights"] if "model_weights" in h5 else h5
             layers = tuple(_layer_spec(layer, _h5_layer_weights(group, layer_name(layer))) for layer in chain)
     except OSError as error:
