@@ -55,3 +55,34 @@ def interactive() -> bool:
         return sys.stderr.isatty()
     except (AttributeError, ValueError):
         return False
+
+
+class CountProgress:
+    """A callback `progress(done, total)` for library code that counts its own work (cells
+    written, inputs checked): the bar is drawn on the first call, once the total is known."""
+
+    def __init__(self, label: str, enabled: bool = True):
+        self.label, self.enabled = label, enabled
+        self._bar = None
+        self._done = 0
+
+    def __call__(self, done: int, total: int) -> None:
+        if not self.enabled:
+            return
+        if self._bar is None:
+            self._bar = click.progressbar(length=max(total, 1), label=self.label, file=sys.stderr,
+                                          show_eta=True, show_percent=True)
+            self._bar.__enter__()
+        self._bar.update(max(done - self._done, 0))
+        self._done = max(done, self._done)
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.__exit__(None, None, None)
+            self._bar = None
+
+    def __enter__(self) -> "CountProgress":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()

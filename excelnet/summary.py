@@ -18,9 +18,11 @@ REFERENCE = re.compile(r"(?:'(?:[^']|'')+'!|[A-Za-z_][\w.]*!)?\$?([A-Z]{1,3})\$?
 
 # Cost model of a full recalculation in LibreOffice Calc, fitted on measured workbooks
 # (benchmarks/recalc_cost.py prints the fit and how well it predicts): a fixed cost per
-# formula cell, per reference (a range or a single cell) and per cell read through them.
+# formula cell, per reference (a range or a single cell), per column piece of a range and
+# per cell read through them.
 SECONDS_PER_FORMULA = 0.9e-6
 SECONDS_PER_REFERENCE = 0.65e-6
+SECONDS_PER_COLUMN_READ = 0.0
 SECONDS_PER_CELL_READ = 6e-9
 # File size model (deflated XML), fitted the same way (benchmarks/scaling.py).
 BYTES_FIXED = 12_000
@@ -42,6 +44,8 @@ class Counts:
     texts: int = 0
     references: int = 0         # cell or range references in formulas
     cells_read: int = 0         # cells those references cover
+    columns_read: int = 0       # column pieces they cover: Calc stores each column apart, so a long
+                                # row range costs more than a tall column range of the same size
     formula_chars: int = 0
 
     def add(self, other: "Counts") -> None:
@@ -90,7 +94,7 @@ class Summary:
     def estimated_recalc_seconds(self) -> float:
         t = self.total
         return (SECONDS_PER_FORMULA * t.formulas + SECONDS_PER_REFERENCE * t.references
-                + SECONDS_PER_CELL_READ * t.cells_read)
+                + SECONDS_PER_COLUMN_READ * t.columns_read + SECONDS_PER_CELL_READ * t.cells_read)
 
     def warnings(self) -> list[str]:
         found = []
@@ -118,9 +122,12 @@ def count_cells(sheet: SheetPlan) -> Counts:
                 counts.references += 1
                 c1, r1, c2, r2 = match.groups()
                 if c2 is not None:
-                    counts.cells_read += (abs(int(r2) - int(r1)) + 1) * (abs(_column(c2) - _column(c1)) + 1)
+                    columns = abs(_column(c2) - _column(c1)) + 1
+                    counts.cells_read += (abs(int(r2) - int(r1)) + 1) * columns
+                    counts.columns_read += columns
                 else:
                     counts.cells_read += 1
+                    counts.columns_read += 1
         elif isinstance(value, (Text, str)):
             counts.texts += 1
         elif isinstance(value, (int, float)):
