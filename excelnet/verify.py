@@ -275,6 +275,11 @@ def evaluate(workbook: Path, engine: str, inputs: np.ndarray, progress: bool = T
         return np.array(results), errors
     from .engines.formulas_engine import FormulasWorkbook
 
+    if progress:
+        import click
+
+        click.echo(f"Loading {workbook.name} into the formulas library (minutes for a workbook of "
+                   "thousands of formulas)...", err=True)
     book = FormulasWorkbook(workbook)
     with bar(inputs, label=label, enabled=progress) as items:
         for x in items:

@@ -180,3 +180,16 @@ def test_libreoffice_engine_passes_and_catches_an_edit(libreoffice, built, tmp_p
     bad = verify(edited, model=model, engine="libreoffice", samples=4, progress=False, office=libreoffice)
     assert not bad.ok and bad.max_abs_diff > 1e-6
     assert any(line.startswith("MISMATCH") for line in bad.lines())
+
+
+@pytest.mark.libreoffice
+@pytest.mark.skipif(not __import__("excelnet.assets", fromlist=["x"]).DEFAULT_MODEL.exists(),
+                    reason="the shipped model is not there yet")
+def test_default_workbook_is_recognised_and_verified_on_shipped_digits(libreoffice, default_build):
+    from excelnet.verify import verify
+
+    report = verify(default_build.path, samples=8, progress=False, office=libreoffice)
+    assert report.ok, "\n".join(report.lines())
+    assert "shipped default model" in report.model.how
+    assert report.inputs.description.startswith("8 shipped digits")
+    assert list(report.inputs.labels) == list(default_build.samples.labels[:8])

@@ -1,0 +1,91 @@
+"""The default workbook in a real, headless LibreOffice: load, full recalculation, one edit.
+
+    .venv/bin/python benchmarks/libreoffice.py [--workbook W] [--repeat 20]
+
+- start:  soffice with a fresh profile, until the worker is connected;
+- load:   loadComponentFromURL + the first calculateAll (what a user waits for on opening);
+- full recalculation: calculateAll() on the loaded workbook (every formula cell);
+- one pixel: set one Canvas cell, then read Probabilities (LibreOffice's automatic
+  recalculation of the cells that depend on it: what a student sees when drawing);
+- one digit: all 784 Canvas cells at once, then read Probabilities (with and without
+  an explicit calculateAll) - what `excelnet verify` and benchmarks/fidelity.py do per input.
+
+Times are measured inside the worker (no pipe round trip) unless marked "round trip"."""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from common import header, median, ms, print_table
+
+
+def stats(values: list[float]) -> list[str]:
+    return [ms(median(values)), ms(min(values)), ms(max(values))]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--workbook", type=Path, help="default: build the default workbook into a temp folder")
+    parser.add_argument("--repeat", type=int, default=20)
+    args = parser.parse_args()
+    from excelnet.convert import build
+    from excelnet.engines.libreoffice import LibreOffice, canvas_grids
+    from excelnet.summary import summarize
+
+    header("LibreOffice: load, full recalculation, one edit (default workbook)")
+    with tempfile.TemporaryDirectory() as folder:
+        workbook = args.workbook or build(output=Path(folder) / "mnist_cnn.xlsx").path
+        cells = summarize().total.formulas if args.workbook is None else None
+        started = time.perf_counter()
+        office = LibreOffice()
+        try:
+            opened = office.open(workbook)
+            start_and_load = time.perf_counter() - started
+            loads = [opened]
+            for _ in range(3):
+                loads.append(office.open(workbook))
+            recalcs = [office.call("recalc")["seconds"] for _ in range(args.repeat)]
+            trips = []
+            for _ in range(args.repeat):
+                t = time.perf_counter()
+                office.call("recalc")
+                trips.append(time.perf_counter() - t)
+            rows = [["load (open + first full recalculation)"] + stats(loads),
+                    ["full recalculation (calculateAll)"] + stats(recalcs),
+                    ["full recalculation, round trip from Python"] + stats(trips)]
+            x = np.zeros((28, 28))
+            for name, (r, c) in (("one pixel -> Probabilities (centre pixel 14,14)", (14, 14)),
+                                 ("one pixel -> Probabilities (corner pixel 0,0)", (0, 0))):
+                edits = []
+                for k in range(args.repeat):
+                    edits.append(office.call("set_cell", name="Canvas", row=r, col=c,
+                                             value=float((k % 2) * 0.8 + 0.1))["seconds"])
+                rows.append([name] + stats(edits))
+            digits = np.random.default_rng(0).uniform(0, 1, (args.repeat, 28, 28, 1))
+            full, auto = [], []
+            for d in digits:
+                full.append(office.run(canvas_grids(d))["seconds"])
+            for d in digits:
+                t = time.perf_counter()
+                office.call("run", canvases=canvas_grids(d), recalc=False)
+                auto.append(time.perf_counter() - t)
+            rows.append(["one digit: 784 cells + calculateAll + read (recalc part)"] + stats(full))
+            rows.append(["one digit: 784 cells + read, automatic recalc (round trip)"] + stats(auto))
+            errors = office.errors()
+        finally:
+            office.close()
+    print(f"workbook: {workbook.name}" + (f", {cells:,} formula cells" if cells else ""))
+    print(f"start soffice + connect + first load: {start_and_load:.2f} s\n")
+    print_table(f"{args.repeat} repetitions each (ms)", ["what", "median", "min", "max"], rows)
+    print(f"error cells after the runs: {errors or 'none'}")
+    target = median(recalcs)
+    print(f"target: full recalculation <= 50 ms -> {'met' if target <= 0.050 else 'NOT MET'} ({ms(target)} ms)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,107 @@
+"""Calibrate `excelnet summary`'s estimate of a full LibreOffice recalculation.
+
+    .venv/bin/python benchmarks/recalc_cost.py [--repeat 5]
+
+Builds a spread of workbooks (the default one, narrower and wider CNNs, a plain MLP,
+'same' convolutions, big single images), times calculateAll in LibreOffice (fastest of
+--repeat runs: the least disturbed by other processes), and fits
+    seconds = a x formula cells + b x references + c x column pieces read + d x cells read
+by non-negative least squares. Prints the fit next to the constants excelnet.summary uses."""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from common import header, print_table
+
+
+def models(folder: Path) -> list[tuple[str, Path | None]]:
+    import keras
+
+    layers = keras.layers
+    out: list[tuple[str, Path | None]] = [("default (shipped, with digits)", None)]
+
+    def save(name, *stack, shape=(28, 28, 1)):
+        keras.utils.set_random_seed(0)
+        path = folder / (name.replace("/", "-").replace(" ", "_") + ".keras")
+        keras.Sequential([keras.Input(shape), *stack]).save(path)
+        out.append((name, path))
+
+    for a, b in ((4, 8), (8, 16), (16, 32)):
+        save(f"cnn {a}/{b} valid", layers.Conv2D(a, 3, activation="relu"), layers.MaxPooling2D(2),
+             layers.Conv2D(b, 3, activation="relu"), layers.MaxPooling2D(2), layers.Flatten(),
+             layers.Dense(10, activation="softmax"))
+    save("cnn 16/32 same", layers.Conv2D(16, 3, padding="same", activation="relu"), layers.MaxPooling2D(2),
+         layers.Conv2D(32, 3, padding="same", activation="relu"), layers.MaxPooling2D(2), layers.Flatten(),
+         layers.Dense(10, activation="softmax"))
+    save("mlp 784-128-10", layers.Dense(128, activation="relu"), layers.Dense(10, activation="softmax"),
+         shape=(784,))
+    for size in (24, 48):
+        save(f"scaling {size}x{size}", layers.Conv2D(8, 3, padding="same", activation="relu"),
+             layers.Conv2D(8, 3, padding="same", activation="relu"), layers.MaxPooling2D(2),
+             layers.GlobalAveragePooling2D(), layers.Dense(10, activation="softmax"), shape=(size, size, 1))
+    return out
+
+
+def nnls(features: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """Least squares with coefficients >= 0, by trying every subset of the (few) features."""
+    best, best_error = np.zeros(features.shape[1]), np.inf
+    for k in range(1, features.shape[1] + 1):
+        for subset in itertools.combinations(range(features.shape[1]), k):
+            coef, *_ = np.linalg.lstsq(features[:, subset], target, rcond=None)
+            if (coef < 0).any():
+                continue
+            error = float(((features[:, subset] @ coef - target) ** 2).sum())
+            if error < best_error:
+                best, best_error = np.zeros(features.shape[1]), error
+                best[list(subset)] = coef
+    return best
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--repeat", type=int, default=5)
+    args = parser.parse_args()
+    from excelnet import summary as summary_module
+    from excelnet.convert import build
+    from excelnet.engines.libreoffice import LibreOffice
+    from excelnet.summary import summarize
+
+    header("Cost of a full recalculation in LibreOffice, by workbook")
+    names, features, measured, current = [], [], [], []
+    with tempfile.TemporaryDirectory() as folder, LibreOffice() as office:
+        for name, path in models(Path(folder)):
+            s = summarize(path)
+            out = build(path, Path(folder) / "w.xlsx").path
+            office.open(out)
+            seconds = min(office.call("recalc")["seconds"] for _ in range(args.repeat))
+            t = s.total
+            names.append(name)
+            features.append([t.formulas, t.references, t.columns_read, t.cells_read])
+            measured.append(seconds)
+            current.append(s.estimated_recalc_seconds)
+    x, y = np.array(features, float), np.array(measured)
+    coef = nnls(x, y)
+    fitted = x @ coef
+    rows = [[n] + [f"{int(v):,}" for v in f] + [f"{1000 * m:.1f}", f"{1000 * p:.1f}", f"{1000 * c:.1f}"]
+            for n, f, m, p, c in zip(names, features, measured, fitted, current)]
+    print_table(f"calculateAll, fastest of {args.repeat} (ms)",
+                ["workbook", "formulas", "references", "columns read", "cells read", "measured", "fit",
+                 "summary now"], rows)
+
+    def describe(a, b, c, d):
+        return f"{a * 1e6:.3f} µs/formula + {b * 1e6:.3f} µs/reference + {c * 1e9:.1f} ns/column + {d * 1e9:.2f} ns/cell"
+
+    s = summary_module
+    print(f"fit:         {describe(*coef)}; largest relative error {np.max(np.abs(fitted - y) / y) * 100:.0f}%")
+    print(f"summary now: {describe(s.SECONDS_PER_FORMULA, s.SECONDS_PER_REFERENCE, s.SECONDS_PER_COLUMN_READ, s.SECONDS_PER_CELL_READ)}; "
+          f"largest relative error {np.max(np.abs(np.array(current) - y) / y) * 100:.0f}%")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,75 @@
+"""Run every benchmark in turn and write their printed tables into benchmarks/RESULTS.md.
+
+    .venv/bin/python benchmarks/run_all.py [--only layouts,libreoffice] [--fidelity-limit N]
+
+The full set takes about half an hour on a 2-core machine (fidelity over 10,000 digits
+and the `formulas` engine are the long ones). Sections not run keep their previous text."""
+
+from __future__ import annotations
+
+import argparse
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+RESULTS = HERE / "RESULTS.md"
+
+BENCHMARKS = [
+    ("accuracy", "Accuracy of the default model", []),
+    ("build_time", "Build time of the default workbook", ["--profile"]),
+    ("scaling", "Scaling to a million formula cells", []),
+    ("layouts", "Convolution layouts in LibreOffice (the measured hint)", []),
+    ("libreoffice", "LibreOffice: load, recalculation, one edit", []),
+    ("recalc_cost", "Recalculation cost model (calibrates `excelnet summary`)", []),
+    ("formulas_engine", "The `formulas` library", []),
+    ("fidelity", "Fidelity: 10,000 MNIST test digits in LibreOffice vs Keras", []),
+]
+
+INTRO = """# Benchmark results
+
+Produced by `benchmarks/run_all.py` (each script can also be run alone; see its docstring).
+Every section starts with the machine and time it ran on; numbers from a shared machine
+vary with its load (shown as "load now"), so the LibreOffice tables give the median and the
+fastest run.
+"""
+
+
+def sections(text: str) -> dict[str, str]:
+    found = {}
+    for match in re.finditer(r"^<!-- (\w+) -->\n(.*?)^<!-- /\1 -->\n", text, re.S | re.M):
+        found[match.group(1)] = match.group(2)
+    return found
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--only", help="comma-separated benchmark names (default: all)")
+    parser.add_argument("--fidelity-limit", type=int, help="digits for fidelity.py (default: all 10,000)")
+    args = parser.parse_args()
+    only = set(args.only.split(",")) if args.only else None
+    old = sections(RESULTS.read_text()) if RESULTS.exists() else {}
+    for name, _, extra in BENCHMARKS:
+        if only and name not in only:
+            continue
+        if name == "fidelity" and args.fidelity_limit:
+            extra = extra + ["--limit", str(args.fidelity_limit)]
+        command = [sys.executable, str(HERE / f"{name}.py"), *extra]
+        print("running", " ".join(Path(c).name if k < 2 else c for k, c in enumerate(command)), flush=True)
+        run = subprocess.run(command, stdout=subprocess.PIPE, text=True)
+        body = run.stdout.rstrip() + ("" if run.returncode == 0 else f"\n(exit status {run.returncode})")
+        old[name] = (f"```\n$ python benchmarks/{name}.py {' '.join(extra)}".rstrip() + f"\n{body}\n```\n")
+        print(body, flush=True)
+    parts = [INTRO]
+    if "notes" in old:     # hand-written: what the numbers mean, kept across runs
+        parts.append(f"## Summary and notes\n\n<!-- notes -->\n{old['notes']}<!-- /notes -->\n")
+    for name, title, _ in BENCHMARKS:
+        if name in old:
+            parts.append(f"## {title}\n\n<!-- {name} -->\n{old[name]}<!-- /{name} -->\n")
+    RESULTS.write_text("\n".join(parts))
+    print(f"wrote {RESULTS}")
+
+
+if __name__ == "__main__":
+    main()
