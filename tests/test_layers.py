@@ -534,3 +534,15 @@ def test_conv2d_stride_that_skips_columns(tmp_path):
         "kernel_initializer": random_init(4)["kernel_initializer"]}),
                    keras.layers.Flatten(), keras.layers.Dense(2, activation="softmax", **random_init(5)))
     check_saved(model, tmp_path / "skip.keras", _inputs((3, 3, 1)), tmp_path)
+
+
+@pytest.mark.parametrize("last,words", [("softmax", "add up to 1"), ("sigmoid", "between 0 and 1"),
+                                        ("linear", "Raw scores"), ("tanh", "tanh outputs")])
+def test_network_says_what_its_outputs_are(last, words):
+    from excelnet.ops import build_network
+    from excelnet.reader.spec import LayerSpec, ModelSpec
+
+    dense = LayerSpec("Dense", "d", {"activation": last}, (np.ones((3, 2), "float32"), np.zeros(2, "float32")))
+    network = build_network(ModelSpec("m", (3,), (dense,)))
+    assert network.output_activation == last
+    assert words in network.output_description

@@ -68,6 +68,15 @@ def refusal_reason(layer) -> str:
     return "is not a layer excelnet can write as formulas"
 
 
+OUTPUT_MEANING = {
+    "softmax": "Softmax probabilities: how sure the network is of each class. They add up to 1.",
+    "sigmoid": "Sigmoid outputs: each is between 0 and 1 on its own (they need not add up to 1); "
+               "the prediction is the class with the largest output.",
+    "linear": "Raw scores (the last layer has no activation), not probabilities; the prediction is "
+              "the class with the largest score.",
+}
+
+
 @dataclass(frozen=True)
 class Network:
     name: str
@@ -79,6 +88,28 @@ class Network:
     @property
     def output_shape(self) -> tuple[int, ...]:
         return self.ops[-1].output_shape if self.ops else self.input_shape
+
+    @property
+    def output_activation(self) -> str:
+        """What the last layer applies: 'softmax', 'sigmoid', 'linear', 'tanh', ... (for the Output sheet)."""
+        from .core import Dense
+        from .elementwise import ActivationOp, SoftmaxOp
+
+        last = self.ops[-1] if self.ops else None
+        if isinstance(last, SoftmaxOp):
+            return "softmax"
+        if isinstance(last, Dense):
+            return last.act_name
+        if isinstance(last, ActivationOp):
+            return last.activation.name
+        return "linear"
+
+    @property
+    def output_description(self) -> str:
+        """One sentence saying what the model's outputs are."""
+        return OUTPUT_MEANING.get(self.output_activation,
+                                  f"{self.output_activation} outputs, not probabilities; the prediction is "
+                                  "the class with the largest output.")
 
     def predict(self, x: np.ndarray) -> np.ndarray:
         """NumPy forward pass of one example, in float64: the reference the workbook must match."""
