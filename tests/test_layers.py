@@ -546,3 +546,15 @@ def test_network_says_what_its_outputs_are(last, words):
     network = build_network(ModelSpec("m", (3,), (dense,)))
     assert network.output_activation == last
     assert words in network.output_description
+
+
+def test_keras2_native_keras_archive(tmp_path):
+    """tf_keras can also write the .keras zip; its weights are found by class order (conv2d, dense_1...)."""
+    tfk = _keras2()
+    L = tfk.layers
+    init = dict(kernel_initializer="random_normal", bias_initializer="random_normal")
+    model = tfk.Sequential([L.Conv2D(2, 3, activation="relu", input_shape=(5, 5, 1), **init),
+                            L.BatchNormalization(), L.Flatten(),
+                            L.Dense(3, activation="hard_sigmoid", **init), L.Dense(3, activation="softmax", **init)])
+    _set_bn_statistics(model.layers[1], 2)
+    check_saved(model, tmp_path / "k2.keras", _inputs((5, 5, 1), low=0, high=1), tmp_path)

@@ -126,8 +126,10 @@ def _match_by_class_order(chain: list[dict], by_path: dict[str, tuple]) -> dict[
 
 
 def _snake_case(name: str) -> str:
+    """Keras' to_snake_case: Conv2D -> conv2d, BatchNormalization -> batch_normalization."""
+    name = re.sub(r"\W+", "", name)
     name = re.sub(r"(.)([A-Z][a-z]+)", r"\1_\2", name)
-    return re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", name).lower()
+    return re.sub(r"([a-z])([A-Z])", r"\1_\2", name).lower()
 
 
 def _read_h5(path: Path, data: bytes) -> ModelSpec:
