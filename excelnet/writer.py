@@ -37,6 +37,7 @@ GRID_ROW_HEIGHT = 15      # ... and 15 pt = 20 px: square cells
 SCREEN_PX = 1500          # a sheet's grids are zoomed to fit about this many pixels across
 VALUE_FORMAT = "0.00;-0.00;0"  # quiet: two decimals, a plain 0 for exact zeros
 YELLOW = "FFF2B3"
+HIGH = "08519C"           # the strongest value of a feature map
 QUIET = "A6A6A6"          # the numbers in grids: readable, but the colours speak first
 THIN = Side(style="thin", color="BFBFBF")
 
@@ -62,6 +63,7 @@ LOOKS = {
     "weight": dict(font=_font(8, color="404040"), number_format="0.00##"),
     "class": dict(font=_font(14, bold=True), alignment=CENTER),
     "probability": dict(font=_font(11), number_format="0.00%"),
+    "score": dict(font=_font(11), number_format="0.0000"),
     "prediction": dict(font=_font(14, bold=True, color="8E44AD"), alignment=CENTER),
     "big": dict(font=_font(28, bold=True, color="8E44AD"), fill=_fill("F3E5F5"), alignment=CENTER),
     "answer": dict(font=_font(14, bold=True), alignment=CENTER),
@@ -211,7 +213,7 @@ def _format_blocks(ws, plan: SheetPlan) -> None:
         span = _span(rect)
         if role == ACTIVATIONS and rect.rows * rect.cols > 1:
             ws.conditional_formatting.add(span, ColorScaleRule(
-                start_type="min", start_color="FFFFFF", end_type="max", end_color="2F6EBA"))
+                start_type="min", start_color="FFFFFF", end_type="max", end_color=HIGH))
         elif role == WEIGHTS and rect.rows * rect.cols > 1:
             ws.conditional_formatting.add(span, ColorScaleRule(
                 start_type="min", start_color="D7301F", mid_type="num", mid_value=0,

@@ -7,11 +7,8 @@ from dataclasses import dataclass
 
 from ..errors import ExcelnetError
 from ..ops import Network
-from ..ops.activations import SOFTMAX
 from ..ops.base import Book
 from ..ops.cells import shape_text
-from ..ops.core import Dense
-from ..ops.elementwise import SoftmaxOp
 from ..sheet import SWITCH, SheetPlan
 from .guide import emit_guide
 from .limits import check_limits
@@ -51,11 +48,6 @@ def name_switches(sheet: SheetPlan, layer: str) -> None:
         sheet.names[f"Switch_{safe}_{k}"] = rect
 
 
-def ends_in_softmax(network: Network) -> bool:
-    last = network.ops[-1]
-    return isinstance(last, SoftmaxOp) or (isinstance(last, Dense) and last.activation == SOFTMAX)
-
-
 def plan_workbook(network: Network, samples: Samples | None = None,
                   labels: list[str] | None = None) -> WorkbookPlan:
     names = class_names(network, labels)
@@ -67,7 +59,8 @@ def plan_workbook(network: Network, samples: Samples | None = None,
     if samples is not None:
         data = book.add_sheet("Digits", "data")
         digits = emit_digits(data, samples, names, network.input_shape)
-    inputs = emit_input_sheet(input_sheet, network.input_shape, samples, digits)
+    thing = "digit" if names == list(range(10)) and network.input_shape in ((28, 28, 1), (28, 28)) else "picture"
+    inputs = emit_input_sheet(input_sheet, network.input_shape, samples, digits, thing)
     for k, rect in enumerate(inputs.canvas):
         input_sheet.names["Canvas" if len(inputs.canvas) == 1 else f"Canvas_{k + 1}"] = rect
     if inputs.sample is not None:
@@ -78,24 +71,26 @@ def plan_workbook(network: Network, samples: Samples | None = None,
                    shape_text(network.input_shape), 0, input_sheet.formula_count()]]
     for index, op in enumerate(network.ops, start=1):
         sheet = book.add_sheet(f"{index} {op.name}", "layer")
-        sheet.line(f"Layer {index} of {len(network.ops)}: {op.name} ({op.title}) → output {shape_text(op.output_shape)}",
-                   "title")
+        # limits.py reads the layer's name and class back from this line: keep "Layer N: name (Class) → "
+        sheet.line(f"Layer {index}: {op.name} ({op.title}) → output {shape_text(op.output_shape)}", "title")
         before = len(book.sheets)
         x = op.emit(sheet, x, book)
         name_switches(sheet, op.name)
-        sheet.freeze = sheet.freeze or (2, 1)
+        for made in [sheet] + book.sheets[before:]:       # the layer's sheet and its weight sheets
+            made.freeze = made.freeze or (2, 1)
         formulas = sum(s.formula_count() for s in [sheet] + book.sheets[before:])
         layer_rows.append([sheet.title, op.name, op.title, op.describe(), shape_text(op.output_shape),
                            op.parameter_count(), formulas])
     output = book.add_sheet("Output", "output")
-    emit_output_sheet(output, x, names, inputs.label, ends_in_softmax(network))
+    emit_output_sheet(output, x, names, inputs.label, network.output_activation, network.output_description)
     layer_rows.append([output.title, "output", "Output", "probability of each class, prediction, loss",
                        shape_text(network.output_shape), 0, output.formula_count()])
     if data is not None:
         layer_rows.append([data.title, "samples", "data", "the sample pictures and their true labels",
                            f"{len(samples.labels)} pictures", 0, 0])
     spec = network.spec
-    emit_guide(guide, network.name, layer_rows, spec.source, spec.sha256, list(network.skipped))
+    emit_guide(guide, network.name, layer_rows, spec.source, spec.sha256, list(network.skipped),
+               thing if samples is not None else None)
     sheets = [s for s in book.sheets if s is not data] + ([data] if data else [])  # data last
     check_limits(sheets)
     return WorkbookPlan(sheets, network)

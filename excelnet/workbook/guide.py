@@ -5,13 +5,15 @@ from __future__ import annotations
 from ..sheet import ACTIVATIONS, BARS, PICTURE, WEIGHTS, SheetPlan
 
 STEPS = [
-    "1. Go to the Input sheet. Type a number into the yellow Sample box to load a real handwritten test digit.",
+    "1. Go to the Input sheet. Type a number into the yellow Sample box to load a real test {thing}.",
     "2. Draw your own: type 1 into cells of the yellow Canvas for ink (delete them to go back to the sample).",
     "3. Walk through the layer sheets, tab by tab: every cell is a plain formula. Click one to read it.",
     "4. The Output sheet shows how sure the network is of each class, its prediction, and whether it is right.",
     "5. Experiment: change a weight, or switch a filter off (its yellow 'on' cell to 0) and watch the prediction.",
     "If nothing updates, press F9 (Excel) or Ctrl+Shift+F9 (LibreOffice) to recalculate.",
 ]
+
+NO_SAMPLES_STEP = "1. Go to the Input sheet. There are no sample pictures for this model: the yellow Canvas is the input."
 
 # (tab kind, what it is, how its colours read, example values coloured like that)
 LEGEND = [
@@ -28,8 +30,9 @@ WIDTHS = {1: 22, 2: 24, 3: 20, 4: 62, 5: 14, 6: 12, 7: 13}
 
 
 def emit_guide(sheet: SheetPlan, model_name: str, rows: list[list], source: str, sha256: str,
-               skipped: list[tuple[str, str]]) -> None:
-    """`rows`: one per sheet of the network, in data-flow order, laid out as TABLE_HEADER."""
+               skipped: list[tuple[str, str]], thing: str | None = "picture") -> None:
+    """`rows`: one per sheet of the network, in data-flow order, laid out as TABLE_HEADER.
+    `thing`: what the samples are in a word ("digit"), None when there are none to pick."""
     sheet.gridlines = False
     sheet.line("excelnet: a neural network made of spreadsheet formulas", "title")
     sheet.line(f"This workbook is the trained model '{model_name}'. It looks at a picture and says which class "
@@ -37,8 +40,9 @@ def emit_guide(sheet: SheetPlan, model_name: str, rows: list[list], source: str,
     sheet.line("No macros: every number you see is either a weight, an input pixel, or a formula you can read.",
                "note", skip=1)
     sheet.line("How to use it", "heading")
-    for step in STEPS:
-        sheet.line(step, "text")
+    steps = STEPS if thing else [NO_SAMPLES_STEP] + STEPS[1:]
+    for step in steps:
+        sheet.line(step.format(thing=thing), "text")
     sheet.next_row += 1
     _network_table(sheet, rows)
     if skipped:

@@ -117,14 +117,18 @@ def emit_digits(data: SheetPlan, samples: Samples, class_names: list, shape: tup
             for j, value in enumerate(values.tolist()):
                 data.put(2 + k, 2 + j, value)
     columns = -(-size // per_cell) if per_cell else size
+    data.freeze = (2, 2)
     return DigitStore(data.rect(2, 1, count, columns + 1), per_cell)
 
 
 def emit_input_sheet(sheet: SheetPlan, shape: tuple[int, ...], samples: Samples | None,
-                     digits: "DigitStore | None") -> InputCells:
-    """Sample picture | Canvas | Network input, side by side (one row of grids per channel)."""
+                     digits: "DigitStore | None", thing: str = "picture") -> InputCells:
+    """Sample picture | Canvas | Network input, side by side (one row of grids per channel).
+
+    `thing`: what the samples are, in a word ("digit" for MNIST)."""
     rows, cols, count = _grids(shape)
-    sheet.line("Input: pick a real digit, or draw your own", "title")
+    sheet.line(f"Input: pick a real {thing}, or draw your own" if samples is not None
+               else "Input: draw your own", "title")
     if samples is None:
         sheet.line("No sample pictures for this model's input, so there is no Sample to pick: "
                    "type numbers into the yellow Canvas.", "note")

@@ -18,16 +18,15 @@ class OutputCells:
 
 
 def emit_output_sheet(sheet: SheetPlan, last: Flat | Planar, class_names: list,
-                      label: Rect | None, is_probability: bool) -> OutputCells:
+                      label: Rect | None, activation: str, description: str) -> OutputCells:
+    """`activation`: what the last layer applies (softmax: probabilities that add up to 1, with a loss;
+    sigmoid: each between 0 and 1; anything else: raw scores). `description` says so in a sentence."""
     here = sheet.title
+    is_probability = activation == "softmax"
+    in_unit_range = activation in ("softmax", "sigmoid")
     sheet.gridlines = False
     sheet.line("Output: what the network thinks it sees", "title")
-    if is_probability:
-        sheet.line("Softmax probabilities: how sure the network is of each class. They add up to 100%.", "note",
-                   skip=1)
-    else:
-        sheet.line("The model's last layer is not a softmax: these are its raw outputs, not probabilities. "
-                   "The prediction is the class with the largest output.", "note", skip=1)
+    sheet.line(description, "note", skip=1)
     verdict = sheet.next_row
     rows = 1 if label is None else (4 if is_probability else 3)
     header = verdict + rows + (2 if label is not None else 1)
@@ -61,19 +60,20 @@ def emit_output_sheet(sheet: SheetPlan, last: Flat | Planar, class_names: list,
     sheet.row_heights[verdict] = 40
 
     sheet.put(header, 1, "class", "heading")
-    sheet.put(header, 2, "probability" if is_probability else "output", "heading")
-    sheet.put(header, 3, "how sure", "heading")
+    sheet.put(header, 2, "probability" if in_unit_range else "output", "heading")
+    sheet.put(header, 3, "how sure" if in_unit_range else "compared", "heading")
     for k, name in enumerate(class_names):
         row = top + k
         sheet.put(row, 1, name, "class")
-        sheet.formula(row, 2, last.flat_ref(k, here), "probability" if is_probability else "text")
+        sheet.formula(row, 2, last.flat_ref(k, here), "probability" if in_unit_range else "score")
         sheet.formula(row, 3, f"B{row}")
         mark = f'IF(A{row}={guess},"◀ prediction","")'
         if true is not None:
-            mark += f'&IF(A{row}={true},"  (true label)","")'
+            mark = (f'IF(A{row}={guess},IF(A{row}={true},"◀ prediction = true label","◀ prediction"),'
+                    f'IF(A{row}={true},"◀ true label",""))')
         sheet.formula(row, 4, mark, "marker")
         sheet.row_heights[row] = 21
-    sheet.block(sheet.rect(top, 3, count, 1), BARS if is_probability else RAW_BARS)
+    sheet.block(sheet.rect(top, 3, count, 1), BARS if in_unit_range else RAW_BARS)
     sheet.rules.append((sheet.rect(top, 1, count, 4), f"$B{top}=MAX({p})", "highlight"))
     sheet.next_row = top + count + 1
     sheet.names["Prediction"] = prediction
