@@ -10,7 +10,9 @@ landscape page that fits its print area on one page. `soffice --headless
 `pdftoppm` turns each page into an image whose white border is trimmed.
 
 Needs LibreOffice (soffice) and poppler-utils (pdftoppm) on the PATH; no macros,
-no extra Python packages (PNG is written with zlib)."""
+no extra Python packages (PNG is written with zlib). Install fonts-crosextra-carlito
+too: Carlito has Calibri's metrics, so cells come out as square as in Excel (without
+it LibreOffice substitutes a wider font and the tool warns)."""
 
 from __future__ import annotations
 
@@ -40,6 +42,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--samples", help=".npz of sample inputs (x) and labels (y)")
     parser.add_argument("--labels", help="class names, comma separated")
     parser.add_argument("--sample", type=int, default=1, help="the Sample to show (default 1)")
+    parser.add_argument("--stroke", action="append", default=[], metavar="R0,C0,R1,C1",
+                        help="draw a line of ink (1) on the Canvas from row R0, column C0 to R1, C1 "
+                             "(0-based, inside the canvas); may be repeated")
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "images", help="folder for the PNGs")
     parser.add_argument("--dpi", type=int, default=110, help="resolution of the pictures")
     parser.add_argument("pictures", nargs="*", default=DEFAULT_PICTURES,
@@ -93,7 +98,20 @@ def used_area(ws) -> str:
     return f"A1:{get_column_letter(right)}{ws.max_row}"
 
 
-def prepare(source: Path, target: Path, pictures: list[str], sample: int) -> list[str]:
+def draw(workbook, strokes: list[str]) -> None:
+    """Type 1s into the canvas along straight lines, as a student would."""
+    name = "Canvas" if "Canvas" in workbook.defined_names else "Canvas_1"
+    (title, cells), = workbook.defined_names[name].destinations
+    ws = workbook[title]
+    top_left = ws[cells.replace("$", "").split(":")[0]]
+    for stroke in strokes:
+        r0, c0, r1, c1 = (int(v) for v in stroke.split(","))
+        steps = max(abs(r1 - r0), abs(c1 - c0)) + 1
+        for r, c in zip(np.linspace(r0, r1, steps).round(), np.linspace(c0, c1, steps).round()):
+            ws.cell(top_left.row + int(r), top_left.column + int(c)).value = 1
+
+
+def prepare(source: Path, target: Path, pictures: list[str], sample: int, strokes: list[str]) -> list[str]:
     """A copy where only the wanted sheets print, each on one landscape page; returns picture names
     in page order."""
     workbook = load_workbook(source)
@@ -101,6 +119,7 @@ def prepare(source: Path, target: Path, pictures: list[str], sample: int) -> lis
     if "Sample" in workbook.defined_names:
         for title, cells in workbook.defined_names["Sample"].destinations:
             workbook[title][cells.replace("$", "")].value = sample
+    draw(workbook, strokes)
     areas = {sheet: area for _, sheet, area in wanted}
     for ws in workbook.worksheets:
         if ws.title not in areas:
@@ -120,6 +139,17 @@ def prepare(source: Path, target: Path, pictures: list[str], sample: int) -> lis
     workbook.save(target)
     order = {sheet: k for k, sheet in enumerate(workbook.sheetnames)}
     return [name for name, sheet, _ in sorted(wanted, key=lambda w: order[w[1]])]
+
+
+def warn_without_carlito() -> None:
+    try:
+        found = subprocess.run(["fc-match", "Calibri"], capture_output=True, text=True).stdout
+    except OSError:
+        return
+    if "Carlito" not in found and "Calibri" not in found:
+        print("warning: neither Calibri nor Carlito is installed (apt-get install fonts-crosextra-carlito); "
+              f"LibreOffice uses {found.strip() or 'another font'} and the cells will not be square",
+              file=sys.stderr)
 
 
 def to_pdf(xlsx: Path, folder: Path) -> Path:
@@ -170,12 +200,13 @@ def write_png(image: np.ndarray, path: Path) -> None:
                      + chunk(b"IEND", b""))
 
 
-def render(source: Path, pictures: list[str], out: Path, sample: int, dpi: int) -> list[Path]:
+def render(source: Path, pictures: list[str], out: Path, sample: int, dpi: int,
+           strokes: list[str] = ()) -> list[Path]:
     out.mkdir(parents=True, exist_ok=True)
     written = []
     with tempfile.TemporaryDirectory(prefix="excelnet-render-") as temporary:
         folder = Path(temporary)
-        names = prepare(source, folder / "render.xlsx", pictures, sample)
+        names = prepare(source, folder / "render.xlsx", pictures, sample, list(strokes))
         pdf = to_pdf(folder / "render.xlsx", folder)
         subprocess.run(["pdftoppm", "-r", str(dpi), str(pdf), str(folder / "page")], check=True)
         pages = sorted(folder.glob("page-*.ppm"))
@@ -190,9 +221,10 @@ def render(source: Path, pictures: list[str], out: Path, sample: int, dpi: int) 
 
 def main(argv=None) -> None:
     args = parse_args(argv)
+    warn_without_carlito()
     with tempfile.TemporaryDirectory(prefix="excelnet-build-") as folder:
         source = args.workbook or build_workbook(args, Path(folder))
-        for path in render(source, args.pictures, args.out, args.sample, args.dpi):
+        for path in render(source, args.pictures, args.out, args.sample, args.dpi, args.stroke):
             print(path)
 
 
