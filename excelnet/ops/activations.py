@@ -54,6 +54,7 @@ class Activation:
     numpy: Callable[[np.ndarray], np.ndarray]
     template: Callable[[str], str]     # receives the input as an operand (a cell, or bracketed)
     uses_input: int = 1                # how often the formula repeats its input
+    bare: bool = False                 # the input is only ever a whole function argument: no brackets
 
     @property
     def is_identity(self) -> bool:
@@ -63,7 +64,7 @@ class Activation:
         """The formula for one value; `x` may be a cell reference or any expression."""
         if self.is_identity:
             return x
-        return self.template(wrap(x))
+        return self.template(x if self.bare else wrap(x))
 
 
 def _num(value: float) -> str:
@@ -96,9 +97,9 @@ def relu(max_value=None, negative_slope=0.0, threshold=0.0) -> Activation:
     negative_slope, threshold = float(negative_slope or 0.0), float(threshold or 0.0)
     if not negative_slope and not threshold:
         if max_value is None:
-            return Activation("relu", lambda x: np.maximum(x, 0), lambda x: f"MAX(0,{x})")
+            return Activation("relu", lambda x: np.maximum(x, 0), lambda x: f"MAX(0,{x})", bare=True)
         return Activation("relu", lambda x: np.clip(np.maximum(x, 0), None, max_value),
-                          lambda x: f"MIN(MAX(0,{x}),{_num(max_value)})")
+                          lambda x: f"MIN(MAX(0,{x}),{_num(max_value)})", bare=True)
 
     def top_np(x):
         return x if max_value is None else np.minimum(np.maximum(x, 0), max_value)
@@ -150,21 +151,22 @@ def _hard_silu_np(x):
 FIXED: dict[str, Activation] = {
     "linear": Activation("linear", lambda x: x, lambda x: x),
     "sigmoid": Activation("sigmoid", _sigmoid_np, _sigmoid, uses_input=2),
-    "tanh": Activation("tanh", np.tanh, lambda x: f"TANH({x})"),
+    "tanh": Activation("tanh", np.tanh, lambda x: f"TANH({x})", bare=True),
     "softplus": Activation("softplus", _softplus_np, _softplus, uses_input=2),
     "softsign": Activation("softsign", lambda x: x / (1 + np.abs(x)),
                            lambda x: f"{x}/(1+ABS({x}))", uses_input=2),
     "swish": Activation("swish", lambda x: x * _sigmoid_np(x),
                         lambda x: f"{x}*{_sigmoid(x)}", uses_input=3),
-    "relu6": Activation("relu6", lambda x: np.clip(x, 0, 6), lambda x: f"MIN(MAX(0,{x}),6)"),
-    "exponential": Activation("exponential", np.exp, lambda x: f"EXP({x})"),
+    "relu6": Activation("relu6", lambda x: np.clip(x, 0, 6), lambda x: f"MIN(MAX(0,{x}),6)", bare=True),
+    "exponential": Activation("exponential", np.exp, lambda x: f"EXP({x})", bare=True),
     "hard_silu": Activation("hard_silu", _hard_silu_np, lambda x: f"{x}*MAX(0,MIN(1,{x}/6+0.5))",
                             uses_input=2),
     "mish": Activation("mish", lambda x: x * np.tanh(_softplus_np(x)),
                        lambda x: f"{x}*TANH({_softplus(x)})", uses_input=3),
     "log_sigmoid": Activation("log_sigmoid", lambda x: np.minimum(x, 0) - np.log1p(np.exp(-np.abs(x))),
                               lambda x: f"MIN({x},0)-LN(1+EXP(-ABS({x})))", uses_input=2),
-    "hard_tanh": Activation("hard_tanh", lambda x: np.clip(x, -1, 1), lambda x: f"MAX(-1,MIN(1,{x}))"),
+    "hard_tanh": Activation("hard_tanh", lambda x: np.clip(x, -1, 1), lambda x: f"MAX(-1,MIN(1,{x}))",
+                            bare=True),
     "tanh_shrink": Activation("tanh_shrink", lambda x: x - np.tanh(x), lambda x: f"{x}-TANH({x})",
                               uses_input=2),
 }
