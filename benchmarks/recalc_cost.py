@@ -1,4 +1,4 @@
-"""Calibrate `excelnet summary`'s estimate of a full LibreOffice recalculation.
+"""Calibrate `excelnet summary`'s estimates: a full LibreOffice recalculation, the file size.
 
     .venv/bin/python benchmarks/recalc_cost.py [--repeat 5]
 
@@ -6,7 +6,9 @@ Builds a spread of workbooks (the default one, narrower and wider CNNs, a plain 
 'same' convolutions, big single images), times calculateAll in LibreOffice (fastest of
 --repeat runs: the least disturbed by other processes), and fits
     seconds = a x formula cells + b x references + c x column pieces read + d x cells read
-by non-negative least squares. Prints the fit next to the constants excelnet.summary uses."""
+by non-negative least squares of the relative error, and the file size as
+    bytes = fixed + e x formulas + f x formula characters + g x numbers + h x texts.
+Prints the fits next to the constants excelnet.summary uses."""
 
 from __future__ import annotations
 
@@ -41,7 +43,7 @@ def models(folder: Path) -> list[tuple[str, Path | None]]:
          layers.Dense(10, activation="softmax"))
     save("mlp 784-128-10", layers.Dense(128, activation="relu"), layers.Dense(10, activation="softmax"),
          shape=(784,))
-    for size in (24, 48):
+    for size in (24, 48, 96):
         save(f"scaling {size}x{size}", layers.Conv2D(8, 3, padding="same", activation="relu"),
              layers.Conv2D(8, 3, padding="same", activation="relu"), layers.MaxPooling2D(2),
              layers.GlobalAveragePooling2D(), layers.Dense(10, activation="softmax"), shape=(size, size, 1))
@@ -49,7 +51,9 @@ def models(folder: Path) -> list[tuple[str, Path | None]]:
 
 
 def nnls(features: np.ndarray, target: np.ndarray) -> np.ndarray:
-    """Least squares with coefficients >= 0, by trying every subset of the (few) features."""
+    """Least squares of the *relative* errors with coefficients >= 0 (every subset of the few features
+    is tried): a 40 ms and a 4 s workbook count the same."""
+    features, target = features / target[:, None], np.ones_like(target)
     best, best_error = np.zeros(features.shape[1]), np.inf
     for k in range(1, features.shape[1] + 1):
         for subset in itertools.combinations(range(features.shape[1]), k):
@@ -74,6 +78,7 @@ def main() -> None:
 
     header("Cost of a full recalculation in LibreOffice, by workbook")
     names, features, measured, current = [], [], [], []
+    size_features, sizes, size_now = [], [], []
     with tempfile.TemporaryDirectory() as folder, LibreOffice() as office:
         for name, path in models(Path(folder)):
             s = summarize(path)
@@ -81,6 +86,9 @@ def main() -> None:
             office.open(out)
             seconds = min(office.call("recalc")["seconds"] for _ in range(args.repeat))
             t = s.total
+            size_features.append([1, t.formulas, t.formula_chars, t.numbers, t.texts])
+            sizes.append(out.stat().st_size)
+            size_now.append(s.estimated_bytes)
             names.append(name)
             features.append([t.formulas, t.references, t.columns_read, t.cells_read])
             measured.append(seconds)
@@ -101,6 +109,21 @@ def main() -> None:
     print(f"fit:         {describe(*coef)}; largest relative error {np.max(np.abs(fitted - y) / y) * 100:.0f}%")
     print(f"summary now: {describe(s.SECONDS_PER_FORMULA, s.SECONDS_PER_REFERENCE, s.SECONDS_PER_COLUMN_READ, s.SECONDS_PER_CELL_READ)}; "
           f"largest relative error {np.max(np.abs(np.array(current) - y) / y) * 100:.0f}%")
+    print()
+    xs, ys = np.array(size_features, float), np.array(sizes, float)
+    size_coef = nnls(xs, ys)
+    size_fit = xs @ size_coef
+    print_table("File size (kB)", ["workbook", "formulas", "formula chars", "numbers", "texts", "measured", "fit",
+                                   "summary now"],
+                [[n] + [f"{int(v):,}" for v in f[1:]] + [f"{m / 1e3:.0f}", f"{p / 1e3:.0f}", f"{c / 1e3:.0f}"]
+                 for n, f, m, p, c in zip(names, size_features, ys, size_fit, size_now)])
+    a, b, c, d, e = size_coef
+    print(f"fit:         {a:.0f} B + {b:.2f} B/formula + {c:.3f} B/formula char + {d:.2f} B/number + "
+          f"{e:.2f} B/text; largest relative error {np.max(np.abs(size_fit - ys) / ys) * 100:.0f}%")
+    print(f"summary now: {s.BYTES_FIXED:.0f} B + {s.BYTES_PER_FORMULA:.2f} B/formula + "
+          f"{s.BYTES_PER_FORMULA_CHAR:.3f} B/formula char + {s.BYTES_PER_NUMBER:.2f} B/number + "
+          f"{s.BYTES_PER_TEXT:.2f} B/text; largest relative error "
+          f"{np.max(np.abs(np.array(size_now) - ys) / ys) * 100:.0f}%")
 
 
 if __name__ == "__main__":

@@ -22,7 +22,7 @@ BENCHMARKS = [
     ("scaling", "Scaling to a million formula cells", []),
     ("layouts", "Convolution layouts in LibreOffice (the measured hint)", []),
     ("libreoffice", "LibreOffice: load, recalculation, one edit", []),
-    ("recalc_cost", "Recalculation cost model (calibrates `excelnet summary`)", []),
+    ("recalc_cost", "Cost models behind `excelnet summary` (recalculation, file size)", ["--repeat", "9"]),
     ("formulas_engine", "The `formulas` library", []),
     ("fidelity", "Fidelity: 10,000 MNIST test digits in LibreOffice vs Keras", []),
 ]
