@@ -9,6 +9,7 @@ registered with the workbook once and its style record copied onto each cell
 
 from __future__ import annotations
 
+import math
 import os
 import tempfile
 from copy import copy
@@ -23,6 +24,7 @@ from openpyxl.workbook.defined_name import DefinedName
 from openpyxl.worksheet.datavalidation import DataValidation
 from openpyxl.worksheet.hyperlink import Hyperlink
 
+from .bulk_cells import BulkCells, patch_workbook
 from .layout import column_letter, quote_sheet
 from .sheet import (ACTIVATIONS, BARS, CANVAS, CONTROL, PICTURE, PROBABILITIES, RAW_BARS, SWITCH, WEIGHTS,
                     Formula, SheetPlan, Text)
@@ -108,8 +110,10 @@ def write_workbook(sheets: list[SheetPlan], path: str | Path) -> Path:
     workbook = Workbook()
     workbook.remove(workbook.active)
     looks = _Looks(workbook)
+    bulk = []
     for plan in sheets:
-        _write_sheet(workbook, plan, looks)
+        ws, cells = _write_sheet(workbook, plan, looks)
+        bulk.append((ws, cells, _dimension(plan)))
     first = next((k for k, plan in enumerate(sheets) if not plan.hidden), 0)
     workbook.active = first
     directory = path.resolve().parent
@@ -119,6 +123,8 @@ def write_workbook(sheets: list[SheetPlan], path: str | Path) -> Path:
     os.close(handle)
     try:
         workbook.save(temporary)
+        # Each sheet's part name is only known once openpyxl has saved it.
+        patch_workbook(temporary, {ws.path.lstrip("/"): (cells, dimension) for ws, cells, dimension in bulk if len(cells)})
         os.chmod(temporary, 0o666 & ~_umask())   # mkstemp makes it private; a workbook is a normal file
         os.replace(temporary, path)
     except BaseException:
@@ -139,6 +145,7 @@ class _Looks:
     def __init__(self, workbook: Workbook):
         self.workbook = workbook
         self.records = {}
+        self.ids = {}
 
     def apply(self, cell, name: str) -> None:
         record = self.records.get(name)
@@ -149,14 +156,37 @@ class _Looks:
             record = self.records[name] = prototype._style
         cell._style = copy(record)
 
+    def style_id(self, name: str | None) -> int:
+        """The workbook's index of a look, for cells written as XML by bulk_cells."""
+        if name not in LOOKS:
+            return 0
+        if name not in self.ids:
+            self.apply(Cell(self.workbook.worksheets[0]), name)
+            self.ids[name] = self.workbook._cell_styles.add(self.records[name])
+        return self.ids[name]
 
-def _write_sheet(workbook: Workbook, plan: SheetPlan, looks: _Looks) -> None:
+
+def _write_sheet(workbook: Workbook, plan: SheetPlan, looks: _Looks) -> tuple:
+    """Create the sheet; returns it and its bulk cells (plain numbers and formulas), which
+    bulk_cells writes as XML after openpyxl has saved everything else."""
     ws = workbook.create_sheet(plan.title)
+    bulk = BulkCells()
     ws.sheet_properties.tabColor = TAB_COLOURS.get(plan.kind)
     grid_looks = _grid_looks(plan)
     styles, cell = plan.styles, ws.cell
     plain = "value" if plan.kind in GRID_KINDS else None    # a lone number among the grids: small, like them
     for (row, col), value in plan.cells.items():
+        look = grid_looks.get((row, col)) or styles.get((row, col))
+        if look is None and not isinstance(value, Text):
+            look = plain
+        if (row, col) not in plan.links:
+            if isinstance(value, Formula):
+                bulk.formula(row, col, value.expression, looks.style_id(look))
+                continue
+            if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
+                bulk.number(row, col, float(value) if isinstance(value, float) else int(value),
+                            looks.style_id(look))
+                continue
         target = cell(row=row, column=col)
         if isinstance(value, Formula):
             target.value = "=" + value.expression
@@ -165,9 +195,6 @@ def _write_sheet(workbook: Workbook, plan: SheetPlan, looks: _Looks) -> None:
             target.data_type = "s"          # never a formula, even if it starts with '='
         else:
             target.value = value
-        look = grid_looks.get((row, col)) or styles.get((row, col))
-        if look is None and not isinstance(value, Text):
-            look = plain
         if look in LOOKS:
             looks.apply(target, look)
     for (row, col), look in grid_looks.items():   # empty cells of a grid (the canvas) get its look too
@@ -192,6 +219,13 @@ def _write_sheet(workbook: Workbook, plan: SheetPlan, looks: _Looks) -> None:
                               prompt=f"A number from {low} to {high} (0 = blank)")
         rule.add(_span(rect))
         ws.add_data_validation(rule)
+    return ws, bulk
+
+
+def _dimension(plan: SheetPlan) -> str:
+    rows = [r for r, _ in plan.cells] or [1]
+    cols = [c for _, c in plan.cells] or [1]
+    return f"{column_letter(min(cols))}{min(rows)}:{column_letter(max(cols))}{max(rows)}"
 
 
 def _grid_looks(plan: SheetPlan) -> dict[tuple[int, int], str]:
