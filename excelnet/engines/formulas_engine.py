@@ -37,4 +37,6 @@ class FormulasWorkbook:
     def probabilities(self, x: np.ndarray) -> np.ndarray:
         """The Probabilities cells after typing `x` into the canvas."""
         results = self._function(*self.canvas_order(x))
+        if not isinstance(results, tuple):   # one output comes back bare
+            results = (results,)
         return np.array([float(np.asarray(r.value).reshape(-1)[0]) for r in results])
