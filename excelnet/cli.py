@@ -103,7 +103,8 @@ def summary(model, samples, labels) -> None:
 @click.option("--samples", "-n", type=click.IntRange(min=1), default=20, show_default=True,
               help="How many inputs to try.")
 @click.option("--inputs", "kind", type=click.Choice(["auto", "digits", "random"]), default="auto",
-              show_default=True, help="The shipped digits (when they fit the model; then random ones), or random.")
+              show_default=True, help="auto: the shipped digits when they fit the model, then random inputs; "
+              "digits: only the shipped digits; random: uniform in the model's input range.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the random inputs.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 def verify(workbook, model, engine, samples, kind, seed, quiet) -> None:

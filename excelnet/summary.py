@@ -54,6 +54,12 @@ class Counts:
         for name in self.__dataclass_fields__:
             setattr(self, name, getattr(self, name) + getattr(other, name))
 
+    @property
+    def recalc_seconds(self) -> float:
+        """Estimated share of a full LibreOffice recalculation (see the cost model above)."""
+        return (SECONDS_PER_FORMULA * self.formulas + SECONDS_PER_REFERENCE * self.references
+                + SECONDS_PER_COLUMN_READ * self.columns_read + SECONDS_PER_CELL_READ * self.cells_read)
+
 
 @dataclass
 class LayerRow:
@@ -94,9 +100,7 @@ class Summary:
 
     @property
     def estimated_recalc_seconds(self) -> float:
-        t = self.total
-        return (SECONDS_PER_FORMULA * t.formulas + SECONDS_PER_REFERENCE * t.references
-                + SECONDS_PER_COLUMN_READ * t.columns_read + SECONDS_PER_CELL_READ * t.cells_read)
+        return self.total.recalc_seconds
 
     def warnings(self) -> list[str]:
         found = []
@@ -246,15 +250,20 @@ def _text(value) -> str:
     return str(value)
 
 
+def _ms(seconds: float) -> str:
+    return f"{seconds * 1000:,.1f}" if seconds < 10 else f"{seconds * 1000:,.0f}"
+
+
 def render(summary: Summary) -> str:
-    headers = ["layer", "type", "output shape", "parameters", "formula cells", "weight cells"]
-    body = [[r.label, r.kind, r.output_shape, r.parameters, r.counts.formulas, r.counts.weights]
-            for r in summary.rows]
+    headers = ["layer", "type", "output shape", "parameters", "formula cells", "weight cells", "recalc ms"]
+    body = [[r.label, r.kind, r.output_shape, r.parameters, r.counts.formulas, r.counts.weights,
+             _ms(r.counts.recalc_seconds)] for r in summary.rows]
     if summary.other_sheets:
         o = summary.other
-        body.append(["(other sheets)", ", ".join(summary.other_sheets), "", 0, o.formulas, o.weights])
+        body.append(["(other sheets)", ", ".join(summary.other_sheets), "", 0, o.formulas, o.weights,
+                     _ms(o.recalc_seconds)])
     total = summary.total
-    rule_row = ["total", "", "", summary.parameters, total.formulas, total.weights]
+    rule_row = ["total", "", "", summary.parameters, total.formulas, total.weights, _ms(total.recalc_seconds)]
     text = [f"Model '{summary.model_name}' ({summary.source})", "", table(headers, body, rule_row)]
     text.append("")
     text.append(f"Cells: {total.formulas:,} formulas, {total.numbers:,} numbers "
@@ -262,7 +271,8 @@ def render(summary: Summary) -> str:
                 + f"), {total.texts:,} texts")
     text.append(f"Estimated workbook size: {megabytes(summary.estimated_bytes)}")
     text.append(f"Estimated full recalculation in LibreOffice: {seconds_text(summary.estimated_recalc_seconds)} "
-                f"({total.references:,} references reading {total.cells_read:,} cells)")
+                f"({total.references:,} references reading {total.cells_read:,} cells; the 'recalc ms' column "
+                "is each layer's share)")
     for warning in summary.warnings():
         text.append(f"Warning: {warning}")
     return "\n".join(text)

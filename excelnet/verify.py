@@ -185,7 +185,8 @@ def input_range(network) -> float:
 
 def choose_inputs(network, count: int, kind: str = "auto", seed: int = 0,
                   samples_path: str | Path | None = None) -> Inputs:
-    """`count` inputs: the shipped digits when they fit the model (kind auto/digits), then random ones."""
+    """`count` inputs: the shipped digits when they fit the model, then random ones (kind "auto");
+    only digits ("digits", at most as many as there are); only random ones ("random")."""
     from .assets import DEFAULT_SAMPLES
     from .convert import input_divisor
     from .workbook.inputs import load_samples
@@ -209,7 +210,7 @@ def choose_inputs(network, count: int, kind: str = "auto", seed: int = 0,
             labels.append(digits.labels[:count].astype(int))
             text.append(f"{len(x)} {'shipped digits' if samples_path is None else 'sample inputs from ' + str(path)}")
     have = sum(len(p) for p in parts)
-    if have < count:
+    if have < count and kind != "digits":     # --inputs digits: only the digits there are
         top = input_range(network)
         rng = np.random.default_rng(seed)
         x = rng.uniform(0.0, top, (count - have,) + shape)

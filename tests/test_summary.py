@@ -96,13 +96,14 @@ def test_cli_prints_the_table(small_model):
     summary = summarize(small_model)
     lines = result.output.splitlines()
     header = next(i for i, line in enumerate(lines) if line.startswith("layer"))
-    for column in ("output shape", "parameters", "formula cells", "weight cells"):
+    for column in ("output shape", "parameters", "formula cells", "weight cells", "recalc ms"):
         assert column in lines[header]
     for row in summary.rows:
         assert any(line.startswith(row.label) for line in lines), row.label
     total = next(line for line in lines if line.startswith("total"))
-    assert total.split()[1:] == [f"{summary.parameters:,}", f"{summary.total.formulas:,}",
-                                 f"{summary.total.weights:,}"]
+    assert total.split()[1:4] == [f"{summary.parameters:,}", f"{summary.total.formulas:,}",
+                                  f"{summary.total.weights:,}"]
+    assert float(total.split()[4]) == pytest.approx(1000 * summary.estimated_recalc_seconds, abs=0.06)
     assert "Estimated workbook size" in result.output
     assert "Estimated full recalculation" in result.output
 
