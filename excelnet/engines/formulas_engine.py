@@ -1,7 +1,8 @@
 """Evaluate a workbook with the `formulas` library (pure Python, no spreadsheet program).
 
-Loading is slow, so the workbook is compiled once into a function from the
-Canvas cells to the outputs, and that function is reused for every input."""
+Loading is slow, so the workbook is loaded once and reused for every input. Each input
+is one `calculate(inputs=canvas cells, outputs=Probabilities)`: on the default workbook
+that takes seconds, where compiling it into a function first took many minutes."""
 
 from __future__ import annotations
 
@@ -19,10 +20,10 @@ class FormulasWorkbook:
 
         self.path = Path(path)
         self.public = read_public_cells(self.path)
-        model = formulas.ExcelModel().loads(str(self.path)).finish()
+        self._model = formulas.ExcelModel().loads(str(self.path)).finish()
         self._inputs = [self._key(rng.sheet, r, c) for rng in self.public.canvases for r, c in rng.cells()]
-        outputs = [self._key(self.public.probabilities.sheet, r, c) for r, c in self.public.probabilities.cells()]
-        self._function = model.compile(inputs=self._inputs, outputs=outputs)
+        self._outputs = [self._key(self.public.probabilities.sheet, r, c)
+                         for r, c in self.public.probabilities.cells()]
 
     def _key(self, sheet: str, row: int, col: int) -> str:
         return f"'[{self.path.name}]{sheet.upper()}'!{address(row, col)}"
@@ -36,7 +37,6 @@ class FormulasWorkbook:
 
     def probabilities(self, x: np.ndarray) -> np.ndarray:
         """The Probabilities cells after typing `x` into the canvas."""
-        results = self._function(*self.canvas_order(x))
-        if not isinstance(results, tuple):   # one output comes back bare
-            results = (results,)
-        return np.array([float(np.asarray(r.value).reshape(-1)[0]) for r in results])
+        values = dict(zip(self._inputs, self.canvas_order(x)))
+        solution = self._model.calculate(inputs=values, outputs=self._outputs)
+        return np.array([float(np.asarray(solution[key].value).reshape(-1)[0]) for key in self._outputs])
