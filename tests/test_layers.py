@@ -254,11 +254,8 @@ def test_single_sigmoid_output(tmp_path):
     workbook = FormulasWorkbook(build(tmp_path / "one.keras", tmp_path / "one.xlsx").path)
     inputs = _inputs((6,))
     for x, expected in zip(inputs, model.predict(inputs, verbose=0)):
-        # FormulasWorkbook.probabilities assumes several outputs (formulas returns a bare
-        # result for one), so read the single output directly.
-        result = workbook._function(*workbook.canvas_order(x))
-        results = result if isinstance(result, (tuple, list)) else (result,)
-        got = np.array([float(np.asarray(r.value).reshape(-1)[0]) for r in results])
+        got = workbook.probabilities(x)
+        assert got.shape == (1,)
         assert_matches(got, expected)
 
 
