@@ -36,7 +36,7 @@ write_workbook(plan.sheets, sys.argv[1])
 t5 = time.perf_counter()
 print(json.dumps({"import excelnet (numpy, openpyxl, ...)": t1 - t0, "read and check the model": t2 - t1,
                   "read the sample digits": t3 - t2, "plan the sheets (all formulas as text)": t4 - t3,
-                  "write the .xlsx (openpyxl)": t5 - t4}))
+                  "write the .xlsx": t5 - t4}))
 """
 
 
