@@ -28,16 +28,12 @@ def main() -> None:
 @click.option("--samples", type=click.Path(), help=".npz with sample inputs `x` and labels `y` to pick from.")
 def build(model, output, labels, samples) -> None:
     """Write the model as a formula-only .xlsx workbook."""
-    import inspect
-
     from .convert import build as build_workbook
     from .progress import CountProgress
 
     started = time.perf_counter()
     with CountProgress("Writing cells") as progress:
-        # A bar for big models, once convert.build reports progress(cells done, cells total).
-        extra = {"progress": progress} if "progress" in inspect.signature(build_workbook).parameters else {}
-        result = _run(build_workbook, model, output, _labels(labels), samples, **extra)
+        result = _run(build_workbook, model, output, _labels(labels), samples, progress=progress)
     click.echo(f"Wrote {result.path} ({len(result.network.ops)} layers, "
                f"{result.plan.formula_cells:,} formula cells) in {time.perf_counter() - started:.2f} s")
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Callable
 
 from .assets import DEFAULT_MODEL, DEFAULT_SAMPLES
 from .ops import Network, build_network
@@ -43,10 +44,12 @@ def load_network(model: str | Path | None = None) -> Network:
 
 
 def build(model: str | Path | None = None, output: str | Path | None = None,
-          labels: list[str] | None = None, samples: str | Path | None = None) -> BuildResult:
+          labels: list[str] | None = None, samples: str | Path | None = None,
+          progress: Callable[[int, int], None] | None = None) -> BuildResult:
     """Convert `model` (default: the shipped MNIST CNN) into the workbook `output`.
 
-    Everything is read and checked before the output file is touched."""
+    Everything is read and checked before the output file is touched. `progress(cells
+    written, cells in all)` is called as each sheet is written, for a bar on big models."""
     network = load_network(model)
     if samples is None and model is None:
         samples = DEFAULT_SAMPLES
@@ -54,5 +57,5 @@ def build(model: str | Path | None = None, output: str | Path | None = None,
     plan = plan_workbook(network, sample_set, labels)
     if output is None:
         output = Path((Path(model).stem if model else "mnist_cnn") + ".xlsx")
-    path = write_workbook(plan.sheets, output)
+    path = write_workbook(plan.sheets, output, progress)
     return BuildResult(path, plan, sample_set)

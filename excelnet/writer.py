@@ -14,6 +14,7 @@ import os
 import tempfile
 from copy import copy
 from pathlib import Path
+from typing import Callable
 
 from openpyxl import Workbook
 from openpyxl.cell import Cell
@@ -104,16 +105,20 @@ RULE_LOOKS = {
 ROW_HEIGHTS = {"title": 24, "big": 40, "heading": 17}   # points, for rows that hold a larger font
 
 
-def write_workbook(sheets: list[SheetPlan], path: str | Path) -> Path:
-    """Write all sheets to `path` atomically."""
+def write_workbook(sheets: list[SheetPlan], path: str | Path,
+                   progress: Callable[[int, int], None] | None = None) -> Path:
+    """Write all sheets to `path` atomically; `progress(cells done, cells in all)` after each sheet."""
     path = Path(path)
     workbook = Workbook()
     workbook.remove(workbook.active)
     looks = _Looks(workbook)
-    bulk = []
+    bulk, total, done = [], sum(len(plan.cells) for plan in sheets), 0
     for plan in sheets:
         ws, cells = _write_sheet(workbook, plan, looks)
         bulk.append((ws, cells, _dimension(plan)))
+        done += len(plan.cells)
+        if progress is not None:
+            progress(done, total)
     first = next((k for k, plan in enumerate(sheets) if not plan.hidden), 0)
     workbook.active = first
     directory = path.resolve().parent
