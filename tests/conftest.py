@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -93,3 +95,21 @@ def default_keras_model():
     from excelnet.assets import DEFAULT_MODEL
 
     return keras.models.load_model(DEFAULT_MODEL)
+
+
+BLOCK_TENSORFLOW = """
+import sys
+for name in ("tensorflow", "keras", "tf_keras"):
+    sys.modules[name] = None          # any import of them now raises ImportError
+from excelnet.cli import main
+main(sys.argv[1:], standalone_mode=False)
+loaded = [m for m in sys.modules if m.split(".")[0] in ("tensorflow", "keras", "tf_keras") and sys.modules[m] is not None]
+assert not loaded, loaded
+print("ran without tensorflow")
+"""
+
+
+def run_cli_without_tensorflow(*args: str) -> subprocess.CompletedProcess:
+    """`excelnet ARGS` in a fresh Python where TensorFlow, Keras and tf_keras cannot be imported."""
+    return subprocess.run([sys.executable, "-c", BLOCK_TENSORFLOW, *args], capture_output=True, text=True,
+                          timeout=120)

@@ -3,9 +3,7 @@ no output file written and an existing one left exactly as it was."""
 
 from __future__ import annotations
 
-import io
 import json
-import os
 import zipfile
 from pathlib import Path
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from ..layout import address
-from .names import NamedRange, read_public_cells
+from .names import read_public_cells
 
 
 class FormulasWorkbook:

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..layout import Cells, Flat, Planar, flat_width
+from ..layout import Cells, Flat, flat_width
 from ..sheet import SheetPlan
 from .activations import FIXED, SOFTMAX, Activation, activation
 from .base import Book, Context, Op, Unsupported, converter, finish, option

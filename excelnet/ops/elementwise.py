@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..layout import Cells, Flat, Planar
+from ..layout import Cells, Flat
 from ..sheet import SheetPlan
 from .activations import SOFTMAX, Activation, activation, elu, leaky_relu, relu
 from .base import Book, Context, Op, Unsupported, converter, finish, option

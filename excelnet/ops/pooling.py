@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..layout import Cells, Flat, Planar
+from ..layout import Flat, Planar
 from ..sheet import SheetPlan
 from ..shapes import output_size, padding_amounts, pair
 from .base import Book, Context, Op, Unsupported, check_channels_last, converter, finish, option
