@@ -101,11 +101,14 @@ class Planar:
     def window_ref(self, c: int, y0: int, x0: int, rows: int, cols: int, here: str) -> str:
         return self.grids[c].sub_ref(y0, x0, rows, cols, here)
 
-    def flat_ref(self, i: int, here: str) -> str:
-        """Element i in Keras' row-major (y, x, c) order."""
+    def position(self, i: int) -> tuple[int, int]:
+        """(row, col) of element i in Keras' row-major (y, x, c) order."""
         pixel, c = divmod(i, self.channels)
         y, x = divmod(pixel, self.width)
-        return self.cell_ref(y, x, c, here)
+        return self.grids[c].row + y, self.grids[c].col + x
+
+    def flat_ref(self, i: int, here: str) -> str:
+        return ref(self.grids[0].sheet, *self.position(i), here)
 
 
 @dataclass(frozen=True)
@@ -122,9 +125,13 @@ class Flat:
     def size(self) -> int:
         return self.shape[0]
 
-    def flat_ref(self, i: int, here: str) -> str:
+    def position(self, i: int) -> tuple[int, int]:
+        """(row, col) of element i."""
         r, c = divmod(i, self.block.cols)
-        return self.block.cell_ref(r, c, here)
+        return self.block.row + r, self.block.col + c
+
+    def flat_ref(self, i: int, here: str) -> str:
+        return ref(self.block.sheet, *self.position(i), here)
 
 
 Cells = Planar | Flat

@@ -57,8 +57,7 @@ def fill_like(sheet: SheetPlan, x: Cells, out: Cells, formula: Callable[[str, in
                     sheet.formula(grid.row + y, grid.col + xx, formula(x.cell_ref(y, xx, c, here), last))
         return
     for i in range(x.size):
-        r, c = divmod(i, out.block.cols)
-        sheet.formula(out.block.row + r, out.block.col + c, formula(x.flat_ref(i, here), i))
+        sheet.formula(*out.position(i), formula(x.flat_ref(i, here), i))
 
 
 def write_values(sheet: SheetPlan, rect: Rect, values: np.ndarray, role: str = WEIGHTS) -> Rect:

@@ -129,17 +129,11 @@ class Gather(Op):
                    "pixel by pixel, channel by channel.", "note", skip=1)
         if len(self.output_shape) >= 2:
             out = new_planar(sheet, self.output_shape)
-            size = out.height * out.width * out.channels
-            for i in range(size):
-                pixel, c = divmod(i, out.channels)
-                y, xx = divmod(pixel, out.width)
-                sheet.formula(out.grids[c].row + y, out.grids[c].col + xx, x.flat_ref(i, sheet.title))
-            return out
-        rows, cols = flat_width(self.input_shape)
-        out = new_flat(sheet, (rows * cols,), None, col=1, block=(rows, cols))
-        for i in range(out.size):
-            r, c = divmod(i, cols)
-            sheet.formula(out.block.row + r, out.block.col + c, x.flat_ref(i, sheet.title))
+        else:
+            rows, cols = flat_width(self.input_shape)
+            out = new_flat(sheet, (rows * cols,), None, col=1, block=(rows, cols))
+        for i in range(int(np.prod(self.output_shape))):
+            sheet.formula(*out.position(i), x.flat_ref(i, sheet.title))
         return out
 
 
