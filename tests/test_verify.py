@@ -183,8 +183,6 @@ def test_libreoffice_engine_passes_and_catches_an_edit(libreoffice, built, tmp_p
 
 
 @pytest.mark.libreoffice
-@pytest.mark.skipif(not __import__("excelnet.assets", fromlist=["x"]).DEFAULT_MODEL.exists(),
-                    reason="the shipped model is not there yet")
 def test_default_workbook_is_recognised_and_verified_on_shipped_digits(libreoffice, default_build):
     from excelnet.verify import verify
 
