@@ -9,7 +9,7 @@ import numpy as np
 from ..layout import Cells, Flat
 from ..sheet import SheetPlan
 from .activations import SOFTMAX, Activation, activation, elu, leaky_relu, relu
-from .base import Book, Context, Op, Unsupported, converter, finish, option
+from .base import Book, Params, block_cells, Context, Op, Unsupported, converter, finish, option
 from .cells import fill_like, parameter_table, same_layout
 from .core import emit_softmax, softmax
 
@@ -28,7 +28,7 @@ class ActivationOp(Op):
     def reference(self, x: np.ndarray) -> np.ndarray:
         return self.activation.numpy(x.astype(np.float64))
 
-    def emit(self, sheet: SheetPlan, x: Cells, book: Book) -> Cells:
+    def emit(self, sheet: SheetPlan, x: Cells, book: Book, params: Params | None = None) -> Cells:
         sheet.line(f"Each cell: {self.activation.formula('x')}, where x is the same cell "
                    "in the layer before.", "note", skip=1)
         out = same_layout(sheet, x, self.activation.name)
@@ -49,7 +49,7 @@ class SoftmaxOp(Op):
     def reference(self, x: np.ndarray) -> np.ndarray:
         return softmax(x.astype(np.float64))
 
-    def emit(self, sheet: SheetPlan, x: Flat, book: Book) -> Flat:
+    def emit(self, sheet: SheetPlan, x: Flat, book: Book, params: Params | None = None) -> Flat:
         sheet.line("Softmax turns scores into probabilities that add up to 1.", "note", skip=1)
         return emit_softmax(sheet, x)
 
@@ -64,6 +64,11 @@ class AffineOp(Op):
     table: tuple[tuple[str, np.ndarray], ...]   # named parameter rows shown as cells
     epsilon: float | None = None                 # BatchNormalization only
     title: str = "BatchNormalization"
+    weight_rows: tuple[str, ...] = ()            # the rows of `table` that are Keras weights, in order
+
+    def weight_arrays(self) -> tuple[tuple[str, np.ndarray], ...]:
+        table = dict(self.table)
+        return tuple((name, np.asarray(table[name])) for name in self.weight_rows)
 
     def _params(self) -> dict[str, np.ndarray]:
         return {name: np.asarray(value, dtype=np.float64) for name, value in self.table}
@@ -82,10 +87,16 @@ class AffineOp(Op):
             return x * p["scale"] + p["offset"]
         return (x - p["moving mean"]) / np.sqrt(p["moving variance"] + self.epsilon) * p["gamma"] + p["beta"]
 
-    def emit(self, sheet: SheetPlan, x: Cells, book: Book) -> Cells:
+    def emit(self, sheet: SheetPlan, x: Cells, book: Book, params: Params | None = None) -> Cells:
         sheet.line(f"Each cell: {self.describe()}, with the parameters of its channel below.", "note", skip=1)
         names = [name for name, _ in self.table]
         rects = dict(zip(names, parameter_table(sheet, names, [v for _, v in self.table])))
+        if params is None:
+            params = book.record(Params(tuple(
+                block_cells(sheet.title, [rects[name]], np.shape(value), lambda idx: (0, 0, idx[0]))
+                for name, value in self.weight_arrays())))
+        for name, cells in zip(self.weight_rows, params.arrays):
+            rects[name] = cells.areas[0]
         eps = None
         if self.epsilon is not None:
             row = sheet.line("epsilon", "label")
@@ -173,7 +184,10 @@ def batch_norm(layer, shape, context: Context):
     if any(np.size(w) != channels for w in (gamma, beta, *weights)):
         raise Unsupported(f"its parameters do not have one value for each of the {channels} channels")
     table = (("gamma", gamma), ("beta", beta), ("moving mean", weights[0]), ("moving variance", weights[1]))
-    return AffineOp(layer.name, tuple(shape), tuple(shape), table, float(option(config, "epsilon", 1e-3)))
+    present = tuple(name for name, on in (("gamma", option(config, "scale", True)),
+                                          ("beta", option(config, "center", True))) if on)
+    return AffineOp(layer.name, tuple(shape), tuple(shape), table, float(option(config, "epsilon", 1e-3)),
+                    weight_rows=present + ("moving mean", "moving variance"))
 
 
 def _plain(value):
