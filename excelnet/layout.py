@@ -113,21 +113,32 @@ class Planar:
 
 @dataclass(frozen=True)
 class Flat:
-    """A 1-D tensor of length rows*cols in one block, element i at (i // cols, i % cols).
+    """A 1-D tensor of length rows*cols in one block.
 
-    A flattened (H, W, C) tensor uses rows = H, cols = W*C, which is exactly
-    Keras' (y, x, c) order, so a Dense layer can take one SUMPRODUCT of the block."""
+    With `channels` = 1, element i sits at (i // cols, i % cols). A flattened (H, W, C) feature
+    map uses `channels` = C: the block is H rows of C pictures side by side (column = c·W + x),
+    so a student still sees each channel as a picture while a Dense layer takes one SUMPRODUCT
+    of the block; element i (Keras' (y, x, c) order) is found through position()."""
 
     shape: tuple[int, ...]
     block: Rect
+    channels: int = 1
 
     @property
     def size(self) -> int:
         return self.shape[0]
 
+    def offset(self, i: int) -> tuple[int, int]:
+        """(row, col) of element i from the block's top-left."""
+        if self.channels == 1:
+            return divmod(i, self.block.cols)
+        pixel, c = divmod(i, self.channels)
+        y, x = divmod(pixel, self.block.cols // self.channels)
+        return y, c * (self.block.cols // self.channels) + x
+
     def position(self, i: int) -> tuple[int, int]:
         """(row, col) of element i."""
-        r, c = divmod(i, self.block.cols)
+        r, c = self.offset(i)
         return self.block.row + r, self.block.col + c
 
     def flat_ref(self, i: int, here: str) -> str:

@@ -42,7 +42,8 @@ def same_layout(sheet: SheetPlan, x: Cells, caption: str | None = None) -> Cells
     """An output placed like the input: grids for a feature map, a block for a vector."""
     if isinstance(x, Planar):
         return new_planar(sheet, x.shape)
-    return new_flat(sheet, x.shape, caption, block=(x.block.rows, x.block.cols))
+    out = new_flat(sheet, x.shape, caption, block=(x.block.rows, x.block.cols))
+    return Flat(out.shape, out.block, x.channels)
 
 
 def fill_like(sheet: SheetPlan, x: Cells, out: Cells, formula: Callable[[str, int], str]) -> None:

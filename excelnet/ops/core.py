@@ -6,8 +6,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..layout import Cells, Flat, flat_width
-from ..sheet import SheetPlan
+from ..layout import Cells, Flat, Planar, flat_width
+from ..sheet import ACTIVATIONS, WEIGHTS, SheetPlan
 from .activations import FIXED, SOFTMAX, Activation, activation
 from .base import Book, Context, Op, Params, Unsupported, block_cells, converter, finish, option
 from .cells import fill_like, new_flat, new_planar, write_values
@@ -107,17 +107,29 @@ class Dense(Op):
     def _emit_kernel(self, book: Book, x: Flat):
         """The kernel on its own sheet, one block per unit shaped like the input block, so
         SUMPRODUCT pairs them up. For a vector input the blocks stack into the familiar
-        units x inputs matrix."""
+        units x inputs matrix; for a stack of feature maps each unit shows one small picture
+        per channel, side by side like the maps it multiplies."""
         sheet = book.add_sheet(f"{self.name} weights", "weights")
         rows, cols = x.block.rows, x.block.cols
-        sheet.line(f"Weights of {self.name}: one block per unit, laid out like its input.", "title", skip=1)
+        sheet.line(f"Weights of {self.name}: one block per unit, laid out like its input "
+                   "(you may edit them).", "title", skip=1)
+        if x.channels > 1:
+            sheet.line(f"Each unit has one small picture per channel of the layer before: blue cells "
+                       "push the unit up where that channel is bright, red cells push it down.", "note", skip=1)
+            for c in range(x.channels):
+                sheet.put(sheet.next_row, 2 + c * (cols // x.channels), f"ch {c + 1}", "label")
+            sheet.next_row += 1
         top, rects = sheet.next_row, []
         step = rows if rows == 1 else rows + 1
+        offsets = [x.offset(i) for i in range(x.size)]
         for j in range(self.kernel.shape[1]):
             row = top + j * step
             sheet.put(row, 1, f"unit {j + 1}", "label")
-            rects.append(write_values(sheet, sheet.rect(row, 2, rows, cols), self.kernel[:, j]))
-        return block_cells(sheet.title, rects, self.kernel.shape, lambda idx: (idx[1], *divmod(idx[0], cols)))
+            values = np.zeros((rows, cols))
+            for i, (r, c) in enumerate(offsets):
+                values[r, c] = self.kernel[i, j]
+            rects.append(write_values(sheet, sheet.rect(row, 2, rows, cols), values))
+        return block_cells(sheet.title, rects, self.kernel.shape, lambda idx: (idx[1], *offsets[idx[0]]))
 
 
 @dataclass(frozen=True)
@@ -130,22 +142,44 @@ class Gather(Op):
     title: str = "Flatten"
 
     def describe(self) -> str:
-        return "the same numbers, read row by row (channels of a pixel side by side)"
+        return "the same numbers in one long list (Keras reads them row by row, channel by channel)"
 
     def reference(self, x: np.ndarray) -> np.ndarray:
         return x.astype(np.float64).reshape(self.output_shape)
 
     def emit(self, sheet: SheetPlan, x: Cells, book: Book, params: Params | None = None) -> Cells:
-        sheet.line("Each cell copies one value of the layer before, in reading order: row by row, "
-                   "pixel by pixel, channel by channel.", "note", skip=1)
         if len(self.output_shape) >= 2:
+            sheet.line("Each cell copies one value of the layer before, in reading order: row by row, "
+                       "pixel by pixel, channel by channel.", "note", skip=1)
             out = new_planar(sheet, self.output_shape)
+        elif isinstance(x, Planar) and x.channels > 1:
+            out = self._strip(sheet, x)
         else:
+            sheet.line("Each cell copies one value of the layer before, in reading order: row by row, "
+                       "pixel by pixel.", "note", skip=1)
             rows, cols = flat_width(self.input_shape)
             out = new_flat(sheet, (rows * cols,), None, col=1, block=(rows, cols))
         for i in range(int(np.prod(self.output_shape))):
             sheet.formula(*out.position(i), x.flat_ref(i, sheet.title))
         return out
+
+
+    @staticmethod
+    def _strip(sheet: SheetPlan, x: Planar) -> Flat:
+        """The feature maps side by side in one block, so the next layer multiplies all of them
+        with one SUMPRODUCT while each channel still reads as a picture."""
+        sheet.line("The feature maps side by side: now they are one long list of "
+                   f"{x.height * x.width * x.channels} numbers, which the next layer reads all at once.",
+                   "note")
+        sheet.line("(Keras numbers them row by row, and for each pixel channel by channel; "
+                   "the pictures here keep each channel together.)", "note", skip=1)
+        top = sheet.next_row
+        for c in range(x.channels):
+            sheet.put(top, 1 + c * x.width, f"ch {c + 1}", "label")
+        rect = sheet.rect(top + 1, 1, x.height, x.width * x.channels)
+        for c in range(x.channels):      # one colour scale per picture, like the grids before
+            sheet.block(sheet.rect(rect.row, 1 + c * x.width, x.height, x.width), ACTIVATIONS)
+        return Flat((x.height * x.width * x.channels,), rect, x.channels)
 
 
 @converter("Flatten")
