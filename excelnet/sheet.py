@@ -45,6 +45,7 @@ class SheetPlan:
     blocks: list[tuple[Rect, str]] = field(default_factory=list)
     names: dict[str, Rect | tuple[Rect, ...]] = field(default_factory=dict)   # several areas: a multi-area name
     validations: list[tuple[Rect, int, int]] = field(default_factory=list)
+    choices: list[tuple[Rect, list[str]]] = field(default_factory=list)     # a drop-down list in a cell
     column_width: float | None = None            # narrow square cells for pictures
     wide_columns: dict[int, float] = field(default_factory=dict)
     zoom: int | None = None                      # None: chosen from the width of the grids

@@ -33,7 +33,7 @@ from .sheet import (ACTIVATIONS, BARS, CANVAS, CONTROL, PICTURE, PROBABILITIES, 
 FONT = "Calibri"
 INK = "1F3864"            # headings
 TAB_COLOURS = {"guide": "7F7F7F", "input": "2E9E44", "layer": "2F6EBA", "weights": "E08A1E",
-               "output": "8E44AD", "data": "BFBFBF"}
+               "output": "8E44AD", "explain": "138D90", "data": "BFBFBF"}
 GRID_KINDS = ("input", "layer", "weights")
 GRID_COLUMN_WIDTH = 2.86  # 20 px in Excel (width x 7 px per character of Calibri 11) ...
 GRID_ROW_HEIGHT = 15      # ... and 15 pt = 20 px: square cells
@@ -91,6 +91,11 @@ LOOKS = {
     CONTROL: dict(font=_font(14, bold=True), alignment=CENTER, fill=_fill(YELLOW),
                   border=Border(left=THIN, right=THIN, top=THIN, bottom=THIN)),
     BARS: dict(font=_font(8, color="FFFFFF")),
+    # the Explain sheet: numbers big enough to read on a projector
+    "explain": dict(font=_font(9, color="000000"), number_format="0.000;-0.000;0", alignment=GRID_ALIGNMENT),
+    "explain-big": dict(font=_font(14, bold=True), number_format="0.000000", alignment=CENTER),
+    "explain-result": dict(font=_font(11, bold=True), number_format="0.000000"),
+    "tab-explain": dict(font=_font(10, bold=True, color="FFFFFF"), fill=_fill(TAB_COLOURS["explain"])),
 }
 GRID_ROLES = {ACTIVATIONS: "grid", WEIGHTS: "grid", PICTURE: "grid", CANVAS: CANVAS, SWITCH: SWITCH,
               CONTROL: CONTROL, BARS: BARS, RAW_BARS: BARS}
@@ -181,7 +186,8 @@ def _write_sheet(workbook: Workbook, plan: SheetPlan, looks: _Looks) -> tuple:
     styles, cell = plan.styles, ws.cell
     plain = "value" if plan.kind in GRID_KINDS else None    # a lone number among the grids: small, like them
     for (row, col), value in plan.cells.items():
-        look = grid_looks.get((row, col)) or styles.get((row, col))
+        look = (styles.get((row, col)) or grid_looks.get((row, col)) if plan.kind == "explain"
+                else grid_looks.get((row, col)) or styles.get((row, col)))
         if look is None and not isinstance(value, Text):
             look = plain
         if (row, col) not in plan.links:
@@ -218,9 +224,15 @@ def _write_sheet(workbook: Workbook, plan: SheetPlan, looks: _Looks) -> tuple:
         workbook.defined_names[name] = DefinedName(name, attr_text=target)
     for rect, low, high in plan.validations:
         rule = DataValidation(type="whole", operator="between", formula1=str(low), formula2=str(high),
-                              showErrorMessage=True, showInputMessage=True, errorTitle="Sample",
-                              error=f"Type a whole number from {low} to {high}.", promptTitle="Sample",
-                              prompt=f"A number from {low} to {high} (0 = blank)")
+                              showErrorMessage=True, showInputMessage=True, errorTitle="A whole number",
+                              error=f"Type a whole number from {low} to {high}.", promptTitle="Type a number",
+                              prompt=f"A number from {low} to {high}" + (" (0 = blank)" if low == 0 else ""))
+        rule.add(_span(rect))
+        ws.add_data_validation(rule)
+    for rect, options in plan.choices:
+        rule = DataValidation(type="list", formula1='"' + ",".join(options) + '"', showDropDown=False,
+                              showErrorMessage=True, errorTitle="Choose from the list",
+                              error="Pick one of: " + ", ".join(options))
         rule.add(_span(rect))
         ws.add_data_validation(rule)
     return ws, bulk

@@ -106,6 +106,16 @@ class Session:
                 found[sheet.Name] = count
         return {"errors": found}
 
+    def error_cells(self, limit=20):
+        """Where the error cells are ("Sheet!A1:B2"), the first `limit` ranges: for test messages."""
+        found = []
+        for sheet in self.doc.Sheets:
+            for a in sheet.queryFormulaCells(FORMULA_ERROR).getRangeAddresses():
+                cell = sheet.getCellByPosition(a.StartColumn, a.StartRow)
+                found.append(f"{sheet.Name}!R{a.StartRow + 1}C{a.StartColumn + 1}:R{a.EndRow + 1}C{a.EndColumn + 1} "
+                             f"{cell.getFormula()[:200]}")
+        return {"cells": found[:limit]}
+
 
 def main():
     session = Session(connect(sys.argv[1]))

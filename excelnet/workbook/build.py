@@ -10,6 +10,7 @@ from ..ops import Network
 from ..ops.base import Book, Params
 from ..ops.cells import shape_text
 from ..sheet import SWITCH, SheetPlan
+from .explain import LayerCells, emit_explain
 from .guide import emit_guide
 from .limits import check_limits
 from .inputs import Samples, emit_digits, emit_input_sheet, matching
@@ -61,6 +62,18 @@ def name_weights(book: Book, index: int, params: Params) -> None:
         sheets[cells.sheet].names[f"Weights_{index}_{k}"] = cells.areas
 
 
+def point_to_explain(sheet: SheetPlan, index: int) -> None:
+    sheet.line(f"To see how one cell is computed, go to the Explain sheet and type {index} as the layer, "
+               "then the cell's channel, row and column.", "note")
+
+
+def add_explain_sheet(book: Book, layers: list[LayerCells]) -> SheetPlan:
+    """The Explain sheet, after Output: pick any cell of any layer and see it computed step by step."""
+    sheet = book.add_sheet("Explain", "explain")
+    emit_explain(sheet, layers)
+    return sheet
+
+
 def plan_workbook(network: Network, samples: Samples | None = None,
                   labels: list[str] | None = None) -> WorkbookPlan:
     names = class_names(network, labels)
@@ -81,17 +94,20 @@ def plan_workbook(network: Network, samples: Samples | None = None,
         input_sheet.names["Label"] = inputs.label
     x = inputs.network_input
     params: dict[int, Params] = {}
+    explained: list[LayerCells] = []
     layer_rows = [[input_sheet.title, "input", "Input", "the picture the network reads: a sample, or your drawing",
                    shape_text(network.input_shape), 0, input_sheet.formula_count()]]
     for index, op in enumerate(network.ops, start=1):
         sheet = book.add_sheet(f"{index} {op.name}", "layer")
         # limits.py reads the layer's name and class back from this line: keep "Layer N: name (Class) → "
         sheet.line(f"Layer {index}: {op.name} ({op.title}) → output {shape_text(op.output_shape)}", "title")
+        point_to_explain(sheet, index)
         before, recorded = len(book.sheets), len(book.params)
-        x = op.emit(sheet, x, book)
+        x_in, x = x, op.emit(sheet, x, book)
         name_switches(sheet, op.name)
         params[index] = merge_params(book.params[recorded:])
         name_weights(book, index, params[index])
+        explained.append(LayerCells(index, op, sheet.title, x_in, x, params[index]))
         for made in [sheet] + book.sheets[before:]:       # the layer's sheet and its weight sheets
             made.freeze = made.freeze or (2, 1)
         formulas = sum(s.formula_count() for s in [sheet] + book.sheets[before:])
@@ -101,6 +117,9 @@ def plan_workbook(network: Network, samples: Samples | None = None,
     emit_output_sheet(output, x, names, inputs.label, network.output_activation, network.output_description)
     layer_rows.append([output.title, "output", "Output", "probability of each class, prediction, loss",
                        shape_text(network.output_shape), 0, output.formula_count()])
+    explain = add_explain_sheet(book, explained)
+    layer_rows.append([explain.title, "explain", "Explain", "how one cell of any layer is computed, step by step",
+                       "", 0, explain.formula_count()])
     if data is not None:
         layer_rows.append([data.title, "samples", "data", "the sample pictures and their true labels",
                            f"{len(samples.labels)} pictures", 0, 0])

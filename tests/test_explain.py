@@ -1,0 +1,156 @@
+"""The Explain sheet in a real LibreOffice: for random layers and positions on several models,
+the step-by-step result equals the cell it explains, that cell equals the NumPy reference of
+its layer (Network.trace), and the pictures (window, filter, products) hold the right numbers."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from openpyxl import load_workbook
+
+from conftest import random_init, save_model
+
+EXPLAINED = ("Conv2D", "MaxPooling2D", "AveragePooling2D", "Dense")
+
+
+def _number(value) -> float:
+    return np.nan if value in ("", None) else float(value)
+
+
+def _grid(answer) -> np.ndarray:
+    return np.array([[_number(v) for v in row] for row in answer], dtype=np.float64)
+
+
+def _positions(network, rng, per_layer=3):
+    """(layer number, op, channel, row, col) 1-based, random but always including the last cell."""
+    for index, op in enumerate(network.ops, start=1):
+        if op.title not in EXPLAINED:
+            continue
+        shape = op.output_shape
+        if len(shape) == 1:
+            picks = [(int(rng.integers(shape[0])) + 1, 1, 1) for _ in range(per_layer - 1)] + [(shape[0], 1, 1)]
+        else:
+            picks = [(int(rng.integers(shape[2])) + 1, int(rng.integers(shape[0])) + 1, int(rng.integers(shape[1])) + 1)
+                     for _ in range(per_layer - 1)] + [(shape[2], shape[0], shape[1])]
+        for channel, row, col in picks:
+            yield index, op, channel, row, col
+
+
+def _choose(office, layer, channel, row, col) -> dict:
+    for name, value in (("ExplainLayer", layer), ("ExplainChannel", channel), ("ExplainRow", row),
+                        ("ExplainColumn", col)):
+        office.call("set_cell", name=name, row=0, col=0, value=value, read=[])
+    return office.call("read", names=["ExplainResult", "ExplainValue"])
+
+
+def _check_pictures(office, index, op, layer_input, channel, row, col):
+    if op.title == "Conv2D":
+        top, bottom, left, right = op.pads
+        padded = np.pad(layer_input, ((top, bottom), (left, right), (0, 0)))
+        kh, kw, cin, _ = op.kernel.shape
+        y0, x0 = (row - 1) * op.strides[0], (col - 1) * op.strides[1]
+        for c in range(cin):
+            names = [f"Explain{index}_{part}_{c + 1}" for part in ("Window", "Filter", "Product")]
+            got = office.call("read", names=names)
+            window = padded[y0:y0 + kh, x0:x0 + kw, c]
+            weights = op.kernel[:, :, c, channel - 1].astype(np.float64)
+            for name, want in zip(names, (window, weights, window * weights)):
+                np.testing.assert_allclose(_grid(got[name]), want, rtol=1e-9, atol=1e-12, err_msg=name)
+    elif op.title.endswith("Pooling2D"):
+        name = f"Explain{index}_Window"
+        got = _grid(office.call("read", names=[name])[name])
+        (y0, h), (x0, w) = list(op.windows(0))[row - 1], list(op.windows(1))[col - 1]
+        want = layer_input[y0:y0 + h, x0:x0 + w, channel - 1]
+        inside = got[~np.isnan(got)]
+        np.testing.assert_allclose(np.sort(inside), np.sort(want.reshape(-1)), rtol=1e-12, err_msg=name)
+    else:
+        name = f"Explain{index}_Products"
+        got = _grid(office.call("read", names=[name])[name]).reshape(-1)
+        want = layer_input.reshape(-1) * op.kernel[:, channel - 1].astype(np.float64)
+        np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-12, err_msg=name)
+
+
+def _explain_everywhere(office, network, x, seed):
+    trace = network.trace(x)
+    inputs = [np.asarray(x, dtype=np.float64).reshape(network.input_shape)] + trace[:-1]
+    checked = 0
+    for index, op, channel, row, col in _positions(network, np.random.default_rng(seed)):
+        what = f"layer {index} ({op.name}) channel {channel} row {row} col {col}"
+        answer = _choose(office, index, channel, row, col)
+        result, value = answer["ExplainResult"][0][0], answer["ExplainValue"][0][0]
+        out = trace[index - 1]
+        expected = out[channel - 1] if out.ndim == 1 else out[row - 1, col - 1, channel - 1]
+        assert value == pytest.approx(expected, rel=1e-9, abs=1e-12), f"{what}: ExplainValue != NumPy"
+        assert result == pytest.approx(value, rel=1e-9, abs=1e-12), f"{what}: ExplainResult != ExplainValue"
+        _check_pictures(office, index, op, inputs[index - 1], channel, row, col)
+        checked += 1
+    assert office.errors() == {}, office.call("error_cells")
+    return checked
+
+
+@pytest.mark.libreoffice
+def test_explain_the_default_workbook(libreoffice, default_build):
+    libreoffice.open(default_build.path)
+    libreoffice.run(canvases=None, sample=7)
+    samples = default_build.samples       # in float64, as the workbook divides them
+    x = samples.images[6].astype(np.float64) / samples.divisor
+    assert _explain_everywhere(libreoffice, default_build.network, x, seed=1) == 18
+
+
+@pytest.fixture(scope="module")
+def varied_model(tmp_path_factory):
+    """Padding 'same', strides, colour input, average pooling, no bias, tanh, a vector Dense."""
+    import keras
+
+    model = keras.Sequential([
+        keras.Input((9, 8, 3)),
+        keras.layers.Conv2D(4, 3, strides=2, padding="same", activation="tanh", **random_init(1)),
+        keras.layers.AveragePooling2D(2, padding="same"),
+        keras.layers.Conv2D(3, 2, activation="relu", use_bias=False, kernel_initializer=random_init(3)["kernel_initializer"]),
+        keras.layers.MaxPooling2D(2, strides=1, padding="same"),
+        keras.layers.Flatten(),
+        keras.layers.Dense(5, activation="relu", **random_init(5)),
+        keras.layers.Dense(3, activation="softmax", **random_init(7)),
+    ])
+    return save_model(model, tmp_path_factory.mktemp("varied") / "varied.keras")
+
+
+@pytest.mark.libreoffice
+def test_explain_padding_strides_and_colour_input(libreoffice, varied_model, tmp_path):
+    from excelnet.convert import build
+    from excelnet.engines.libreoffice import canvas_grids
+
+    result = build(varied_model, tmp_path / "varied.xlsx")
+    libreoffice.open(result.path)
+    x = np.random.default_rng(3).uniform(0, 1, (9, 8, 3))
+    libreoffice.run(canvases=canvas_grids(x))
+    assert _explain_everywhere(libreoffice, result.network, x, seed=2) == 18
+
+
+@pytest.mark.libreoffice
+def test_explain_says_when_a_position_is_outside_the_layer(libreoffice, default_build):
+    libreoffice.open(default_build.path)
+    answer = _choose(libreoffice, 1, 9, 1, 1)           # conv1 has 8 channels
+    assert answer["ExplainResult"][0][0] in ("", None)
+    book = load_workbook(default_build.path)
+    assert "Explain" in book.sheetnames
+    assert libreoffice.errors() == {}
+
+
+def test_explain_uses_only_classic_functions(default_build):
+    book = load_workbook(default_build.path)
+    formulas = [c.value for row in book["Explain"].iter_rows() for c in row
+                if isinstance(c.value, str) and c.value.startswith("=")]
+    assert len(formulas) > 100
+    for banned in ("OFFSET(", "INDIRECT(", "LAMBDA(", "LET(", "FILTER(", "XLOOKUP("):
+        assert not any(banned in f.upper() for f in formulas), banned
+    for name in ("ExplainLayer", "ExplainChannel", "ExplainRow", "ExplainColumn", "ExplainResult", "ExplainValue"):
+        assert name in book.defined_names, name
+
+
+def test_every_layer_sheet_says_how_to_reach_explain(default_build):
+    book = load_workbook(default_build.path, read_only=True)
+    for index, op in enumerate(default_build.network.ops, start=1):
+        ws = next(book[t] for t in book.sheetnames if t.startswith(f"{index} "))
+        texts = [c for row in ws.iter_rows(max_row=4, values_only=True) for c in row if isinstance(c, str)]
+        assert any("Explain" in t and f"type {index}" in t for t in texts), ws.title
