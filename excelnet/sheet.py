@@ -34,6 +34,7 @@ BARS = "bars"                 # a data bar from 0 to 1 without its number (the v
 RAW_BARS = "raw-bars"         # the same, from the smallest to the largest value (not probabilities)
 CANVAS = "canvas"             # cells a student types into: yellow paper, grayscale ink
 CONTROL = "control"           # one cell a student changes (Sample): yellow, large
+ENTRY = "entry"               # a small yellow cell to type a number into (a stroke's end points)
 
 
 @dataclass

@@ -27,22 +27,27 @@ from openpyxl.worksheet.hyperlink import Hyperlink
 
 from .bulk_cells import BulkCells, patch_workbook
 from .layout import column_letter, quote_sheet
-from .sheet import (ACTIVATIONS, BARS, CANVAS, CONTROL, PICTURE, PROBABILITIES, RAW_BARS, SWITCH, WEIGHTS,
+from .sheet import (ACTIVATIONS, BARS, CANVAS, CONTROL, ENTRY, PICTURE, PROBABILITIES, RAW_BARS, SWITCH, WEIGHTS,
                     Formula, SheetPlan, Text)
 
 FONT = "Calibri"
 INK = "1F3864"            # headings
-TAB_COLOURS = {"guide": "7F7F7F", "input": "2E9E44", "layer": "2F6EBA", "weights": "E08A1E",
-               "output": "8E44AD", "explain": "138D90", "data": "BFBFBF"}
+# One meaning per colour: blue = how strong a value is (layers), brown/teal = a weight's sign
+# (weights), yellow = type here, grey/black = ink, purple = the answer. Tabs follow the same code.
+TAB_COLOURS = {"guide": "7F7F7F", "input": "2E9E44", "layer": "2F6EBA", "weights": "A6611A",
+               "output": "8E44AD", "explain": "BF9000", "data": "BFBFBF"}
+NEGATIVE_WEIGHT = "A6611A"  # brown
+POSITIVE_WEIGHT = "018571"  # teal: never blue, which means "a high value" on the layer sheets
 GRID_KINDS = ("input", "layer", "weights")
 GRID_COLUMN_WIDTH = 2.86  # 20 px in Excel (width x 7 px per character of Calibri 11) ...
 GRID_ROW_HEIGHT = 15      # ... and 15 pt = 20 px: square cells
 SCREEN_PX = 1500          # a sheet's grids are zoomed to fit about this many pixels across
-VALUE_FORMAT = "0.00;-0.00;0"  # quiet: two decimals, a plain 0 for exact zeros
+VALUE_FORMAT = "[>=0.005]0.00;[<=-0.005]-0.00;"  # two decimals; nothing (never "-0.00") for what rounds to 0
 YELLOW = "FFF2B3"
 HIGH = "08519C"           # the strongest value of a feature map
-QUIET = "A6A6A6"          # the numbers in grids: readable, but the colours speak first
+QUIET = "404040"          # the numbers in grids: dark enough for a projector (white on dark cells)
 THIN = Side(style="thin", color="BFBFBF")
+CANVAS_LINE = Side(style="hair", color="C9B458")   # the Canvas shows its grid: one square per pixel
 
 
 def _font(size: float = 11, bold: bool = False, italic: bool = False, color: str = "000000", **more) -> Font:
@@ -82,12 +87,15 @@ LOOKS = {
     "tab-weights": dict(font=_font(10, bold=True, color="FFFFFF"), fill=_fill(TAB_COLOURS["weights"])),
     "tab-output": dict(font=_font(10, bold=True, color="FFFFFF"), fill=_fill(TAB_COLOURS["output"])),
     # grid cells: the colour comes from conditional formatting, the number stays small and grey
-    "value": dict(font=_font(8, color="404040"), number_format=VALUE_FORMAT, alignment=GRID_ALIGNMENT),
-    "grid": dict(font=_font(6, color=QUIET), number_format=VALUE_FORMAT, alignment=GRID_ALIGNMENT),
-    CANVAS: dict(font=_font(6, color=QUIET), number_format=VALUE_FORMAT, alignment=GRID_ALIGNMENT,
-                 fill=_fill(YELLOW)),
+    "value": dict(font=_font(8, color="404040"), number_format=VALUE_FORMAT + "0", alignment=GRID_ALIGNMENT),
+    "grid": dict(font=_font(7, color=QUIET), number_format=VALUE_FORMAT, alignment=GRID_ALIGNMENT),
+    CANVAS: dict(font=_font(7, color=QUIET), number_format=VALUE_FORMAT, alignment=GRID_ALIGNMENT,
+                 fill=_fill(YELLOW), border=Border(left=CANVAS_LINE, right=CANVAS_LINE, top=CANVAS_LINE,
+                                                   bottom=CANVAS_LINE)),
     SWITCH: dict(font=_font(9, bold=True), alignment=CENTER, fill=_fill(YELLOW),
                  border=Border(left=THIN, right=THIN, top=THIN, bottom=THIN)),
+    ENTRY: dict(font=_font(9, bold=True), alignment=CENTER, fill=_fill(YELLOW), number_format="0",
+                border=Border(left=THIN, right=THIN, top=THIN, bottom=THIN)),
     CONTROL: dict(font=_font(14, bold=True), alignment=CENTER, fill=_fill(YELLOW),
                   border=Border(left=THIN, right=THIN, top=THIN, bottom=THIN)),
     BARS: dict(font=_font(8, color="FFFFFF")),
@@ -98,7 +106,7 @@ LOOKS = {
     "tab-explain": dict(font=_font(10, bold=True, color="FFFFFF"), fill=_fill(TAB_COLOURS["explain"])),
 }
 GRID_ROLES = {ACTIVATIONS: "grid", WEIGHTS: "grid", PICTURE: "grid", CANVAS: CANVAS, SWITCH: SWITCH,
-              CONTROL: CONTROL, BARS: BARS, RAW_BARS: BARS}
+              CONTROL: CONTROL, ENTRY: ENTRY, BARS: BARS, RAW_BARS: BARS}
 
 # Conditional looks that plans name in their rules.
 RULE_LOOKS = {
@@ -106,6 +114,7 @@ RULE_LOOKS = {
     "good": DifferentialStyle(font=Font(bold=True, color="1E7B34"), fill=_fill("DFF0D8")),
     "bad": DifferentialStyle(font=Font(bold=True, color="B02418"), fill=_fill("F8D7DA")),
     "off": DifferentialStyle(font=Font(bold=True, color="FFFFFF"), fill=_fill("B02418")),
+    "on-dark": DifferentialStyle(font=Font(color="FFFFFF")),    # numbers stay readable on dark cells
 }
 ROW_HEIGHTS = {"title": 24, "big": 40, "heading": 17}   # points, for rows that hold a larger font
 
@@ -264,14 +273,19 @@ def _format_blocks(ws, plan: SheetPlan) -> None:
         if role == ACTIVATIONS and rect.rows * rect.cols > 1:
             ws.conditional_formatting.add(span, ColorScaleRule(
                 start_type="min", start_color="FFFFFF", end_type="max", end_color=HIGH))
+            _white_on_dark(ws, rect, f"{_first(rect)}>=MIN({_span(rect, True)})+0.6*(MAX({_span(rect, True)})"
+                                     f"-MIN({_span(rect, True)}))")
         elif role == WEIGHTS and rect.rows * rect.cols > 1:
             ws.conditional_formatting.add(span, ColorScaleRule(
-                start_type="min", start_color="D7301F", mid_type="num", mid_value=0,
-                mid_color="FFFFFF", end_type="max", end_color="2166AC"))
+                start_type="min", start_color=NEGATIVE_WEIGHT, mid_type="num", mid_value=0,
+                mid_color="FFFFFF", end_type="max", end_color=POSITIVE_WEIGHT))
+            _white_on_dark(ws, rect, f"OR({_first(rect)}>=0.6*MAX({_span(rect, True)}),"
+                                     f"{_first(rect)}<=0.6*MIN({_span(rect, True)}))")
         elif role in (PICTURE, CANVAS):      # ink on paper: 0 white, the brightest pixel black
             ws.conditional_formatting.add(span, ColorScaleRule(
                 start_type="num", start_value=low, start_color="FFFFFF",
                 end_type="num", end_value=high, end_color="000000"))
+            _white_on_dark(ws, rect, f"{_first(rect)}>={low + 0.55 * (high - low)!r}")
         elif role in (PROBABILITIES, BARS):
             ws.conditional_formatting.add(span, DataBarRule(
                 start_type="num", start_value=0, end_type="num", end_value=1, color="8E44AD",
@@ -329,5 +343,15 @@ def _zoom(plan: SheetPlan) -> int:
     return max(50, min(100, int(SCREEN_PX / pixels * 100) // 5 * 5))
 
 
-def _span(rect) -> str:
-    return f"{column_letter(rect.col)}{rect.row}:{column_letter(rect.right)}{rect.bottom}"
+def _span(rect, absolute: bool = False) -> str:
+    d = "$" if absolute else ""
+    return f"{d}{column_letter(rect.col)}{d}{rect.row}:{d}{column_letter(rect.right)}{d}{rect.bottom}"
+
+
+def _first(rect) -> str:
+    """The block's top-left cell, relative: a rule's formula is written for it and shifts with each cell."""
+    return f"{column_letter(rect.col)}{rect.row}"
+
+
+def _white_on_dark(ws, rect, formula: str) -> None:
+    ws.conditional_formatting.add(_span(rect), Rule(type="expression", formula=[formula], dxf=RULE_LOOKS["on-dark"]))

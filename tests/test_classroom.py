@@ -286,7 +286,7 @@ def test_model_without_matching_samples_has_no_picker_and_says_so(small_model_pa
     result = build(path, tmp_path / "small.xlsx")
     book = load_workbook(result.path)
     assert "Sample" not in book.defined_names and "Label" not in book.defined_names
-    assert "Digits" not in book.sheetnames
+    assert "Samples" not in book.sheetnames and "Digits" not in book.sheetnames
     texts = " ".join(str(c.value) for row in book["Input"].iter_rows() for c in row if isinstance(c.value, str))
     assert "No sample pictures" in texts
     assert not any(ws.data_validations.dataValidation for ws in book.worksheets)

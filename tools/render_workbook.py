@@ -45,6 +45,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--stroke", action="append", default=[], metavar="R0,C0,R1,C1",
                         help="draw a line of ink (1) on the Canvas from row R0, column C0 to R1, C1 "
                              "(0-based, inside the canvas); may be repeated")
+    parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
+                        help="type a number into a named cell first (e.g. ExplainLayer=3); may be repeated")
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "images", help="folder for the PNGs")
     parser.add_argument("--dpi", type=int, default=110, help="resolution of the pictures")
     parser.add_argument("pictures", nargs="*", default=DEFAULT_PICTURES,
@@ -111,7 +113,18 @@ def draw(workbook, strokes: list[str]) -> None:
             ws.cell(top_left.row + int(r), top_left.column + int(c)).value = 1
 
 
-def prepare(source: Path, target: Path, pictures: list[str], sample: int, strokes: list[str]) -> list[str]:
+def type_into(workbook, settings: list[str]) -> None:
+    """NAME=V1[,V2...]: numbers into a defined name's cells, from its first cell along its row."""
+    for setting in settings:
+        name, values = setting.split("=", 1)
+        for title, cells in workbook.defined_names[name].destinations:
+            first = workbook[title][cells.replace("$", "").split(":")[0]]
+            for k, value in enumerate(values.split(",")):
+                workbook[title].cell(first.row, first.column + k).value = float(value)
+
+
+def prepare(source: Path, target: Path, pictures: list[str], sample: int, strokes: list[str],
+            settings: list[str] = ()) -> list[str]:
     """A copy where only the wanted sheets print, each on one landscape page; returns picture names
     in page order."""
     workbook = load_workbook(source)
@@ -120,6 +133,7 @@ def prepare(source: Path, target: Path, pictures: list[str], sample: int, stroke
         for title, cells in workbook.defined_names["Sample"].destinations:
             workbook[title][cells.replace("$", "")].value = sample
     draw(workbook, strokes)
+    type_into(workbook, list(settings))
     areas = {sheet: area for _, sheet, area in wanted}
     for ws in workbook.worksheets:
         if ws.title not in areas:
@@ -201,12 +215,12 @@ def write_png(image: np.ndarray, path: Path) -> None:
 
 
 def render(source: Path, pictures: list[str], out: Path, sample: int, dpi: int,
-           strokes: list[str] = ()) -> list[Path]:
+           strokes: list[str] = (), settings: list[str] = ()) -> list[Path]:
     out.mkdir(parents=True, exist_ok=True)
     written = []
     with tempfile.TemporaryDirectory(prefix="excelnet-render-") as temporary:
         folder = Path(temporary)
-        names = prepare(source, folder / "render.xlsx", pictures, sample, list(strokes))
+        names = prepare(source, folder / "render.xlsx", pictures, sample, list(strokes), list(settings))
         pdf = to_pdf(folder / "render.xlsx", folder)
         subprocess.run(["pdftoppm", "-r", str(dpi), str(pdf), str(folder / "page")], check=True)
         pages = sorted(folder.glob("page-*.ppm"))
@@ -224,7 +238,7 @@ def main(argv=None) -> None:
     warn_without_carlito()
     with tempfile.TemporaryDirectory(prefix="excelnet-build-") as folder:
         source = args.workbook or build_workbook(args, Path(folder))
-        for path in render(source, args.pictures, args.out, args.sample, args.dpi, args.stroke):
+        for path in render(source, args.pictures, args.out, args.sample, args.dpi, args.stroke, args.set):
             print(path)
 
 

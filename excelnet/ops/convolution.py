@@ -46,8 +46,13 @@ class Conv2D(Op):
 
     def describe(self) -> str:
         kh, kw, cin, cout = self.kernel.shape
-        act = "" if self.activation.is_identity else f", then {self.activation.name}"
-        return f"{cout} filters of {kh}×{kw}×{cin}, stride {self.strides[0]}×{self.strides[1]}, padding {self.padding}{act}"
+        step = ("moving 1 cell at a time" if self.strides == (1, 1)
+                else f"moving {self.strides[0]}×{self.strides[1]} cells at a time")
+        edge = "never past the edge" if self.padding == "valid" else "with a border of zeros"
+        act = "" if self.activation.is_identity else (", negatives → 0 (relu)" if self.activation.name == "relu"
+                                                      else f", then {self.activation.name}")
+        return (f"{cout} filters of {kh}×{kw} over {cin} picture(s), {step} (stride), {edge} "
+                f"(padding {self.padding}){act}")
 
     def reference(self, x: np.ndarray) -> np.ndarray:
         top, bottom, left, right = self.pads
@@ -69,9 +74,12 @@ class Conv2D(Op):
 
     def emit(self, sheet: SheetPlan, x: Cells, book: Book, params: Params | None = None) -> Planar:
         kh, kw, cin, cout = self.kernel.shape
-        sheet.line(f"Each cell: multiply a {kh}×{kw} window of all {cin} input channel(s) "
-                   f"by a filter, add everything up{' and the bias' if self.bias is not None else ''}"
-                   f"{'' if self.activation.is_identity else ', then apply ' + self.activation.name}.", "note")
+        act = "" if self.activation.is_identity else (", then turn a negative result into 0 (relu)"
+                                                      if self.activation.name == "relu"
+                                                      else ", then apply " + self.activation.name)
+        sheet.line(f"Each cell: lay a {kh}×{kw} filter over a window of the {cin} picture(s) before, multiply "
+                   f"cell by cell, add everything up{' and the bias' if self.bias is not None else ''}{act}.",
+                   "note")
         sheet.line("Switch a filter off by setting its 'on' cell to 0.", "note", skip=1)
         sheet.line("Feature maps", "heading")
         out = new_planar(sheet, self.output_shape)
@@ -124,7 +132,8 @@ class Conv2D(Op):
         kh, kw, cin, cout = self.kernel.shape
         if cin == 1:
             return list(kernel.areas)
-        sheet.line("The same filters arranged for the computation (formulas: column = x·C + c)", "heading")
+        sheet.line("The same filters again, rearranged so that one formula multiplies a whole window at once "
+                   "(copies: edit the pictures above, not these)", "heading")
         top, here, rects = sheet.next_row, sheet.title, []
         for co, (dr, dc) in enumerate(arrange(cout, kh, kw * cin)):
             rect = sheet.block(sheet.rect(top + dr, 1 + dc, kh, kw * cin), "weights")
@@ -147,8 +156,9 @@ class Conv2D(Op):
         height, width, cin = x.height, x.width, x.channels
         if cin == 1 and not any(self.pads):
             return x.grids[0]
-        sheet.line("Input arranged for the filters: padding zeros around, channels side by side "
-                   "(column = x·C + c)", "heading")
+        border = "with a border of zeros (padding), " if any(self.pads) else ""
+        sheet.line(f"The pictures before, copied {border}with the channels of each pixel side by side, so that one "
+                   "formula reads a whole window at once", "heading")
         rect = sheet.rect(sheet.next_row, 1, height + top + bottom, (width + left + right) * cin)
         here = sheet.title
         for yy in range(rect.rows):

@@ -32,8 +32,9 @@ class Pool2D(Op):
         return "MaxPooling2D" if self.kind == "max" else "AveragePooling2D"
 
     def describe(self) -> str:
-        return (f"{self.kind} of each {self.pool[0]}×{self.pool[1]} window, "
-                f"stride {self.strides[0]}×{self.strides[1]}, padding {self.padding}")
+        keep = "the largest" if self.kind == "max" else "the average"
+        return (f"keeps {keep} of each {self.pool[0]}×{self.pool[1]} window, moving {self.strides[0]}×"
+                f"{self.strides[1]} cells at a time (stride), padding {self.padding}")
 
     def windows(self, axis: int):
         """(start, length) of each output position's window along one axis, clipped to

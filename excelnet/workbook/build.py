@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+
+import numpy as np
 from dataclasses import dataclass, field
 
 from ..errors import ExcelnetError
@@ -15,6 +17,7 @@ from .guide import emit_guide
 from .limits import check_limits
 from .inputs import Samples, emit_digits, emit_input_sheet, matching
 from .naming import SheetNamer
+from .words import student_questions
 from .outputs import emit_output_sheet
 
 
@@ -62,6 +65,20 @@ def name_weights(book: Book, index: int, params: Params) -> None:
         sheets[cells.sheet].names[f"Weights_{index}_{k}"] = cells.areas
 
 
+def helper_counts(title: str, op, formulas: int) -> list[tuple[str, int, int]]:
+    """(sheet, output cells, helper copies) of a convolution whose sheet holds copies."""
+    if op.title != "Conv2D":
+        return []
+    outputs = int(np.prod(op.output_shape)) * (2 if op.activation.uses_input > 1 else 1)
+    return [(title, outputs, formulas - outputs)] if formulas > outputs else []
+
+
+def weight_sheet_rows(sheets: list[SheetPlan], op) -> list[list]:
+    """A row in the Guide's table for each sheet that holds a layer's weights (counted on the layer's row)."""
+    return [[made.title, op.name, "weights", f"the weights of {op.name}: one block per unit, you may edit them",
+             "", 0, 0] for made in sheets]
+
+
 def point_to_explain(sheet: SheetPlan, index: int) -> None:
     sheet.line(f"To see how one cell is computed, go to the Explain sheet and type {index} as the layer, "
                "then the cell's channel, row and column.", "note")
@@ -83,7 +100,7 @@ def plan_workbook(network: Network, samples: Samples | None = None,
     input_sheet = book.add_sheet("Input", "input")
     data = digits = None
     if samples is not None:
-        data = book.add_sheet("Digits", "data")
+        data = book.add_sheet("Samples", "data")
         digits = emit_digits(data, samples, names, network.input_shape)
     thing = "digit" if names == list(range(10)) and network.input_shape in ((28, 28, 1), (28, 28)) else "picture"
     inputs = emit_input_sheet(input_sheet, network.input_shape, samples, digits, thing)
@@ -95,6 +112,7 @@ def plan_workbook(network: Network, samples: Samples | None = None,
     x = inputs.network_input
     params: dict[int, Params] = {}
     explained: list[LayerCells] = []
+    counts: list[tuple[str, int, int]] = []
     layer_rows = [[input_sheet.title, "input", "Input", "the picture the network reads: a sample, or your drawing",
                    shape_text(network.input_shape), 0, input_sheet.formula_count()]]
     for index, op in enumerate(network.ops, start=1):
@@ -102,6 +120,9 @@ def plan_workbook(network: Network, samples: Samples | None = None,
         # limits.py reads the layer's name and class back from this line: keep "Layer N: name (Class) → "
         sheet.line(f"Layer {index}: {op.name} ({op.title}) → output {shape_text(op.output_shape)}", "title")
         point_to_explain(sheet, index)
+        for question in student_questions(op):
+            sheet.line(question, "note")
+        sheet.next_row += 1
         before, recorded = len(book.sheets), len(book.params)
         x_in, x = x, op.emit(sheet, x, book)
         name_switches(sheet, op.name)
@@ -113,6 +134,8 @@ def plan_workbook(network: Network, samples: Samples | None = None,
         formulas = sum(s.formula_count() for s in [sheet] + book.sheets[before:])
         layer_rows.append([sheet.title, op.name, op.title, op.describe(), shape_text(op.output_shape),
                            op.parameter_count(), formulas])
+        layer_rows.extend(weight_sheet_rows(book.sheets[before:], op))
+        counts.extend(helper_counts(sheet.title, op, formulas))
     output = book.add_sheet("Output", "output")
     emit_output_sheet(output, x, names, inputs.label, network.output_activation, network.output_description)
     layer_rows.append([output.title, "output", "Output", "probability of each class, prediction, loss",
@@ -125,7 +148,7 @@ def plan_workbook(network: Network, samples: Samples | None = None,
                            f"{len(samples.labels)} pictures", 0, 0])
     spec = network.spec
     emit_guide(guide, network.name, layer_rows, spec.source, spec.sha256, list(network.skipped),
-               thing if samples is not None else None)
+               thing if samples is not None else None, counts=counts)
     sheets = [s for s in book.sheets if s is not data] + ([data] if data else [])  # data last
     check_limits(sheets)
     return WorkbookPlan(sheets, network, params)

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-from ..sheet import ACTIVATIONS, BARS, PICTURE, WEIGHTS, SheetPlan
+from ..sheet import ACTIVATIONS, BARS, CONTROL, PICTURE, WEIGHTS, SheetPlan
+from .words import GLOSSARY
 
 STEPS = [
     "1. Go to the Input sheet. Type a number into the yellow Sample box to load a real test {thing}.",
-    "2. Draw your own: type 1 into cells of the yellow Canvas for ink (delete them to go back to the sample).",
+    "2. Draw your own: type 1 into cells of the yellow Canvas for ink (delete them to go back to the sample), "
+    "or type a few strokes (from row, column to row, column) next to it.",
     "3. Walk through the layer sheets, tab by tab: every cell is a plain formula. Click one to read it.",
     "4. The Output sheet shows how sure the network is of each class, its prediction, and whether it is right.",
     "5. Experiment: change a weight, or switch a filter off (its yellow 'on' cell to 0) and watch the prediction.",
+    "6. Explain sheet: type a layer, channel, row and column to see how that one cell is computed.",
     "If nothing updates, press F9 (Excel) or Ctrl+Shift+F9 (LibreOffice) to recalculate.",
 ]
 
@@ -17,12 +20,14 @@ NO_SAMPLES_STEP = "1. Go to the Input sheet. There are no sample pictures for th
 
 # (tab kind, what it is, how its colours read, example values coloured like that)
 LEGEND = [
-    ("input", "Input", "pictures: white = 0 (paper), black = 1 (ink); the yellow cells are yours to type in",
-     PICTURE, [0, 0.5, 1]),
-    ("layer", "Layers", "feature maps and values: white = low, dark blue = high", ACTIVATIONS, [0, 0.5, 1]),
-    ("weights", "Weights", "weights: red = negative, white = zero, blue = positive; you may edit them",
-     WEIGHTS, [-1, 0, 1]),
+    ("input", "Input", "pictures: white = 0 (paper), black = 1 (ink)", PICTURE, [0, 0.5, 1]),
+    ("layer", "Layers", "pictures and values: white = the lowest, dark blue = the highest OF THAT PICTURE "
+     "(each picture has its own scale: dark blue is 1.2 on one, 8.5 on another)", ACTIVATIONS, [0, 0.5, 1]),
+    ("weights", "Weights", "weights: brown = negative, white = zero, teal = positive (again each block has its "
+     "own scale); you may edit every weight", WEIGHTS, [-1, 0, 1]),
     ("output", "Output", "probabilities as bars; the predicted class is highlighted", BARS, [0.1, 0.5, 0.9]),
+    ("explain", "Yellow", "yellow = type here: Sample, Canvas, strokes, filter switches, the Explain sheet's "
+     "cells", CONTROL, [1]),
 ]
 
 TABLE_HEADER = ["sheet", "layer", "type", "what each cell computes", "output shape", "parameters", "formula cells"]
@@ -30,7 +35,8 @@ WIDTHS = {1: 22, 2: 24, 3: 20, 4: 62, 5: 14, 6: 12, 7: 13}
 
 
 def emit_guide(sheet: SheetPlan, model_name: str, rows: list[list], source: str, sha256: str,
-               skipped: list[tuple[str, str]], thing: str | None = "picture") -> None:
+               skipped: list[tuple[str, str]], thing: str | None = "picture",
+               counts: list[tuple[str, int, int]] = ()) -> None:
     """`rows`: one per sheet of the network, in data-flow order, laid out as TABLE_HEADER.
     `thing`: what the samples are in a word ("digit"), None when there are none to pick."""
     sheet.gridlines = False
@@ -45,10 +51,12 @@ def emit_guide(sheet: SheetPlan, model_name: str, rows: list[list], source: str,
         sheet.line(step.format(thing=thing), "text")
     sheet.next_row += 1
     _network_table(sheet, rows)
+    emit_counts_note(sheet, list(counts))
     if skipped:
         names = ", ".join(f"{name} ({cls})" for name, cls in skipped)
         sheet.line(f"Not shown: {names}; they do nothing once the network is trained.", "note", skip=1)
     _legend(sheet)
+    emit_glossary(sheet)
     row = sheet.line("model file", "label")
     sheet.put(row, 2, source, "label")
     sheet.names["ModelSource"] = sheet.rect(row, 2, 1, 1)
@@ -85,3 +93,23 @@ def _legend(sheet: SheetPlan) -> None:
         sheet.block(sheet.rect(row, 5, 1, len(examples)), role)
         sheet.next_row = row + 1
     sheet.next_row += 1
+
+
+def emit_glossary(sheet: SheetPlan) -> None:
+    """Plain word, then the Keras term, then what it means."""
+    sheet.line("Words (plain word first, the word programmers use after)", "heading")
+    for plain, term, meaning in GLOSSARY:
+        row = sheet.line(plain, "text")
+        sheet.put(row, 2, term, "text")
+        sheet.put(row, 4, meaning, "text")
+    sheet.next_row += 1
+
+
+def emit_counts_note(sheet: SheetPlan, helpers: list[tuple[str, int, int]]) -> None:
+    """Why a convolution sheet holds more formulas than it has output cells."""
+    for title, outputs, copies in helpers:
+        sheet.line(f"{title}: {outputs:,} output cells + {copies:,} copies that rearrange the input and the "
+                   "filters so that one formula multiplies a whole window at once (that makes it several "
+                   "times faster).", "note")
+    if helpers:
+        sheet.next_row += 1

@@ -13,6 +13,7 @@ import numpy as np
 from ..errors import ExcelnetError
 from ..layout import Flat, Planar, Rect, flat_width
 from ..sheet import CANVAS, CONTROL, PICTURE, SheetPlan
+from .strokes import emit_strokes
 
 
 @dataclass(frozen=True)
@@ -105,7 +106,7 @@ def emit_digits(data: SheetPlan, samples: Samples, class_names: list, shape: tup
     count, size = samples.images.shape
     per_cell = min(size // shape[0] if len(shape) > 1 else size, 10_000) if _packable(samples.images) else 0
     data.put(1, 1, "true class", "label")
-    data.put(1, 2, "image rows, 3 digits per value" if per_cell else "values", "label")
+    data.put(1, 2, "one picture row per cell, 3 characters per pixel (000 … 255)" if per_cell else "values", "label")
     for k in range(count):
         data.put(2 + k, 1, class_names[int(samples.labels[k])])
         values = samples.images[k]
@@ -140,6 +141,8 @@ def emit_input_sheet(sheet: SheetPlan, shape: tuple[int, ...], samples: Samples 
                    "test picture (0 = a blank page).", "note")
         sheet.line(f"2. Draw on the yellow Canvas: type {bright:g} for ink, 0 for paper, or anything between. "
                    "Delete a cell to bring the sample pixel back.", "note")
+        sheet.line("   Faster: type a few strokes (a line from a row and column to another) under 'Your strokes'.",
+                   "note")
         sheet.line("3. The Network input is what the network reads: your drawing where you typed, "
                    "the sample everywhere else.", "note", skip=1)
     sample = label = divisor = None
@@ -147,8 +150,9 @@ def emit_input_sheet(sheet: SheetPlan, shape: tuple[int, ...], samples: Samples 
         sample, label, divisor = _picker(sheet, samples)
     heading_row = sheet.next_row
     top = heading_row + 1
-    titles = ([] if samples is None else ["Sample picture"]) + ["Canvas: type here to draw",
-                                                                "Network input: what the network sees"]
+    drawable = count == 1 and len(shape) >= 2
+    titles = (([] if samples is None else ["Sample picture"]) + ["Canvas: type here to draw"]
+              + (["Your strokes"] if drawable else []) + ["Network input: what the network sees"])
     for k, title in enumerate(titles):
         sheet.put(heading_row, 2 + k * (cols + 1), title, "heading")
     column = {title: 2 + k * (cols + 1) for k, title in enumerate(titles)}
@@ -159,11 +163,12 @@ def emit_input_sheet(sheet: SheetPlan, shape: tuple[int, ...], samples: Samples 
             sheet.put(row - (0 if g == 0 else 1), 1, f"channel {g + 1}", "label")
         if samples is not None:
             pictures.append(sheet.block(sheet.rect(row, column["Sample picture"], rows, cols), PICTURE))
-        canvases.append(sheet.block(sheet.rect(row, column[titles[-2]], rows, cols), CANVAS))
+        canvases.append(sheet.block(sheet.rect(row, column["Canvas: type here to draw"], rows, cols), CANVAS))
         inputs.append(sheet.block(sheet.rect(row, column[titles[-1]], rows, cols), PICTURE))
     if samples is not None:
         _fill_label(sheet, label, sample, digits)
-    _fill_network_input(sheet, shape, canvases, pictures, inputs, sample, divisor, digits)
+    ink = emit_strokes(sheet, sheet.rect(top, column["Your strokes"], rows, cols), top + rows + 1) if drawable else None
+    _fill_network_input(sheet, shape, canvases, pictures, inputs, sample, divisor, digits, ink)
     sheet.freeze = (top, 1)
     sheet.wide_columns = {1: LABEL_WIDTH}
     if len(shape) == 1:
@@ -195,8 +200,9 @@ def _picker(sheet: SheetPlan, samples: Samples) -> tuple[Rect, Rect, Rect]:
     sheet.put(row, 2, float(samples.divisor), "text")
     divisor = sheet.rect(row, 2, 1, 1)
     sheet.merges.append(sheet.rect(row, 2, 1, 3))
-    raw = "whole numbers 0 … 255" if samples.divisor == 255 else "raw values"
-    sheet.put(row, 6, f"the pictures are stored as {raw}; the network reads them divided by this", "note")
+    raw = "whole numbers 0 … 255 (as in a photo file)" if samples.divisor == 255 else "raw values"
+    sheet.put(row, 6, f"the sample pictures are stored as {raw}; the network reads them divided by this, "
+              "so every picture here goes from 0 (white) to 1 (black)", "note")
     return sample, label, divisor
 
 
@@ -206,8 +212,9 @@ def _fill_label(sheet: SheetPlan, label: Rect, sample: Rect, digits: DigitStore)
     sheet.formula(label.row, label.col, f'IF({s}=0,"",INDEX({classes},{s}))', "class")
 
 
-def _fill_network_input(sheet, shape, canvases, pictures, inputs, sample, divisor, digits) -> None:
-    """Network input = the canvas where something is typed, else the sample pixel (or 0).
+def _fill_network_input(sheet, shape, canvases, pictures, inputs, sample, divisor, digits, ink=None) -> None:
+    """Network input = the canvas where something is typed, else the sample pixel (or 0), darkened by
+    the strokes' ink where there is any.
 
     Every input cell refers to single canvas cells, so an engine can feed the canvas cell by cell."""
     here = sheet.title
@@ -221,5 +228,7 @@ def _fill_network_input(sheet, shape, canvases, pictures, inputs, sample, diviso
                     picture = pictures[g]
                     sheet.formula(picture.row + r, picture.col + c, f"IF({s}=0,0,{value}/{d})")
                     fallback = picture.cell_ref(r, c, here)
+                if ink is not None:
+                    fallback = f"MAX({fallback},{ink.cell_ref(r, c, here)})"
                 drawn = canvas.cell_ref(r, c, here)
                 sheet.formula(network.row + r, network.col + c, f'IF({drawn}="",{fallback},{drawn})')

@@ -76,8 +76,18 @@ def emit_output_sheet(sheet: SheetPlan, last: Flat | Planar, class_names: list,
     sheet.block(sheet.rect(top, 3, count, 1), BARS if in_unit_range else RAW_BARS)
     sheet.rules.append((sheet.rect(top, 1, count, 4), f"$B{top}=MAX({p})", "highlight"))
     sheet.next_row = top + count + 1
+    if is_probability:
+        _total_row(sheet, top + count, probs)
     sheet.names["Prediction"] = prediction
     sheet.names["Probabilities"] = probs
     sheet.wide_columns = dict(WIDTHS)
     sheet.freeze = (top, 1)
     return OutputCells(probs, prediction)
+
+
+def _total_row(sheet: SheetPlan, row: int, probs: Rect) -> None:
+    """The probabilities add up to 100%: show it, and why the rounded ones may not."""
+    sheet.put(row, 1, "all together", "heading")
+    sheet.formula(row, 2, f"SUM({probs.ref(sheet.title)})", "probability")
+    sheet.put(row, 3, "each line is rounded to 2 decimals, so the lines may add up to 99.99% or 100.01%", "note")
+    sheet.next_row = row + 2

@@ -49,3 +49,30 @@ def plain_name(op: Op) -> str:
     if op.title == "Dense" and getattr(op, "act_name", "") == "softmax":
         return "weighted vote, then chances"
     return PLAIN.get(op.title, op.title)
+
+
+def student_questions(op: Op) -> list[str]:
+    """Short answers to what students ask on this layer's sheet, from the layer's own numbers."""
+    lines = []
+    shape_in, shape_out = op.input_shape, op.output_shape
+    if op.title == "Conv2D":
+        kh, kw = op.kernel.shape[:2]
+        if op.padding == "valid" and op.strides == (1, 1) and shape_in[0] != shape_out[0]:
+            lines.append(f"Why {shape_out[0]} and not {shape_in[0]}? A {kh}×{kw} window may not stick out of the "
+                         f"picture, so it fits {shape_out[0]} times across {shape_in[0]} cells.")
+        if op.activation.name == "relu":
+            lines.append("Why are some pictures blank (all 0)? Their filter did not find its pattern anywhere in "
+                         "this picture: relu turns every negative sum into 0. Try another Sample.")
+        lines.append("Who chose the filters' numbers? Nobody by hand: training nudged them a little at a time "
+                     "over thousands of example pictures (see the learning sheets: excelnet build --learn).")
+    elif op.title.endswith("Pooling2D") and not op.title.startswith("Global"):
+        (ph, pw), (sh, _) = op.pool, op.strides
+        if shape_in[0] % sh and op.padding == "valid":
+            lines.append(f"Why does {shape_in[0]} become {shape_out[0]}? {ph}×{pw} windows side by side fit "
+                         f"{shape_out[0]} times into {shape_in[0]}; the last row and column are left over.")
+        else:
+            lines.append(f"Why does {shape_in[0]} become {shape_out[0]}? Each {ph}×{pw} window becomes one cell.")
+    elif op.title == "Dense":
+        lines.append("Who chose these weights? Nobody by hand: training nudged them over thousands of example pictures "
+                     "(see the learning sheets: excelnet build --learn).")
+    return lines
