@@ -90,6 +90,28 @@ class Session:
         result["seconds"] = time.perf_counter() - started
         return result
 
+    def cells(self, ref):
+        """A defined name, or a sheet's range written as Excel does: 'Sheet name'!A1 or Sheet!A1:B2."""
+        if self.has(ref):
+            return self.named(ref)
+        sheet, address = ref.rsplit("!", 1)
+        sheet = sheet[1:-1].replace("''", "'") if sheet.startswith("'") else sheet
+        return self.doc.Sheets.getByName(sheet).getCellRangeByName(address.replace("$", ""))
+
+    def put(self, ref, values):
+        """Type values (a number, a list along the row, or None to delete) into a name or a range."""
+        cells = self.cells(ref)
+        if values is None:
+            cells.clearContents(CLEAR_CONTENTS)
+            return {}
+        values = values if isinstance(values, list) else [values]
+        for k, value in enumerate(values):
+            cells.getCellByPosition(k, 0).setValue(value)
+        return {}
+
+    def get(self, refs):
+        return {ref: [list(row) for row in self.cells(ref).getDataArray()] for ref in refs}
+
     def recalc(self):
         started = time.perf_counter()
         self.doc.calculateAll()

@@ -71,8 +71,8 @@ class Dense(Op):
     def emit(self, sheet: SheetPlan, x: Flat, book: Book, params: Params | None = None) -> Flat:
         units = self.kernel.shape[1]
         kernel = self._emit_kernel(book, x) if params is None else params.arrays[0]
-        sheet.line(f"Each unit: SUMPRODUCT of the {x.size} inputs with its weights "
-                   f"(sheet '{kernel.sheet}') plus its bias.", "note", skip=1)
+        sheet.line(f"Each unit: multiply each of the {x.size} inputs by its own weight (sheet '{kernel.sheet}'), "
+                   "add them all up, then add its bias (one SUMPRODUCT).", "note", skip=1)
         row = sheet.line("unit", "label")
         for j in range(units):
             sheet.put(row, 2 + j, j + 1, "label")

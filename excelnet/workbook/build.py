@@ -13,7 +13,7 @@ from ..ops.base import Book, Params
 from ..ops.cells import shape_text
 from ..sheet import SWITCH, SheetPlan
 from .explain import LayerCells, emit_explain
-from .guide import emit_guide
+from .guide import emit_experiments, emit_guide
 from .limits import check_limits
 from .inputs import Samples, emit_digits, emit_input_sheet, matching
 from .naming import SheetNamer
@@ -77,6 +77,14 @@ def weight_sheet_rows(sheets: list[SheetPlan], op) -> list[list]:
     """A row in the Guide's table for each sheet that holds a layer's weights (counted on the layer's row)."""
     return [[made.title, op.name, "weights", f"the weights of {op.name}: one block per unit, you may edit them",
              "", 0, 0] for made in sheets]
+
+
+def is_shipped(network: Network) -> bool:
+    """The shipped MNIST model: the lesson's experiments (docs/teaching.md) fit its workbook."""
+    from ..assets import DEFAULT_MODEL
+    import hashlib
+
+    return network.spec.sha256 == hashlib.sha256(DEFAULT_MODEL.read_bytes()).hexdigest()
 
 
 def point_to_explain(sheet: SheetPlan, index: int) -> None:
@@ -149,6 +157,8 @@ def plan_workbook(network: Network, samples: Samples | None = None,
     spec = network.spec
     emit_guide(guide, network.name, layer_rows, spec.source, spec.sha256, list(network.skipped),
                thing if samples is not None else None, counts=counts)
+    if is_shipped(network):
+        emit_experiments(guide)
     sheets = [s for s in book.sheets if s is not data] + ([data] if data else [])  # data last
     check_limits(sheets)
     return WorkbookPlan(sheets, network, params)

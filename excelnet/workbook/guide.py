@@ -113,3 +113,28 @@ def emit_counts_note(sheet: SheetPlan, helpers: list[tuple[str, int, int]]) -> N
                    "times faster).", "note")
     if helpers:
         sheet.next_row += 1
+
+
+# The experiments of docs/teaching.md in short form (tests/test_teaching.py keeps them in step).
+EXPERIMENTS = [
+    ("Experiment 1: pick a digit", "Sample = 1 → Prediction 7; Sample = 3 → Prediction 1"),
+    ("Experiment 2: draw a digit, then draw it badly",
+     "Sample = 0, Stroke_1 = 5, 14, 24, 14 → 1; the same line at the edge, 5, 3, 24, 3 → 6"),
+    ("Experiment 3: switch a filter off", "Sample = 3, Switch_conv1_3 = 0 → channel 3 of conv1 turns white, "
+     "Prediction 8"),
+    ("Experiment 4: change one weight", "Sample = 1, the bias '7 digits'!E8 = 20 → Prediction 3"),
+    ("Experiment 5: follow one cell through the Explain sheet",
+     "Sample = 1, Explain layer 3, channel 1, row 4, column 6 → 1.018255, same"),
+    ("Experiment 6: read the loss", "Sample = 1 → loss 0.0000; Sample = 63 (a 9 read as a 5) → loss 1.27"),
+    ("Experiment 7: take one step of learning", "mnist_cnn_learn.xlsx: Sample = 63, Target = 9, "
+     "LearningRate = 0.1 → LossAfter < Loss"),
+]
+
+
+def emit_experiments(sheet: SheetPlan) -> None:
+    """The lesson's experiments in one line each, for the shipped model's workbook."""
+    sheet.next_row += 1
+    sheet.line("A 45-minute lesson: seven experiments (the full text is docs/teaching.md)", "heading")
+    for title, short in EXPERIMENTS:
+        row = sheet.line(title.split(": ", 1)[1], "text")
+        sheet.put(row, 2, short, "text")
