@@ -39,6 +39,8 @@ class Grid:
             self.num[row, col], self.kind[row, col], self.obj[row, col] = 0.0, BLANK_KIND, BLANK
 
     def value(self, row: int, col: int):
+        if row >= self.num.shape[0] or col >= self.num.shape[1]:
+            return BLANK                  # past the last cell anything refers to
         kind = self.kind[row, col]
         return float(self.num[row, col]) if kind == NUMBER else self.obj[row, col]
 
