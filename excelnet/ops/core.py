@@ -121,15 +121,15 @@ class Dense(Op):
             sheet.next_row += 1
         top, rects = sheet.next_row, []
         step = rows if rows == 1 else rows + 1
-        offsets = [x.offset(i) for i in range(x.size)]
+        offsets = np.array([x.offset(i) for i in range(x.size)], dtype=np.int32)   # input i -> (row, col)
         for j in range(self.kernel.shape[1]):
             row = top + j * step
             sheet.put(row, 1, f"unit {j + 1}", "label")
             values = np.zeros((rows, cols))
-            for i, (r, c) in enumerate(offsets):
-                values[r, c] = self.kernel[i, j]
+            values[offsets[:, 0], offsets[:, 1]] = self.kernel[:, j]
             rects.append(write_values(sheet, sheet.rect(row, 2, rows, cols), values))
-        return block_cells(sheet.title, rects, self.kernel.shape, lambda idx: (idx[1], *offsets[idx[0]]))
+        return block_cells(sheet.title, rects, self.kernel.shape,
+                           lambda idx: (idx[1], offsets[idx[0], 0], offsets[idx[0], 1]))
 
 
 @dataclass(frozen=True)

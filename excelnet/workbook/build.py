@@ -8,6 +8,7 @@ import numpy as np
 from dataclasses import dataclass, field
 
 from ..errors import ExcelnetError
+from ..layout import Cells
 from ..ops import Network
 from ..ops.base import Book, Params
 from ..ops.cells import shape_text
@@ -27,6 +28,7 @@ class WorkbookPlan:
     sheets: list[SheetPlan]
     network: Network
     params: dict[int, Params] = field(default_factory=dict)   # layer number -> where its weights are
+    outputs: dict[int, tuple[str, Cells]] = field(default_factory=dict)  # layer number -> (its sheet, its output)
 
     @property
     def formula_cells(self) -> int:
@@ -121,6 +123,7 @@ def plan_workbook(network: Network, samples: Samples | None = None,
     params: dict[int, Params] = {}
     explained: list[LayerCells] = []
     counts: list[tuple[str, int, int]] = []
+    outputs: dict[int, tuple[str, Cells]] = {}
     layer_rows = [[input_sheet.title, "input", "Input", "the picture the network reads: a sample, or your drawing",
                    shape_text(network.input_shape), 0, input_sheet.formula_count()]]
     for index, op in enumerate(network.ops, start=1):
@@ -133,6 +136,7 @@ def plan_workbook(network: Network, samples: Samples | None = None,
         sheet.next_row += 1
         before, recorded = len(book.sheets), len(book.params)
         x_in, x = x, op.emit(sheet, x, book)
+        outputs[index] = (sheet.title, x)
         name_switches(sheet, op.name)
         params[index] = merge_params(book.params[recorded:])
         name_weights(book, index, params[index])
@@ -161,4 +165,4 @@ def plan_workbook(network: Network, samples: Samples | None = None,
         emit_experiments(guide)
     sheets = [s for s in book.sheets if s is not data] + ([data] if data else [])  # data last
     check_limits(sheets)
-    return WorkbookPlan(sheets, network, params)
+    return WorkbookPlan(sheets, network, params, outputs)

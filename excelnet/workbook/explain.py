@@ -48,60 +48,76 @@ class Controls:
     channel: str
     row: str
     col: str
+    ruler: "Ruler"
 
 
 # --- picking one cell out of several equal blocks with INDEX (no INDIRECT, no OFFSET) ----------
 
 
-def pick(areas: list[Rect], k: str, dr: str, dc: str, here: str) -> str:
-    """Formula for the cell (dr, dc) (0-based expressions) of area number k (1-based expression).
+class Ruler:
+    """Cells holding 0, 1, 2, ... (far right on the Explain sheet). Formulas add them instead of
+    typing the offset, so every cell of a picture has the same formula up to its references:
+    spreadsheets (and excelnet's evaluator) then compute a whole picture as one group."""
 
-    Equal blocks in a wrapped grid (pictures on a page, units stacked) become one INDEX into the
-    range around them; anything else becomes INDEX(CHOOSE(k, area1, area2, ...), ...)."""
+    def __init__(self, sheet: SheetPlan, row: int, col: int):
+        self.sheet, self.row, self.col, self.made = sheet, row, col, 0
+
+    def __call__(self, n: int) -> str:
+        while self.made <= n:
+            self.sheet.put(self.row, self.col + self.made, self.made, "label")
+            self.made += 1
+        return self.sheet.rect(self.row, self.col + n, 1, 1).ref(self.sheet.title, True)
+
+
+def pick(areas: list[Rect], k: str, dr: str, dc: str, here: str) -> str:
+    """Formula for the cell (dr, dc) (0-based expressions) of area number k (1-based expression):
+    CHOOSE(k, INDEX(area1, dr + 1, dc + 1), INDEX(area2, ...), ...), which every spreadsheet (and
+    excelnet's own evaluator) reads the same way; CHOOSE only computes the chosen one."""
     if len(areas) == 1:
         return f"INDEX({areas[0].ref(here, True)},{dr}+1,{dc}+1)"
-    grid = _wrapped_grid(areas)
-    if grid is None:
-        choices = ",".join(a.ref(here, True) for a in areas)
-        return f"INDEX(CHOOSE({k},{choices}),{dr}+1,{dc}+1)"
-    per_line, row_step, col_step = grid
-    first, last = areas[0], areas[-1]
-    bounding = Rect(first.sheet, first.row, first.col, last.bottom - first.row + 1,
-                    max(a.right for a in areas) - first.col + 1).ref(here, True)
-    if per_line >= len(areas):
-        return f"INDEX({bounding},{dr}+1,({k}-1)*{col_step}+{dc}+1)"
-    if per_line == 1:
-        return f"INDEX({bounding},({k}-1)*{row_step}+{dr}+1,{dc}+1)"
-    return (f"INDEX({bounding},INT(({k}-1)/{per_line})*{row_step}+{dr}+1,"
-            f"MOD({k}-1,{per_line})*{col_step}+{dc}+1)")
+    return choose(k, [f"INDEX({a.ref(here, True)},{dr}+1,{dc}+1)" for a in areas])
 
 
-def _wrapped_grid(areas: list[Rect]) -> tuple[int, int, int] | None:
-    """(per line, row step, column step) when the areas are laid out like arrange() does."""
+CHOOSE_LIMIT = 29     # LibreOffice 7 reads CHOOSE with at most 30 arguments
+
+
+def choose(k: str, options: list[str]) -> str:
+    """CHOOSE(k, options...), nested when there are more options than LibreOffice takes at once."""
+    if len(options) <= CHOOSE_LIMIT:
+        return f"CHOOSE({k},{','.join(options)})"
+    chunks = [options[n:n + CHOOSE_LIMIT] for n in range(0, len(options), CHOOSE_LIMIT)]
+    inner = [choose(f"({k})-{n * CHOOSE_LIMIT}" if n else k, chunk) for n, chunk in enumerate(chunks)]
+    return choose(f"INT(({k}-1)/{CHOOSE_LIMIT})+1", inner)
+
+
+def _stacked(areas: list[Rect]) -> int:
+    """The row step when equal areas sit one under the other at equal steps (a weights sheet's
+    units), else 0."""
     first = areas[0]
-    if any((a.sheet, a.rows, a.cols) != (first.sheet, first.rows, first.cols) for a in areas):
-        return None
-    per_line = sum(1 for a in areas if a.row == first.row)
-    col_step = areas[1].col - first.col if per_line > 1 else 0
-    row_step = areas[per_line].row - first.row if per_line < len(areas) else 0
-    for n, a in enumerate(areas):
-        if (a.row, a.col) != (first.row + (n // per_line) * row_step, first.col + (n % per_line) * col_step):
-            return None
-    return per_line, row_step, col_step
+    if len(areas) < 2 or any((a.sheet, a.col, a.rows, a.cols) != (first.sheet, first.col, first.rows, first.cols)
+                             for a in areas):
+        return 0
+    step = areas[1].row - first.row
+    return step if step > 0 and all(a.row == first.row + n * step for n, a in enumerate(areas)) else 0
 
 
-def pick_weight(cells: WeightCells, fixed: tuple, k: str, here: str) -> str:
+def pick_weight(cells: WeightCells, fixed: tuple, k: str, here: str, ruler: Ruler) -> str:
     """The weight at index `fixed` (one entry None: the axis chosen by the 1-based `k`)."""
     axis = fixed.index(None)
     indices = [tuple(n if f is None else f for f in fixed) for n in range(cells.shape[axis])]
     offsets = {tuple(int(v) for v in cells.offsets[i]) for i in indices}
     if len(offsets) == 1:
         (dr, dc), = offsets
-        return pick([cells.areas[int(cells.area_index[i])] for i in indices], k, str(dr), str(dc), here)
+        areas = [cells.areas[int(cells.area_index[i])] for i in indices]
+        step = _stacked(areas)
+        if step:         # one column through every unit's block: INDEX(column, (k-1)*step+1)
+            column = Rect(areas[0].sheet, areas[0].row + dr, areas[0].col + dc, (len(areas) - 1) * step + 1, 1)
+            return f"INDEX({column.ref(here, True)},({k}-1)*{step}+1)"
+        return pick(areas, k, ruler(dr), ruler(dc), here)
     line = _in_a_line(cells, indices)
     if line is not None:
         return line(k, here)
-    return f"CHOOSE({k},{','.join(cells.ref(i, here) for i in indices)})"
+    return choose(k, [cells.ref(i, here) for i in indices])
 
 
 def _in_a_line(cells: WeightCells, indices: list[tuple]):
@@ -194,12 +210,13 @@ def _controls(sheet: SheetPlan, layers: list[LayerCells]) -> Controls:
     sheet.choices.append((layer_rect, [str(l.index) for l in layers]))
     for k in range(1, 4):
         sheet.validations.append((sheet.rect(top + k, 2, 1, 1), 1, 100_000))
-    c = Controls(*refs)
-    names_list = ",".join(f'"{l.op.name}: {plain_name(l.op)}"' for l in layers)
-    sheet.formula(top, 4, f'IF(AND({c.layer}>=1,{c.layer}<={len(layers)}),CHOOSE({c.layer},{names_list}),'
+    c = Controls(*refs, Ruler(sheet, 2, HELPER_COLUMN + 2))
+    sheet.put(1, HELPER_COLUMN + 2, "0, 1, 2, …: the formulas below count with these", "label")
+    names_list = [f'"{l.op.name}: {plain_name(l.op)}"' for l in layers]
+    sheet.formula(top, 4, f'IF(AND({c.layer}>=1,{c.layer}<={len(layers)}),{choose(c.layer, names_list)},'
                   f'"type a number from 1 to {len(layers)}")', "heading")
-    sizes = ",".join(f'"{_size_text(l)}"' for l in layers)
-    sheet.formula(top + 1, 4, f'IF(AND({c.layer}>=1,{c.layer}<={len(layers)}),CHOOSE({c.layer},{sizes}),"")',
+    sizes = [f'"{_size_text(l)}"' for l in layers]
+    sheet.formula(top + 1, 4, f'IF(AND({c.layer}>=1,{c.layer}<={len(layers)}),{choose(c.layer, sizes)},"")',
                   "note")
     sheet.put(top + 2, 4, f"layers: {numbers} (the number at the start of each layer's sheet name)", "note")
     sheet.next_row = top + 9          # the summary (result, value, same?) sits in between
@@ -254,6 +271,7 @@ def _step(sheet: SheetPlan, label: str, formula: str, look: str = "explain") -> 
 
 
 def _fill(sheet: SheetPlan, rect: Rect, on: str, formula) -> None:
+    """formula(r, col) for every cell; r and col are 0-based (ints)."""
     for r in range(rect.rows):
         for col in range(rect.cols):
             sheet.formula(rect.row + r, rect.col + col, f'IF({on},{formula(r, col)},"")', "explain")
@@ -271,10 +289,10 @@ def _explain_conv(sheet: SheetPlan, layer: LayerCells, c: Controls, on: str) -> 
     windows = _pictures(sheet, cin, kh, kw, "input {}", ACTIVATIONS)
     for ci, rect in enumerate(windows):
         def window(r, col, ci=ci):
-            cell = pick(list(x.grids), str(ci + 1), f"{y0}+{r}", f"{x0}+{col}", here)
+            y, xx = f"{y0}+{c.ruler(r)}", f"{x0}+{c.ruler(col)}"
+            cell = pick([x.grids[ci]], "1", y, xx, here)
             if not any(op.pads):
                 return cell
-            y, xx = f"{y0}+{r}", f"{x0}+{col}"
             return f"IF(AND({y}>=0,{y}<{x.height},{xx}>=0,{xx}<{x.width}),{cell},0)"
         _fill(sheet, rect, on, window)
         sheet.names[f"Explain{layer.index}_Window_{ci + 1}"] = rect
@@ -282,7 +300,7 @@ def _explain_conv(sheet: SheetPlan, layer: LayerCells, c: Controls, on: str) -> 
     filters = _pictures(sheet, cin, kh, kw, "filter, input {}", WEIGHTS)
     kernel = layer.params.arrays[0]
     for ci, rect in enumerate(filters):
-        _fill(sheet, rect, on, lambda r, col, ci=ci: pick_weight(kernel, (r, col, ci, None), c.channel, here))
+        _fill(sheet, rect, on, lambda r, col, ci=ci: pick_weight(kernel, (r, col, ci, None), c.channel, here, c.ruler))
         sheet.names[f"Explain{layer.index}_Filter_{ci + 1}"] = rect
     sheet.line("Window × filter, cell by cell", "text")
     products = _pictures(sheet, cin, kh, kw, "product, input {}", WEIGHTS)
@@ -293,18 +311,18 @@ def _explain_conv(sheet: SheetPlan, layer: LayerCells, c: Controls, on: str) -> 
     bias = "0"
     if op.bias is not None:
         bias = _step(sheet, "+ bias (one number per filter)",
-                     f'IF({on},{pick_weight(layer.params.arrays[1], (None,), c.channel, here)},"")')
+                     f'IF({on},{pick_weight(layer.params.arrays[1], (None,), c.channel, here, c.ruler)},"")')
     switch = _step(sheet, "× the filter's on/off switch",
                    f'IF({on},{pick(list(layer.params.switches), c.channel, "0", "0", here)},"")')
-    pre = _step(sheet, "= before the activation", f'IF({on},({total}+{bias})*{switch},"")')
+    pre = _step(sheet, "→ before the activation", f'IF({on},({total}+{bias})*{switch},"")')
     return _activation_steps(sheet, op.activation, pre, on)
 
 
 def _activation_steps(sheet: SheetPlan, act, pre: str, on: str) -> str:
     if act.is_identity:
-        return _step(sheet, "= result (no activation)", f'IF({on},{pre},"")', "explain-result")
+        return _step(sheet, "→ result (no activation)", f'IF({on},{pre},"")', "explain-result")
     words = "relu: negative numbers become 0" if act.name == "relu" else act.name
-    return _step(sheet, f"= result after the activation ({words})", f'IF({on},{act.formula(pre)},"")',
+    return _step(sheet, f"→ result after the activation ({words})", f'IF({on},{act.formula(pre)},"")',
                  "explain-result")
 
 
@@ -319,15 +337,15 @@ def _explain_pool(sheet: SheetPlan, layer: LayerCells, c: Controls, on: str) -> 
     window, = _pictures(sheet, 1, ph, pw, "window", ACTIVATIONS)
 
     def cell(r, col):
-        value = pick(list(x.grids), c.channel, f"{y0}+{r}", f"{x0}+{col}", here)
+        y, xx = f"{y0}+{c.ruler(r)}", f"{x0}+{c.ruler(col)}"
+        value = pick(list(x.grids), c.channel, y, xx, here)
         if op.padding == "valid":
             return value
-        y, xx = f"{y0}+{r}", f"{x0}+{col}"
         return f'IF(AND({y}>=0,{y}<{x.height},{xx}>=0,{xx}<{x.width}),{value},"")'
     _fill(sheet, window, on, cell)
     sheet.names[f"Explain{layer.index}_Window"] = window
     name = "MAX" if op.kind == "max" else "AVERAGE"
-    result = _step(sheet, f"= result: the {op.kind} of the window", f'IF({on},{name}({window.ref(here, True)}),"")',
+    result = _step(sheet, f"→ result: the {op.kind} of the window", f'IF({on},{name}({window.ref(here, True)}),"")',
                    "explain-result")
     if op.kind == "max":
         sheet.rules.append((window, f'AND({window.cell_ref(0, 0, here)}<>"",{window.cell_ref(0, 0, here)}={result})',
@@ -359,7 +377,7 @@ def _explain_dense(sheet: SheetPlan, layer: LayerCells, c: Controls, on: str) ->
         rect, = _pictures(sheet, 1, height, width, "inputs 1 to " + str(x.size) + ", row by row", WEIGHTS)
         where = [(rect, *divmod(i, width)) for i in range(x.size)]
     for i, (rect, r, col) in enumerate(where):
-        product = f"{x.flat_ref(i, here)}*{pick_weight(kernel, (i, None), c.channel, here)}"
+        product = f"{x.flat_ref(i, here)}*{pick_weight(kernel, (i, None), c.channel, here, c.ruler)}"
         sheet.formula(rect.row + r, rect.col + col, f'IF({on},{product},"")', "explain")
     # The same products in one column far to the right: MATCH needs a single row or column.
     column, top = max(HELPER_COLUMN, op.kernel.shape[1] + 10), rects_top
@@ -373,8 +391,8 @@ def _explain_dense(sheet: SheetPlan, layer: LayerCells, c: Controls, on: str) ->
     bias = "0"
     if op.bias is not None:
         bias = _step(sheet, "+ bias (one number per unit)",
-                     f'IF({on},{pick_weight(layer.params.arrays[1], (None,), c.channel, here)},"")')
-    pre = _step(sheet, "= before the activation", f'IF({on},{total}+{bias},"")')
+                     f'IF({on},{pick_weight(layer.params.arrays[1], (None,), c.channel, here, c.ruler)},"")')
+    pre = _step(sheet, "→ before the activation", f'IF({on},{total}+{bias},"")')
     if op.activation == "softmax":
         return _softmax_steps(sheet, layer, pre, c, on)
     return _activation_steps(sheet, op.activation, pre, on)
@@ -424,7 +442,7 @@ def _softmax_steps(sheet: SheetPlan, layer: LayerCells, pre: str, c: Controls, o
                       "explain")
     exps_range = sheet.rect(exps, 2, 1, units).ref(here, True)
     sheet.next_row = exps + 2
-    return _step(sheet, "= result: exp(this unit − largest) ÷ sum of them all (softmax)",
+    return _step(sheet, "→ result: exp(this unit − largest) ÷ sum of them all (softmax)",
                  f'IF({on},EXP({pre}-{largest})/SUM({exps_range}),"")', "explain-result")
 
 
@@ -433,14 +451,14 @@ def _summary(sheet: SheetPlan, layers: list[LayerCells], c: Controls, results: d
     here, top = sheet.title, CONTROL_TOP + 5
     count = len(layers)
     valid = f"AND({c.layer}>=1,{c.layer}<={count})"
-    result_arms = ",".join(results.get(l.index, '"—"') for l in layers)
-    value_arms = ",".join(f"IFERROR({values[l.index]},\"\")" for l in layers)
+    result_arms = [results.get(l.index, '"—"') for l in layers]
+    value_arms = [f'IFERROR({values[l.index]},"")' for l in layers]
     sheet.put(top, 1, "Result, step by step (below)", "heading")
-    sheet.formula(top, 2, f'IF({valid},CHOOSE({c.layer},{result_arms}),"")', "explain-big")
+    sheet.formula(top, 2, f'IF({valid},{choose(c.layer, result_arms)},"")', "explain-big")
     sheet.merges.append(sheet.rect(top, 2, 1, 2))
     sheet.names["ExplainResult"] = sheet.rect(top, 2, 1, 1)
     sheet.put(top + 1, 1, "The cell on its own sheet", "heading")
-    sheet.formula(top + 1, 2, f'IF({valid},CHOOSE({c.layer},{value_arms}),"")', "explain-big")
+    sheet.formula(top + 1, 2, f'IF({valid},{choose(c.layer, value_arms)},"")', "explain-big")
     sheet.merges.append(sheet.rect(top + 1, 2, 1, 2))
     sheet.names["ExplainValue"] = sheet.rect(top + 1, 2, 1, 1)
     result, value = (sheet.rect(top + k, 2, 1, 1).ref(here, True) for k in (0, 1))

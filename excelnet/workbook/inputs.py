@@ -13,7 +13,7 @@ import numpy as np
 from ..errors import ExcelnetError
 from ..layout import Flat, Planar, Rect, flat_width
 from ..sheet import CANVAS, CONTROL, PICTURE, SheetPlan
-from .strokes import emit_strokes
+from .strokes import emit_strokes, rulers
 
 
 @dataclass(frozen=True)
@@ -167,6 +167,8 @@ def emit_input_sheet(sheet: SheetPlan, shape: tuple[int, ...], samples: Samples 
         inputs.append(sheet.block(sheet.rect(row, column[titles[-1]], rows, cols), PICTURE))
     if samples is not None:
         _fill_label(sheet, label, sample, digits)
+    if drawable:
+        rulers(sheet, canvases[0])
     ink = emit_strokes(sheet, sheet.rect(top, column["Your strokes"], rows, cols), top + rows + 1) if drawable else None
     _fill_network_input(sheet, shape, canvases, pictures, inputs, sample, divisor, digits, ink)
     sheet.freeze = (top, 1)

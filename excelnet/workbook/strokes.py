@@ -27,12 +27,27 @@ def emit_strokes(sheet: SheetPlan, picture: Rect, table_top: int) -> Rect:
         cells = [stroke.cell_ref(0, k, here, True) for k in range(4)]
         helpers.append(_helpers(sheet, row, col + 6, cells))
     sheet.put(table_top + 1 + STROKES, col + 1, "e.g. 5, 20, 24, 12 draws the long line of a 7", "note")
+    rows, cols = rulers(sheet, picture)
     for r in range(picture.rows):
         for c in range(picture.cols):
-            terms = [_ink(h, r + 1, c + 1) for h in helpers]
+            terms = [_ink(h, rows[r], cols[c]) for h in helpers]
             sheet.formula(picture.row + r, picture.col + c, f"MAX({','.join(terms)})")
     sheet.next_row = max(sheet.next_row, table_top + STROKES + 3)
     return sheet.block(picture, PICTURE)
+
+
+def rulers(sheet: SheetPlan, picture: Rect) -> tuple[list[str], list[str]]:
+    """Row numbers left of a picture and column numbers under it (1, 2, 3, ...): a student reads
+    a pixel's position off them, and the formulas refer to them instead of repeating constants."""
+    here = sheet.title
+    rows, cols = [], []
+    for r in range(picture.rows):
+        sheet.put(picture.row + r, picture.col - 1, r + 1, "label")
+        rows.append(sheet.rect(picture.row + r, picture.col - 1, 1, 1).ref(here, True))
+    for c in range(picture.cols):
+        sheet.put(picture.bottom + 1, picture.col + c, c + 1, "label")
+        cols.append(sheet.rect(picture.bottom + 1, picture.col + c, 1, 1).ref(here, True))
+    return rows, cols
 
 
 def _helpers(sheet: SheetPlan, row: int, col: int, cells: list[str]) -> tuple:
@@ -42,7 +57,7 @@ def _helpers(sheet: SheetPlan, row: int, col: int, cells: list[str]) -> tuple:
     return sheet.rect(row, col, 1, 1).ref(sheet.title, True), r0, c0, r1, c1
 
 
-def _ink(helper: tuple, r: int, c: int) -> str:
+def _ink(helper: tuple, r: str, c: str) -> str:
     """How dark pixel (r, c) is from one stroke: 1.5 minus its distance to the segment, at least 0."""
     length2, r0, c0, r1, c1 = helper
     t = f"MAX(0,MIN(1,(({c}-{c0})*({c1}-{c0})+({r}-{r0})*({r1}-{r0}))/{length2}))"
