@@ -58,7 +58,7 @@ def main() -> None:
             rows = [["load (open + first full recalculation)"] + stats(loads),
                     ["full recalculation (calculateAll)"] + stats(recalcs),
                     ["full recalculation, round trip from Python"] + stats(trips)]
-            x = np.zeros((28, 28))
+            centre = []
             for name, (r, c) in (("one pixel -> Probabilities (centre pixel 14,14)", (14, 14)),
                                  ("one pixel -> Probabilities (corner pixel 0,0)", (0, 0))):
                 edits = []
@@ -66,6 +66,7 @@ def main() -> None:
                     edits.append(office.call("set_cell", name="Canvas", row=r, col=c,
                                              value=float((k % 2) * 0.8 + 0.1))["seconds"])
                 rows.append([name] + stats(edits))
+                centre = centre if r == 0 else edits
             digits = np.random.default_rng(0).uniform(0, 1, (args.repeat, 28, 28, 1))
             full, auto = [], []
             for d in digits:
@@ -83,8 +84,10 @@ def main() -> None:
     print(f"start soffice + connect + first load: {start_and_load:.2f} s\n")
     print_table(f"{args.repeat} repetitions each (ms)", ["what", "median", "min", "max"], rows)
     print(f"error cells after the runs: {errors or 'none'}")
-    target = median(recalcs)
-    print(f"target: full recalculation <= 50 ms -> {'met' if target <= 0.050 else 'NOT MET'} ({ms(target)} ms)")
+    full, pixel = median(recalcs), median(centre)
+    print(f"target: full recalculation <= 25 ms median -> {'met' if full <= 0.025 else 'NOT MET'} ({ms(full)} ms)")
+    print(f"target: one pixel edit -> Probabilities <= 10 ms median -> {'met' if pixel <= 0.010 else 'NOT MET'} "
+          f"({ms(pixel)} ms, centre pixel)")
 
 
 if __name__ == "__main__":

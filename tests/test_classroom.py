@@ -108,6 +108,40 @@ def test_a_few_drawn_pixels_override_only_those_pixels(office, digits, default_k
     assert office.errors() == {}
 
 
+def _stroke_ink(strokes, size=28) -> np.ndarray:
+    """What the strokes should draw: 1.5 minus the distance to the nearest segment, within 0..1."""
+    r, c = np.mgrid[1:size + 1, 1:size + 1].astype(np.float64)
+    ink = np.zeros((size, size))
+    for r0, c0, r1, c1 in strokes:
+        d = np.array([c1 - c0, r1 - r0], dtype=np.float64)
+        t = np.clip(((c - c0) * d[0] + (r - r0) * d[1]) / max(d @ d, 1e-18), 0, 1)
+        distance = np.hypot(c - c0 - t * d[0], r - r0 - t * d[1])
+        ink = np.maximum(ink, np.clip(1.5 - distance, 0, 1))
+    return ink
+
+
+@pytest.mark.libreoffice
+def test_strokes_draw_lines_that_the_network_reads(office, digits, default_keras_model):
+    x, _ = digits
+    strokes = [(5, 8, 5, 21), (5, 21, 24, 12), (14, 3, 14, 3)]       # a 7 and a dot
+    office.run(canvases=None, sample=SAMPLES[1])
+    try:
+        for k, stroke in enumerate(strokes, start=1):
+            office.call("put", ref=f"Stroke_{k}", values=list(stroke))
+        ink = np.array(office.call("get", refs=["StrokeInk"])["StrokeInk"], dtype=np.float64)
+        np.testing.assert_allclose(ink, _stroke_ink(strokes), atol=1e-12)
+        assert ink.max() == 1.0 and (ink > 0).sum() > 40
+        seen = np.maximum(x[SAMPLES[1] - 1][:, :, 0].astype(np.float64), ink)   # ink over the sample
+        expected = default_keras_model.predict(seen[np.newaxis, :, :, np.newaxis], verbose=0)[0]
+        assert_matches(_flat(office.call("read", names=["Probabilities"])["Probabilities"]), expected,
+                       "strokes over a sample:")
+        assert office.errors() == {}
+    finally:
+        for k in range(1, len(strokes) + 1):
+            office.call("put", ref=f"Stroke_{k}", values=None)
+    assert np.array(office.call("get", refs=["StrokeInk"])["StrokeInk"], dtype=np.float64).max() == 0
+
+
 def _conv_layers(network):
     return [op for op in network.ops if op.title == "Conv2D"]
 

@@ -18,21 +18,24 @@ def emit_strokes(sheet: SheetPlan, picture: Rect, table_top: int) -> Rect:
     here, col = sheet.title, picture.col
     sheet.put(table_top, col, "Strokes: type 4 numbers on a line: from row, from column, to row, to column "
               "(counting from 1, like the Canvas)", "heading")
-    helpers = []
+    strokes = []
     for s in range(STROKES):
         row = table_top + 1 + s
         sheet.put(row, col, f"{s + 1}", "label")
         stroke = sheet.block(sheet.rect(row, col + 1, 1, 4), ENTRY)
         sheet.names[f"Stroke_{s + 1}"] = stroke
-        cells = [stroke.cell_ref(0, k, here, True) for k in range(4)]
-        helpers.append(_helpers(sheet, row, col + 6, cells))
+        strokes.append([stroke.cell_ref(0, k, here, True) for k in range(4)])
     sheet.put(table_top + 1 + STROKES, col + 1, "e.g. 5, 20, 24, 12 draws the long line of a 7", "note")
     rows, cols = rulers(sheet, picture)
+    top = table_top + STROKES + 3
+    sheet.put(top, col, "worked out for the strokes (along and across each line, per row and column)", "label")
+    helpers = [_helpers(sheet, top + 1 + 5 * s, col, cells, rows, cols) for s, cells in enumerate(strokes)]
     for r in range(picture.rows):
         for c in range(picture.cols):
-            terms = [_ink(h, rows[r], cols[c]) for h in helpers]
+            terms = [_ink(h, r, c) for h in helpers]
             sheet.formula(picture.row + r, picture.col + c, f"MAX({','.join(terms)})")
-    sheet.next_row = max(sheet.next_row, table_top + STROKES + 3)
+    sheet.next_row = max(sheet.next_row, top + 1 + 5 * STROKES)
+    sheet.names["StrokeInk"] = picture
     return sheet.block(picture, PICTURE)
 
 
@@ -50,16 +53,31 @@ def rulers(sheet: SheetPlan, picture: Rect) -> tuple[list[str], list[str]]:
     return rows, cols
 
 
-def _helpers(sheet: SheetPlan, row: int, col: int, cells: list[str]) -> tuple:
-    """length² of the stroke ("" until all four cells are typed), then the refs the pixels use."""
+def _helpers(sheet: SheetPlan, top: int, col: int, cells: list[str], rows: list[str], cols: list[str]):
+    """Per stroke: its length L ("" until all four cells are typed), and for each column C and row R
+    the parts of (pixel − start) along the line (C·ux, R·uy) and across it (C·uy, R·ux), so that a
+    pixel only adds them up: along = colA + rowA, across = colP − rowP."""
+    here = sheet.title
     r0, c0, r1, c1 = cells
-    sheet.formula(row, col, f'IF(COUNT({r0},{c0},{r1},{c1})<4,"",MAX(({r1}-{r0})^2+({c1}-{c0})^2,1E-9))', "label")
-    return sheet.rect(row, col, 1, 1).ref(sheet.title, True), r0, c0, r1, c1
+    length = sheet.rect(top, col, 1, 1).ref(here, True)
+    sheet.formula(top, col, f'IF(COUNT({r0},{c0},{r1},{c1})<4,"",SQRT(({r1}-{r0})^2+({c1}-{c0})^2))',
+                  "label")
+    # the line's direction; a dot (length 0) gets any direction, its distance is then from the dot
+    ux, uy = f"IF({length}=0,1,({c1}-{c0})/{length})", f"IF({length}=0,0,({r1}-{r0})/{length})"
+    parts = {"colA": (cols, c0, ux), "colP": (cols, c0, uy), "rowA": (rows, r0, uy), "rowP": (rows, r0, ux)}
+    refs = {}
+    for k, (name, (ruler, start, unit)) in enumerate(parts.items(), start=1):
+        refs[name] = []
+        for n, number in enumerate(ruler):
+            sheet.formula(top + k, col + n, f'IF({length}="","",({number}-{start})*{unit})', "label")
+            refs[name].append(sheet.rect(top + k, col + n, 1, 1).ref(here, True))
+    return length, refs
 
 
-def _ink(helper: tuple, r: str, c: str) -> str:
+def _ink(helper, r: int, c: int) -> str:
     """How dark pixel (r, c) is from one stroke: 1.5 minus its distance to the segment, at least 0."""
-    length2, r0, c0, r1, c1 = helper
-    t = f"MAX(0,MIN(1,(({c}-{c0})*({c1}-{c0})+({r}-{r0})*({r1}-{r0}))/{length2}))"
-    distance = f"SQRT(({c}-{c0}-{t}*({c1}-{c0}))^2+({r}-{r0}-{t}*({r1}-{r0}))^2)"
-    return f'IF({length2}="",0,MAX(0,MIN(1,1.5-{distance})))'
+    length, refs = helper
+    along = f"({refs['colA'][c]}+{refs['rowA'][r]})"
+    across = f"({refs['colP'][c]}-{refs['rowP'][r]})"
+    distance = f"SQRT({across}^2+MAX(0,-{along},{along}-{length})^2)"
+    return f'IF({length}="",0,MAX(0,MIN(1,1.5-{distance})))'
