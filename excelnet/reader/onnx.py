@@ -180,7 +180,7 @@ def read_onnx(path: Path, data: bytes) -> ModelSpec:
         walk.run()
     problems = graph.problems + walk.problems
     if problems:
-        raise UnsupportedModelError(problems, supported_ops(), str(path), what="ONNX operators")
+        raise UnsupportedModelError(problems, supported_ops(), str(path), kind="ONNX operators")
     extra = {"format": "onnx", "opset": graph.opset, "producer": model.producer_name}
     if walk.output_note:
         extra["output_note"] = walk.output_note
