@@ -121,6 +121,26 @@ class Op:
         """(label, array) for each array of Keras' get_weights(), in that order."""
         return ()
 
+    # --- Learning (excelnet build --learn): the backward rule lives beside the forward one ----
+
+    def backward_reference(self, x: np.ndarray, grad: np.ndarray) -> tuple[np.ndarray, tuple[np.ndarray, ...]]:
+        """(∂loss/∂x, ∂loss/∂ each weight array in weight_arrays() order) for one example in
+        float64, given the input `x` and ∂loss/∂output `grad`. For an op that ends in a softmax,
+        `grad` is ∂loss/∂(the values before the softmax): the loss supplies p − onehot."""
+        raise NotImplementedError
+
+    def emit_backward(self, sheet: SheetPlan, x: Cells, out: Cells, grad: Cells, params: Params,
+                      book: "Book") -> tuple[Cells, tuple["WeightCells", ...]]:
+        """Write ∂loss/∂x (laid out like `x`) and ∂loss/∂ each weight array (laid out exactly like
+        `params.arrays`, same order: WeightCells.moved) as formulas; `grad` holds ∂loss/∂output
+        laid out like `out` (before the softmax for an op that ends in one, as above).
+        Returns (input gradient cells, weight gradient cells)."""
+        raise NotImplementedError
+
+    @property
+    def has_backward(self) -> bool:
+        return type(self).emit_backward is not Op.emit_backward
+
     def describe(self) -> str:
         """One line for the guide: what each cell of this layer computes."""
         return self.title
