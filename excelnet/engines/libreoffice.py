@@ -76,6 +76,15 @@ class LibreOffice:
         """Type one input (model's shape) into the canvas and read Probabilities."""
         return np.array(self.run(canvas_grids(x))["Probabilities"], dtype=np.float64).reshape(-1)
 
+    def read_ranges(self, ranges: list[tuple[str, int, int, int, int]]) -> list[list[list]]:
+        """The values of rectangles (sheet, top, left, bottom, right; 1-based, inclusive), each as
+        rows of values (numbers; text as str; an empty cell as '')."""
+        return self.call("read_ranges", ranges=[list(r) for r in ranges])["values"]
+
+    def write_cells(self, cells: list[tuple[str, int, int, float]]) -> None:
+        """Type numbers into cells (sheet, row, col, value; 1-based), then recalculate."""
+        self.call("write_cells", cells=[list(c) for c in cells])
+
     def errors(self) -> dict[str, int]:
         return self.call("errors")["errors"]
 

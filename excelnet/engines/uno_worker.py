@@ -90,6 +90,22 @@ class Session:
         result["seconds"] = time.perf_counter() - started
         return result
 
+    def read_ranges(self, ranges):
+        """The values of any rectangles: [sheet, top, left, bottom, right] each (1-based, inclusive)."""
+        out = []
+        for sheet, top, left, bottom, right in ranges:
+            cells = self.doc.Sheets.getByName(sheet).getCellRangeByPosition(left - 1, top - 1, right - 1, bottom - 1)
+            out.append([list(row) for row in cells.getDataArray()])
+        return {"values": out}
+
+    def write_cells(self, cells, recalc=True):
+        """Type numbers into cells: [sheet, row, col, value] each (1-based); then recalculate."""
+        for sheet, row, col, value in cells:
+            self.doc.Sheets.getByName(sheet).getCellByPosition(col - 1, row - 1).setValue(value)
+        if recalc:
+            self.doc.calculateAll()
+        return {}
+
     def recalc(self):
         started = time.perf_counter()
         self.doc.calculateAll()
