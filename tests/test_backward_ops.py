@@ -203,8 +203,7 @@ def test_a_switched_off_filter_gets_no_gradient_and_sends_none(tmp_path):
     assert np.any(values.weights(plan.d_weights[0])[..., 0] != 0)
 
 
-def test_softmax_passes_the_loss_gradient_through(tmp_path):
-    _, op, x, grad = _setup("rescaling")       # any shape will do for the reference
+def test_softmax_passes_the_loss_gradient_through():
     from excelnet.ops.elementwise import SoftmaxOp
 
     softmax = SoftmaxOp("s", (4,), (4,))
@@ -235,3 +234,29 @@ def test_libreoffice_switch_off(tmp_path, libreoffice):
     silenced = grad.copy()
     silenced[..., 2] = 0
     _check_formulas(plan, values, op, x, silenced)
+
+
+def test_mirror_places_areas_shaped_like_the_weights():
+    """ops.backward.mirror: empty areas of the same shapes, in the same order, on another sheet,
+    so a gradient or an updated copy lines up with the weights element for element."""
+    from backward_harness import _place
+    from excelnet.ops.backward import mirror
+    from excelnet.ops.base import Book
+    from excelnet.workbook.naming import SheetNamer
+
+    _, op, x, grad = _setup("conv-3ch-3x3-stride2-same-relu")
+    book = Book(SheetNamer())
+    source = book.add_sheet("In", "layer")
+    op.emit(book.add_sheet("Forward", "layer"), _place(source, op.input_shape, x), book)
+    kernel = book.params[0].arrays[0]
+    sheet = book.add_sheet("Copy", "layer")
+    copy = mirror(sheet, kernel, "∂loss/∂filters")
+    assert copy.sheet == "Copy" and len(copy.areas) == len(kernel.areas)
+    assert [(a.rows, a.cols) for a in copy.areas] == [(a.rows, a.cols) for a in kernel.areas]
+    positions = {copy.position(idx) for idx in np.ndindex(*kernel.shape)}
+    assert len(positions) == kernel.area_index.size          # every element its own cell
+    for idx in [(0, 0, 0, 0), (2, 1, 2, 2)]:
+        (r, c), (r0, c0) = copy.position(idx), kernel.position(idx)
+        area = int(kernel.area_index[idx])
+        assert (r - copy.areas[area].row, c - copy.areas[area].col) == (r0 - kernel.areas[area].row,
+                                                                        c0 - kernel.areas[area].col)
