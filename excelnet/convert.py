@@ -8,6 +8,7 @@ from typing import Callable
 
 from .assets import DEFAULT_MODEL, DEFAULT_SAMPLES
 from .errors import ExcelnetError
+from .evaluate import Evaluator
 from .ops import Network, build_network
 from .reader import LayerSpec, ModelSpec, read_model
 from .workbook.build import WorkbookPlan, plan_workbook
@@ -93,5 +94,6 @@ def build(model: str | Path | None = None, output: str | Path | None = None,
     plan = plan_workbook(network, sample_set, labels)
     if output is None:
         output = Path((Path(model).stem if model else "mnist_cnn") + ".xlsx")
-    path = write_workbook(plan.sheets, output, progress)
+    values = Evaluator(plan.sheets).run()      # the cached value of every formula, as the workbook opens
+    path = write_workbook(plan.sheets, output, progress, values)
     return BuildResult(path, plan, sample_set)

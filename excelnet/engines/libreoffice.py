@@ -69,12 +69,22 @@ class LibreOffice:
         """Load a workbook; returns the seconds it took (load and first full recalculation)."""
         return self.call("open", path=str(Path(path).resolve()))["load_s"]
 
-    def run(self, canvases: list | None = None, sample: int | None = None) -> dict:
-        return self.call("run", canvases=canvases, sample=sample)
+    def run(self, canvases: list | None = None, sample: int | None = None, sheets: tuple = ()) -> dict:
+        """Type the canvases, set Sample, recalculate; read the public cells and, whole, the `sheets`."""
+        return self.call("run", canvases=canvases, sample=sample, sheets=list(sheets))
 
     def probabilities(self, x: np.ndarray) -> np.ndarray:
         """Type one input (model's shape) into the canvas and read Probabilities."""
         return np.array(self.run(canvas_grids(x))["Probabilities"], dtype=np.float64).reshape(-1)
+
+    def read_ranges(self, ranges: list[tuple[str, int, int, int, int]]) -> list[list[list]]:
+        """The values of rectangles (sheet, top, left, bottom, right; 1-based, inclusive), each as
+        rows of values (numbers; text as str; an empty cell as '')."""
+        return self.call("read_ranges", ranges=[list(r) for r in ranges])["values"]
+
+    def write_cells(self, cells: list[tuple[str, int, int, float]]) -> None:
+        """Type numbers into cells (sheet, row, col, value; 1-based), then recalculate."""
+        self.call("write_cells", cells=[list(c) for c in cells])
 
     def errors(self) -> dict[str, int]:
         return self.call("errors")["errors"]
