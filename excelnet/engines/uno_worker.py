@@ -90,6 +90,28 @@ class Session:
         result["seconds"] = time.perf_counter() - started
         return result
 
+    def read_ranges(self, ranges, recalc=False):
+        """The values of arbitrary ranges [sheet, top, left, bottom, right] (1-based), e.g. each area
+        of a multi-area name."""
+        if recalc:
+            self.doc.calculateAll()
+        out = []
+        for sheet, top, left, bottom, right in ranges:
+            cells = self.doc.Sheets.getByName(sheet).getCellRangeByPosition(left - 1, top - 1, right - 1, bottom - 1)
+            out.append([list(row) for row in cells.getDataArray()])
+        return {"values": out}
+
+    def set_value(self, sheet, row, col, value):
+        """Type a number or a text into one cell (1-based), as a user would; None clears it."""
+        cell = self.doc.Sheets.getByName(sheet).getCellByPosition(col - 1, row - 1)
+        if value is None:
+            cell.setString("")
+        elif isinstance(value, str):
+            cell.setString(value)
+        else:
+            cell.setValue(value)
+        return {}
+
     def recalc(self):
         started = time.perf_counter()
         self.doc.calculateAll()

@@ -6,11 +6,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..layout import Cells, Flat, flat_width
+from ..layout import Cells, Flat, Planar, flat_width
 from ..sheet import SheetPlan
 from .activations import FIXED, SOFTMAX, Activation, activation
-from .base import Book, Context, Op, Params, Unsupported, block_cells, converter, finish, option
+from .base import Book, Context, Op, Params, Unsupported, WeightCells, block_cells, converter, finish, option
 from .cells import fill_like, new_flat, new_planar, write_values
+from .grad_cells import activation_slope, like, mirror_weights, place_weights, sum_of_products
 
 
 def softmax(x: np.ndarray) -> np.ndarray:
@@ -119,6 +120,81 @@ class Dense(Op):
             rects.append(write_values(sheet, sheet.rect(row, 2, rows, cols), self.kernel[:, j]))
         return block_cells(sheet.title, rects, self.kernel.shape, lambda idx: (idx[1], *divmod(idx[0], cols)))
 
+    # --- backward ------------------------------------------------------------------------------
+
+    @property
+    def has_backward(self) -> bool:
+        if self.activation == SOFTMAX:
+            return True
+        try:
+            activation_slope(self.activation)
+        except NotImplementedError:
+            return False
+        return True
+
+    def backward_reference(self, x: np.ndarray, grad: np.ndarray):
+        x = x.astype(np.float64).reshape(-1)
+        kernel = self.kernel.astype(np.float64)
+        z = x @ kernel + (0 if self.bias is None else self.bias)
+        delta = np.asarray(grad, dtype=np.float64).reshape(-1)
+        if self.activation != SOFTMAX:     # a softmax's loss already hands in ∂loss/∂z
+            delta = delta * activation_slope(self.activation).numpy(z, self.activation.numpy(z))
+        weights = (np.outer(x, delta),) + (() if self.bias is None else (delta,))
+        return (kernel @ delta).reshape(self.input_shape), weights
+
+    def emit_backward(self, sheet: SheetPlan, x: Flat, out: Flat, grad: Flat, params: Params,
+                      book: Book) -> tuple[Cells, tuple[WeightCells, ...]]:
+        """δ = ∂loss/∂(weighted sum) per unit; kernel gradient x_i·δ_j laid out like the kernel
+        (its own sheet, cell for cell), bias gradient δ_j like the bias, input gradient Σ_j w_ij·δ_j."""
+        here, units = sheet.title, self.kernel.shape[1]
+        delta = self._emit_delta(sheet, x, out, grad, params)
+        kernel = params.arrays[0]
+        gradient_sheet = book.add_sheet(f"{self.name} gradients", "weights")
+        gradient_sheet.line(f"Gradients of the weights of {self.name}: ∂loss/∂w = (input of w) × δ of its unit, "
+                            "laid out exactly like the weights.", "title", skip=1)
+        grad_kernel = mirror_weights(kernel, gradient_sheet, book)
+        where = gradient_sheet.title
+        for i in range(self.kernel.shape[0]):
+            xi = x.flat_ref(i, where)
+            for j in range(units):
+                gradient_sheet.formula(*grad_kernel.position((i, j)), f"{xi}*{delta.flat_ref(j, where)}")
+        arrays = (grad_kernel,)
+        if self.bias is not None:
+            sheet.line("bias gradient ∂loss/∂b = δ", "heading")
+            grad_bias = place_weights(params.arrays[1], sheet, "bias gradient")
+            for j in range(units):
+                sheet.formula(*grad_bias.position((j,)), delta.flat_ref(j, here))
+            arrays += (grad_bias,)
+        sheet.line(f"∂loss/∂input: for each input, Σ over the {units} units of (its weight to the unit) × δ",
+                   "heading")
+        grad_x = like(sheet, x, "∂loss/∂input")
+        for i in range(self.kernel.shape[0]):
+            terms = [(kernel.ref((i, j), here), delta.flat_ref(j, here)) for j in range(units)]
+            sheet.formula(*grad_x.position(i), sum_of_products(terms))
+        return grad_x, arrays
+
+    def _emit_delta(self, sheet: SheetPlan, x: Flat, out: Flat, grad: Flat, params: Params) -> Flat:
+        """∂loss/∂(weighted sum) of each unit: the incoming gradient for a softmax or a linear
+        unit, else the incoming gradient × the activation's slope."""
+        if self.activation == SOFTMAX or self.activation.is_identity:
+            return grad
+        slope, here = activation_slope(self.activation), sheet.title
+        pre = None
+        if slope.needs_input:   # the slope needs the weighted sum itself: recompute it, one cell per unit
+            sheet.line("weighted sum of each unit (as in the forward pass)", "heading")
+            pre = new_flat(sheet, (self.kernel.shape[1],), "sum")
+            for j in range(self.kernel.shape[1]):
+                bias = "" if self.bias is None else "+" + params.arrays[1].ref((j,), here)
+                sheet.formula(*pre.position(j), f"SUMPRODUCT({x.block.ref(here)},"
+                                                f"{params.arrays[0].areas[j].ref(here, absolute=True)}){bias}")
+        sheet.line(f"δ = ∂loss/∂(weighted sum) = incoming gradient × slope of {self.activation.name}", "heading")
+        delta = new_flat(sheet, (self.kernel.shape[1],), "δ")
+        for j in range(self.kernel.shape[1]):
+            z = None if pre is None else pre.flat_ref(j, here)
+            sheet.formula(*delta.position(j), f"{grad.flat_ref(j, here)}*"
+                                              f"{slope.formula(z, out.flat_ref(j, here))}")
+        return delta
+
 
 @dataclass(frozen=True)
 class Gather(Op):
@@ -146,6 +222,18 @@ class Gather(Op):
         for i in range(int(np.prod(self.output_shape))):
             sheet.formula(*out.position(i), x.flat_ref(i, sheet.title))
         return out
+
+    def backward_reference(self, x: np.ndarray, grad: np.ndarray):
+        return np.asarray(grad, dtype=np.float64).reshape(self.input_shape), ()
+
+    def emit_backward(self, sheet: SheetPlan, x: Cells, out: Cells, grad: Cells, params: Params,
+                      book: Book) -> tuple[Cells, tuple]:
+        sheet.line("∂loss/∂input: each cell copies the gradient of the value it became, back in the "
+                   "input's shape.", "note", skip=1)
+        grad_x = like(sheet, x, "∂loss/∂input")
+        for i in range(int(np.prod(self.input_shape))):
+            sheet.formula(*grad_x.position(i), grad.flat_ref(i, sheet.title))
+        return grad_x, ()
 
 
 @converter("Flatten")
