@@ -6,12 +6,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..layout import Cells, Flat, Planar, flat_width
+from ..layout import Cells, Flat, flat_width
 from ..sheet import SheetPlan
 from .activations import FIXED, SOFTMAX, Activation, activation
 from .base import Book, Context, Op, Params, Unsupported, WeightCells, block_cells, converter, finish, option
 from .cells import fill_like, new_flat, new_planar, write_values
-from .grad_cells import activation_slope, like, mirror_weights, place_weights, sum_of_products
+from .grad_cells import like, mirror_weights, place_weights, sum_of_products
 
 
 def softmax(x: np.ndarray) -> np.ndarray:
@@ -36,6 +36,9 @@ def emit_softmax(sheet: SheetPlan, logits: Flat) -> Flat:
     probs = new_flat(sheet, logits.shape, "probability", block=block)
     fill_like(sheet, exps, probs, lambda ref, i: f"{ref}/{total.ref(here, absolute=True)}")
     return probs
+
+
+UNITS_PER_FORMULA = 100   # ∂loss/∂input sums weight × δ over the units: at most this many terms per formula
 
 
 @dataclass(frozen=True)
@@ -122,23 +125,13 @@ class Dense(Op):
 
     # --- backward ------------------------------------------------------------------------------
 
-    @property
-    def has_backward(self) -> bool:
-        if self.activation == SOFTMAX:
-            return True
-        try:
-            activation_slope(self.activation)
-        except NotImplementedError:
-            return False
-        return True
-
     def backward_reference(self, x: np.ndarray, grad: np.ndarray):
         x = x.astype(np.float64).reshape(-1)
         kernel = self.kernel.astype(np.float64)
         z = x @ kernel + (0 if self.bias is None else self.bias)
         delta = np.asarray(grad, dtype=np.float64).reshape(-1)
         if self.activation != SOFTMAX:     # a softmax's loss already hands in ∂loss/∂z
-            delta = delta * activation_slope(self.activation).numpy(z, self.activation.numpy(z))
+            delta = delta * self.activation.derivative_numpy(z)
         weights = (np.outer(x, delta),) + (() if self.bias is None else (delta,))
         return (kernel @ delta).reshape(self.input_shape), weights
 
@@ -167,10 +160,20 @@ class Dense(Op):
             arrays += (grad_bias,)
         sheet.line(f"∂loss/∂input: for each input, Σ over the {units} units of (its weight to the unit) × δ",
                    "heading")
+        chunks = [range(start, min(start + UNITS_PER_FORMULA, units))
+                  for start in range(0, units, UNITS_PER_FORMULA)]
+        parts = []
+        for chunk in chunks:   # several units' worth per formula keeps each under Excel's 8,192 characters
+            part = like(sheet, x, "∂loss/∂input" if len(chunks) == 1 else f"units {chunk[0] + 1}–{chunk[-1] + 1}")
+            for i in range(self.kernel.shape[0]):
+                terms = [(kernel.ref((i, j), here), delta.flat_ref(j, here)) for j in chunk]
+                sheet.formula(*part.position(i), sum_of_products(terms))
+            parts.append(part)
+        if len(parts) == 1:
+            return parts[0], arrays
         grad_x = like(sheet, x, "∂loss/∂input")
         for i in range(self.kernel.shape[0]):
-            terms = [(kernel.ref((i, j), here), delta.flat_ref(j, here)) for j in range(units)]
-            sheet.formula(*grad_x.position(i), sum_of_products(terms))
+            sheet.formula(*grad_x.position(i), "+".join(p.flat_ref(i, here) for p in parts))
         return grad_x, arrays
 
     def _emit_delta(self, sheet: SheetPlan, x: Flat, out: Flat, grad: Flat, params: Params) -> Flat:
@@ -178,9 +181,9 @@ class Dense(Op):
         unit, else the incoming gradient × the activation's slope."""
         if self.activation == SOFTMAX or self.activation.is_identity:
             return grad
-        slope, here = activation_slope(self.activation), sheet.title
+        act, here = self.activation, sheet.title
         pre = None
-        if slope.needs_input:   # the slope needs the weighted sum itself: recompute it, one cell per unit
+        if act.derivative_needs_input:   # the slope needs the weighted sum itself: recompute it, one cell per unit
             sheet.line("weighted sum of each unit (as in the forward pass)", "heading")
             pre = new_flat(sheet, (self.kernel.shape[1],), "sum")
             for j in range(self.kernel.shape[1]):
@@ -192,7 +195,7 @@ class Dense(Op):
         for j in range(self.kernel.shape[1]):
             z = None if pre is None else pre.flat_ref(j, here)
             sheet.formula(*delta.position(j), f"{grad.flat_ref(j, here)}*"
-                                              f"{slope.formula(z, out.flat_ref(j, here))}")
+                                              f"{act.derivative_formula(z, out.flat_ref(j, here))}")
         return delta
 
 

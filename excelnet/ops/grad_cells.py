@@ -5,14 +5,8 @@ A gradient is laid out like what it is the gradient of: ∂loss/∂x like x, ∂
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Callable
-
-import numpy as np
-
-from ..layout import Cells, Flat, Rect, arrange
+from ..layout import Cells, Flat, arrange
 from ..sheet import GRADIENTS, SheetPlan, Text
-from .activations import Activation
 from .base import Book, WeightCells
 from .cells import new_flat, new_planar
 
@@ -66,23 +60,3 @@ def mirror_weights(cells: WeightCells, sheet: SheetPlan, book: Book, role: str =
             sheet.put(row, col, value.value, source.styles.get((row, col)))
     areas = [sheet.block(sheet.rect(a.row, a.col, a.rows, a.cols), role) for a in cells.areas]
     return cells.moved(areas)
-
-
-@dataclass(frozen=True)
-class Slope:
-    """An activation's derivative, as NumPy and as a formula, from its input z and/or output y."""
-
-    numpy: Callable[[np.ndarray, np.ndarray], np.ndarray]     # (z, y) -> dy/dz
-    formula: Callable[["str | None", str], str]               # (z cell or None, y cell) -> formula
-    needs_input: bool                                        # the formula reads z (else only y)
-
-
-def activation_slope(act: Activation) -> Slope:
-    """dy/dz of an activation. Placeholder until ops/activations.py has the derivatives
-    (branch learn-ops): linear and plain relu only."""
-    if act.is_identity:
-        return Slope(lambda z, y: np.ones_like(z), lambda z, y: "1", False)
-    if act.name == "relu" and act.bare and "MIN" not in act.formula("x"):
-        # relu'(z) = 1 where the output is positive; 0 at z = 0, as TensorFlow
-        return Slope(lambda z, y: (y > 0).astype(np.float64), lambda z, y: f"IF({y}>0,1,0)", False)
-    raise NotImplementedError(f"no derivative for {act.name} yet")
