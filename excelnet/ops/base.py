@@ -155,11 +155,20 @@ class Book:
     def __init__(self, namer: Callable[[str], str]):
         self.sheets: list[SheetPlan] = []
         self.params: list[Params] = []        # what each emit that wrote weights recorded
+        self.pre_activations: dict[Cells, Cells] = {}   # a layer's output -> the cells before its activation
         self._namer = namer
 
     def record(self, params: Params) -> Params:
         self.params.append(params)
         return params
+
+    def remember_pre_activation(self, out: Cells, pre: Cells) -> None:
+        """A layer whose activation needs its input for the derivative keeps that input in cells of
+        its own (uses_input > 1); its backward rule finds them here from the output cells."""
+        self.pre_activations[out] = pre
+
+    def pre_activation(self, out: Cells) -> "Cells | None":
+        return self.pre_activations.get(out)
 
     def add_sheet(self, base_name: str, kind: str) -> SheetPlan:
         sheet = SheetPlan(self._namer(base_name), kind)
