@@ -32,6 +32,37 @@ def _dense_models():
     }
 
 
+def _conv_models():
+    import keras
+
+    layers = keras.layers
+    return {
+        "conv-same-stride-maxpool": keras.Sequential([
+            keras.Input((6, 5, 2)), layers.Conv2D(3, (3, 2), strides=2, padding="same", activation="relu",
+                                                  **random_init(31)),
+            layers.MaxPooling2D(2, padding="same"), layers.Flatten(),
+            layers.Dense(3, activation="softmax", **random_init(33))]),
+        "conv-nobias-avgpool-globalmax": keras.Sequential([
+            keras.Input((7, 7, 1)), layers.Conv2D(2, 3, use_bias=False, activation="tanh", **random_init(35)),
+            layers.AveragePooling2D(2, strides=1), layers.Conv2D(3, 2, activation="swish", **random_init(37)),
+            layers.GlobalMaxPooling2D(), layers.Dense(2, activation="softmax", **random_init(39))]),
+        "conv-globalaverage": keras.Sequential([
+            keras.Input((5, 5, 3)), layers.Conv2D(4, 1, **random_init(41)), layers.GlobalAveragePooling2D(),
+            layers.Dense(3, activation="softmax", **random_init(43))]),
+        # a blank top half: relu sees exactly 0 (no bias) and max pooling windows tie
+        "ties-and-relu-at-zero": keras.Sequential([
+            keras.Input((6, 6, 1)), layers.Conv2D(2, 2, use_bias=False, activation="relu", **random_init(45)),
+            layers.MaxPooling2D(2), layers.Flatten(), layers.Dense(3, activation="softmax", **random_init(47))]),
+    }
+
+
+def _input(model, name, rng):
+    x = rng.uniform(0, 1, model.input_shape[1:]).astype(np.float32)
+    if name == "ties-and-relu-at-zero":
+        x[:3] = 0.0
+    return x
+
+
 def _build(model, tmp_path, name):
     from excelnet.convert import build
 
@@ -59,11 +90,13 @@ def _check_in_libreoffice(office, result, model, x, cases, what) -> int:
 
 
 @pytest.mark.libreoffice
-def test_dense_models_learn_as_tensorflow_says(libreoffice, tmp_path):
+@pytest.mark.parametrize("family", ["dense", "conv"])
+def test_small_models_learn_as_tensorflow_says(libreoffice, tmp_path, family):
     rng = np.random.default_rng(0)
-    for name, model in _dense_models().items():
+    models = _dense_models() if family == "dense" else _conv_models()
+    for name, model in models.items():
         result = _build(model, tmp_path, name)
-        x = rng.uniform(0, 1, model.input_shape[1:]).astype(np.float32)
+        x = _input(model, name, rng)
         classes = model.output_shape[-1]
         cases = [(0, RATES[0]), (classes - 1, RATES[1])]
         checked = _check_in_libreoffice(libreoffice, result, model, x, cases, name)

@@ -95,6 +95,7 @@ class Dense(Op):
         if act is not self.activation:
             final = new_flat(sheet, (units,), f"{self.activation.name}(value)")
             fill_like(sheet, out, final, lambda ref, i: self.activation.formula(ref))
+            book.remember_pre_activation(final, out)
             return final
         return out
 
@@ -140,7 +141,7 @@ class Dense(Op):
         """δ = ∂loss/∂(weighted sum) per unit; kernel gradient x_i·δ_j laid out like the kernel
         (its own sheet, cell for cell), bias gradient δ_j like the bias, input gradient Σ_j w_ij·δ_j."""
         here, units = sheet.title, self.kernel.shape[1]
-        delta = self._emit_delta(sheet, x, out, grad, params)
+        delta = self._emit_delta(sheet, out, grad, book)
         kernel = params.arrays[0]
         gradient_sheet = book.add_sheet(f"{self.name} gradients", "weights")
         gradient_sheet.line(f"Gradients of the weights of {self.name}: ∂loss/∂w = (input of w) × δ of its unit, "
@@ -176,20 +177,13 @@ class Dense(Op):
             sheet.formula(*grad_x.position(i), "+".join(p.flat_ref(i, here) for p in parts))
         return grad_x, arrays
 
-    def _emit_delta(self, sheet: SheetPlan, x: Flat, out: Flat, grad: Flat, params: Params) -> Flat:
+    def _emit_delta(self, sheet: SheetPlan, out: Flat, grad: Flat, book: Book) -> Flat:
         """∂loss/∂(weighted sum) of each unit: the incoming gradient for a softmax or a linear
         unit, else the incoming gradient × the activation's slope."""
         if self.activation == SOFTMAX or self.activation.is_identity:
             return grad
         act, here = self.activation, sheet.title
-        pre = None
-        if act.derivative_needs_input:   # the slope needs the weighted sum itself: recompute it, one cell per unit
-            sheet.line("weighted sum of each unit (as in the forward pass)", "heading")
-            pre = new_flat(sheet, (self.kernel.shape[1],), "sum")
-            for j in range(self.kernel.shape[1]):
-                bias = "" if self.bias is None else "+" + params.arrays[1].ref((j,), here)
-                sheet.formula(*pre.position(j), f"SUMPRODUCT({x.block.ref(here)},"
-                                                f"{params.arrays[0].areas[j].ref(here, absolute=True)}){bias}")
+        pre = book.pre_activation(out) if act.derivative_needs_input else None
         sheet.line(f"δ = ∂loss/∂(weighted sum) = incoming gradient × slope of {self.activation.name}", "heading")
         delta = new_flat(sheet, (self.kernel.shape[1],), "δ")
         for j in range(self.kernel.shape[1]):
