@@ -71,7 +71,9 @@ def _place(sheet: SheetPlan, shape: tuple[int, ...], values: np.ndarray) -> Cell
     return cells
 
 
-def plan_backward(op: Op, x: np.ndarray, grad: np.ndarray, path: Path) -> BackwardPlan:
+def plan_backward(op: Op, x: np.ndarray, grad: np.ndarray, path: Path,
+                  forget_pre_activation: bool = False) -> BackwardPlan:
+    """`forget_pre_activation`: the backward rule must find the activation's input itself."""
     book = Book(SheetNamer())
     inputs = book.add_sheet("In", "layer")
     x_cells = _place(inputs, op.input_shape, x)
@@ -82,13 +84,48 @@ def plan_backward(op: Op, x: np.ndarray, grad: np.ndarray, path: Path) -> Backwa
     params = Params(tuple(c for p in mine for c in p.arrays), tuple(s for p in mine for s in p.switches))
     upstream = book.add_sheet("Upstream", "layer")
     g_cells = _place(upstream, op.output_shape, grad)
+    if forget_pre_activation:
+        book.pre_activations.clear()
     backward = book.add_sheet("Backward", "layer")
     d_x, d_w = op.emit_backward(backward, x_cells, out, g_cells, params, book)
     write_workbook(book.sheets, path)
     return BackwardPlan(path, x_cells, out, d_x, d_w, params, book.sheets)
 
 
-class FormulasValues:
+class Values:
+    """Read tensors and weight arrays back from a recalculated workbook."""
+
+    def cell(self, sheet: str, row: int, col: int) -> float:
+        raise NotImplementedError
+
+    def tensor(self, cells: Cells) -> np.ndarray:
+        sheet = cells.grids[0].sheet if isinstance(cells, Planar) else cells.block.sheet
+        flat = [self.cell(sheet, *cells.position(i)) for i in range(int(np.prod(cells.shape)))]
+        return np.array(flat).reshape(cells.shape)
+
+    def weights(self, cells: WeightCells) -> np.ndarray:
+        out = np.empty(cells.shape)
+        for idx in np.ndindex(*cells.shape):
+            out[idx] = self.cell(cells.sheet, *cells.position(idx))
+        return out
+
+
+class LibreOfficeValues(Values):
+    """Every cell of the plan's sheets after LibreOffice recalculated the workbook (optionally
+    after typing `changes` {(sheet, row, col): value} into it)."""
+
+    def __init__(self, office, plan: BackwardPlan, changes: dict[tuple[str, int, int], float] | None = None):
+        office.open(plan.path)
+        if changes:
+            office.write_cells([(s, r, c, v) for (s, r, c), v in changes.items()])
+        ranges = [(s.title, 1, 1, max(r for r, _ in s.cells), max(c for _, c in s.cells)) for s in plan.sheets]
+        self.grids = dict(zip([s.title for s in plan.sheets], office.read_ranges(ranges)))
+
+    def cell(self, sheet: str, row: int, col: int) -> float:
+        return float(self.grids[sheet][row - 1][col - 1])
+
+
+class FormulasValues(Values):
     """Every cell of a workbook after the `formulas` library recalculated it (optionally with
     some cells changed first)."""
 
@@ -106,14 +143,3 @@ class FormulasValues:
     def cell(self, sheet: str, row: int, col: int) -> float:
         value = self.solution[self._key(sheet, row, col)].value
         return float(np.asarray(value).reshape(-1)[0])
-
-    def tensor(self, cells: Cells) -> np.ndarray:
-        sheet = cells.grids[0].sheet if isinstance(cells, Planar) else cells.block.sheet
-        flat = [self.cell(sheet, *cells.position(i)) for i in range(int(np.prod(cells.shape)))]
-        return np.array(flat).reshape(cells.shape)
-
-    def weights(self, cells: WeightCells) -> np.ndarray:
-        out = np.empty(cells.shape)
-        for idx in np.ndindex(*cells.shape):
-            out[idx] = self.cell(cells.sheet, *cells.position(idx))
-        return out

@@ -18,13 +18,17 @@ def tf_learning(model, x: np.ndarray, target: int, rate: float) -> dict:
     import tensorflow as tf
 
     x = tf.constant(np.asarray(x, dtype=np.float32)[None])
-    variables = [w for layer in model.layers for w in layer.weights]
+    def tensors(weights):            # Keras 3 variables wrap a tf.Variable, which the tape understands
+        return [getattr(w, "value", w) for w in weights]
+
+    variables = tensors(w for layer in model.layers for w in layer.weights)
     with tf.GradientTape(persistent=True) as tape:
         tape.watch(x)
+        tape.watch(variables)          # also the non-trainable ones (BatchNormalization's moving statistics)
         probs = model(x, training=False)
         loss = -tf.math.log(probs[0, target])
     grads = {layer.name: [np.asarray(g, dtype=np.float64) if g is not None else np.zeros(w.shape)
-                          for g, w in zip(tape.gradient(loss, layer.weights), layer.weights)]
+                          for g, w in zip(tape.gradient(loss, tensors(layer.weights)), layer.weights)]
              for layer in model.layers}
     input_grad = np.asarray(tape.gradient(loss, x)[0], dtype=np.float64)
     trainable = model.trainable_variables

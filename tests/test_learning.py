@@ -56,6 +56,29 @@ def _conv_models():
     }
 
 
+def _elementwise_models():
+    import keras
+
+    layers = keras.layers
+    norm = dict(gamma_initializer=keras.initializers.RandomUniform(0.5, 1.5, seed=51),
+                beta_initializer=keras.initializers.RandomNormal(0, 0.3, seed=52),
+                moving_mean_initializer=keras.initializers.RandomNormal(0, 0.3, seed=53),
+                moving_variance_initializer=keras.initializers.RandomUniform(0.5, 2, seed=54))
+    return {
+        "rescale-batchnorm-relu6-leaky-elu-softmax-layer": keras.Sequential([
+            keras.Input((6, 6, 2)), layers.Rescaling(0.5, offset=0.1), layers.Conv2D(3, 3, **random_init(55)),
+            layers.BatchNormalization(**norm), layers.ReLU(max_value=2.0), layers.MaxPooling2D(2),
+            layers.Flatten(), layers.Dense(5, **random_init(57)), layers.LeakyReLU(0.1),
+            layers.Dense(4, **random_init(59)), layers.ELU(), layers.BatchNormalization(center=False, **{
+                k: v for k, v in norm.items() if k != "beta_initializer"}),
+            layers.Dense(3, **random_init(61)), layers.Activation("softmax")]),
+        "activation-layers-softmax-layer": keras.Sequential([
+            keras.Input((5,)), layers.Dense(4, **random_init(63)), layers.Activation("sigmoid"),
+            layers.Dense(4, **random_init(65)), layers.Activation("mish"), layers.Dense(3, **random_init(67)),
+            layers.Softmax()]),
+    }
+
+
 def _input(model, name, rng):
     x = rng.uniform(0, 1, model.input_shape[1:]).astype(np.float32)
     if name == "ties-and-relu-at-zero":
@@ -90,10 +113,10 @@ def _check_in_libreoffice(office, result, model, x, cases, what) -> int:
 
 
 @pytest.mark.libreoffice
-@pytest.mark.parametrize("family", ["dense", "conv"])
+@pytest.mark.parametrize("family", ["dense", "conv", "elementwise"])
 def test_small_models_learn_as_tensorflow_says(libreoffice, tmp_path, family):
     rng = np.random.default_rng(0)
-    models = _dense_models() if family == "dense" else _conv_models()
+    models = {"dense": _dense_models, "conv": _conv_models, "elementwise": _elementwise_models}[family]()
     for name, model in models.items():
         result = _build(model, tmp_path, name)
         x = _input(model, name, rng)

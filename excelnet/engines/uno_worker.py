@@ -91,8 +91,8 @@ class Session:
         return result
 
     def read_ranges(self, ranges, recalc=False):
-        """The values of arbitrary ranges [sheet, top, left, bottom, right] (1-based), e.g. each area
-        of a multi-area name."""
+        """The values of any rectangles: [sheet, top, left, bottom, right] each (1-based, inclusive),
+        e.g. each area of a multi-area name."""
         if recalc:
             self.doc.calculateAll()
         out = []
@@ -110,6 +110,14 @@ class Session:
             cell.setString(value)
         else:
             cell.setValue(value)
+        return {}
+
+    def write_cells(self, cells, recalc=True):
+        """Type numbers into cells: [sheet, row, col, value] each (1-based); then recalculate."""
+        for sheet, row, col, value in cells:
+            self.doc.Sheets.getByName(sheet).getCellByPosition(col - 1, row - 1).setValue(value)
+        if recalc:
+            self.doc.calculateAll()
         return {}
 
     def recalc(self):

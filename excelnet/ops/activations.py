@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Callable
 
 import numpy as np
@@ -52,6 +53,9 @@ def _is_call(x: str) -> bool:
         if depth == 0 and i >= match.end() - 1 and i < len(x) - 1:
             return False
     return True
+
+
+_SLOT = "XSLOTX"      # stands for the operand while a formula is built once per activation
 
 
 @dataclass(frozen=True)
@@ -97,7 +101,13 @@ class Activation:
         if value is None:
             raise ValueError(f"the derivative of {self.name} needs the activation's "
                              f"{'input' if self.derivative_needs_input else 'output'}")
-        return wrap(self.derivative.template(wrap(value)))
+        return self._derivative_pattern.replace(_SLOT, wrap(value))
+
+    @cached_property
+    def _derivative_pattern(self) -> str:
+        """The derivative's formula around a placeholder, bracketed once (tens of thousands of
+        cells use it; checking the brackets of each would dominate the build)."""
+        return wrap(self.derivative.template(_SLOT))
 
     def derivative_numpy(self, x: np.ndarray) -> np.ndarray:
         """f'(x) in float64, computed the way the formula does (from the output when it can)."""

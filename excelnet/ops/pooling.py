@@ -115,8 +115,8 @@ class Pool2D(Op):
         return d_x, ()
 
     def _emit_winners(self, sheet: SheetPlan, x: Planar, out: Planar) -> Planar:
-        """Which cell of each window holds its maximum first (1 = top left, row by row): MATCH
-        finds it in each row of the window, IFERROR moves on to the next row."""
+        """Which cell of each window holds its maximum first (1 = top left, row by row): the first
+        window row whose MAX is the window's maximum, and MATCH for the column in that row."""
         sheet.line("The winner of each window: which of its cells holds the maximum first "
                    "(1 = top left, counting row by row)", "heading")
         winners = new_planar(sheet, self.output_shape)
@@ -124,10 +124,11 @@ class Pool2D(Op):
         for c, grid in enumerate(winners.grids):
             for (i, j), (y0, h), (x0, w) in self._placed_windows():
                 top = out.cell_ref(i, j, c, here)
-                rows = [f"MATCH({top},{x.window_ref(c, y0 + r, x0, 1, w, here)},0)" for r in range(h)]
-                formula = rows[-1]
-                for row in reversed(rows[:-1]):
-                    formula = f"IFERROR({row},{w}+{formula})"
+                rows = [x.window_ref(c, y0 + r, x0, 1, w, here) for r in range(h)]
+                formula = f"{(h - 1) * w}+MATCH({top},{rows[-1]},0)" if h > 1 else f"MATCH({top},{rows[-1]},0)"
+                for r in reversed(range(h - 1)):
+                    found = f"{r * w}+MATCH({top},{rows[r]},0)" if r else f"MATCH({top},{rows[r]},0)"
+                    formula = f"IF(MAX({rows[r]})={top},{found},{formula})"
                 sheet.formula(grid.row + i, grid.col + j, formula)
         return winners
 
