@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Callable
 
 from .assets import DEFAULT_MODEL, DEFAULT_SAMPLES
+from .evaluate import Evaluator
 from .ops import Network, build_network
 from .reader import read_model
 from .workbook.build import WorkbookPlan, plan_workbook
@@ -58,5 +59,6 @@ def build(model: str | Path | None = None, output: str | Path | None = None,
     plan = plan_workbook(network, sample_set, labels, learn)
     if output is None:
         output = Path((Path(model).stem if model else "mnist_cnn") + ("_learn" if learn else "") + ".xlsx")
-    path = write_workbook(plan.sheets, output, progress)
+    values = Evaluator(plan.sheets).run()      # the cached value of every formula, as the workbook opens
+    path = write_workbook(plan.sheets, output, progress, values)
     return BuildResult(path, plan, sample_set)

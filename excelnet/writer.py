@@ -107,15 +107,18 @@ ROW_HEIGHTS = {"title": 24, "big": 40, "heading": 17}   # points, for rows that 
 
 
 def write_workbook(sheets: list[SheetPlan], path: str | Path,
-                   progress: Callable[[int, int], None] | None = None) -> Path:
-    """Write all sheets to `path` atomically; `progress(cells done, cells in all)` after each sheet."""
+                   progress: Callable[[int, int], None] | None = None, values=None) -> Path:
+    """Write all sheets to `path` atomically; `progress(cells done, cells in all)` after each sheet.
+
+    `values`: an evaluate.Evaluator that has run: each formula cell is written with its value,
+    so viewers that do not calculate (previews, pandas, protected view) show the numbers."""
     path = Path(path)
     workbook = Workbook()
     workbook.remove(workbook.active)
     looks = _Looks(workbook)
     bulk, total, done = [], sum(len(plan.cells) for plan in sheets), 0
     for plan in sheets:
-        ws, cells = _write_sheet(workbook, plan, looks)
+        ws, cells = _write_sheet(workbook, plan, looks, values.sheet_values(plan.title) if values else None)
         bulk.append((ws, cells, _dimension(plan)))
         done += len(plan.cells)
         if progress is not None:
@@ -172,7 +175,7 @@ class _Looks:
         return self.ids[name]
 
 
-def _write_sheet(workbook: Workbook, plan: SheetPlan, looks: _Looks) -> tuple:
+def _write_sheet(workbook: Workbook, plan: SheetPlan, looks: _Looks, cached=None) -> tuple:
     """Create the sheet; returns it and its bulk cells (plain numbers and formulas), which
     bulk_cells writes as XML after openpyxl has saved everything else."""
     ws = workbook.create_sheet(plan.title)
@@ -187,7 +190,8 @@ def _write_sheet(workbook: Workbook, plan: SheetPlan, looks: _Looks) -> tuple:
             look = plain
         if (row, col) not in plan.links:
             if isinstance(value, Formula):
-                bulk.formula(row, col, value.expression, looks.style_id(look))
+                bulk.formula(row, col, value.expression, looks.style_id(look),
+                             cached(row, col) if cached else None)
                 continue
             if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
                 bulk.number(row, col, float(value) if isinstance(value, float) else int(value),

@@ -69,8 +69,9 @@ class LibreOffice:
         """Load a workbook; returns the seconds it took (load and first full recalculation)."""
         return self.call("open", path=str(Path(path).resolve()))["load_s"]
 
-    def run(self, canvases: list | None = None, sample: int | None = None) -> dict:
-        return self.call("run", canvases=canvases, sample=sample)
+    def run(self, canvases: list | None = None, sample: int | None = None, sheets: tuple = ()) -> dict:
+        """Type the canvases, set Sample, recalculate; read the public cells and, whole, the `sheets`."""
+        return self.call("run", canvases=canvases, sample=sample, sheets=list(sheets))
 
     def probabilities(self, x: np.ndarray) -> np.ndarray:
         """Type one input (model's shape) into the canvas and read Probabilities."""

@@ -63,7 +63,24 @@ class Session:
                 out[name] = [list(row) for row in self.named(name).getDataArray()]
         return out
 
-    def run(self, canvases=None, sample=None, read=("Probabilities", "Prediction", "Label"), recalc=True):
+    def sheets(self, names):
+        """Every cell of each sheet's used area, from A1, in one call per sheet:
+        numbers as floats, text as str, empty cells as ""."""
+        out = {}
+        for name in names:
+            if not self.doc.Sheets.hasByName(name):
+                out[name] = None
+                continue
+            sheet = self.doc.Sheets.getByName(name)
+            cursor = sheet.createCursor()
+            cursor.gotoEndOfUsedArea(False)
+            end = cursor.RangeAddress
+            out[name] = [list(row) for row in
+                         sheet.getCellRangeByPosition(0, 0, end.EndColumn, end.EndRow).getDataArray()]
+        return out
+
+    def run(self, canvases=None, sample=None, read=("Probabilities", "Prediction", "Label"), recalc=True,
+            sheets=()):
         """Type values into the canvases (None = clear them), set Sample, recalculate, read."""
         if sample is not None:
             self.named("Sample").getCellByPosition(0, 0).setValue(sample)
@@ -79,6 +96,8 @@ class Session:
         if recalc:
             self.doc.calculateAll()
         result = self.read(read)
+        if sheets:
+            result["sheets"] = self.sheets(sheets)
         result["seconds"] = time.perf_counter() - started
         return result
 

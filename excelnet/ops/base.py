@@ -83,14 +83,12 @@ class WeightCells:
 
 
 def block_cells(sheet: str, areas: "list[Rect]", shape: tuple[int, ...],
-                place: Callable[[tuple[int, ...]], tuple[int, int, int]]) -> WeightCells:
-    """WeightCells from `place(idx) -> (area, row offset, col offset)` for every element."""
-    area_index = np.zeros(shape, dtype=np.int32)
-    offsets = np.zeros(tuple(shape) + (2,), dtype=np.int32)
-    for idx in np.ndindex(*shape):
-        a, dr, dc = place(idx)
-        area_index[idx], offsets[idx] = a, (dr, dc)
-    return WeightCells(sheet, tuple(areas), area_index, offsets)
+                place: Callable[[tuple[np.ndarray, ...]], tuple]) -> WeightCells:
+    """WeightCells from `place(idx) -> (area, row offset, col offset)`. `place` gets the index
+    arrays of every element at once (np.indices), so it must be written with array arithmetic."""
+    index = tuple(np.indices(shape, dtype=np.int32))
+    area, dr, dc = (np.broadcast_to(np.asarray(v, dtype=np.int32), shape) for v in place(index))
+    return WeightCells(sheet, tuple(areas), np.ascontiguousarray(area), np.stack([dr, dc], axis=-1))
 
 
 @dataclass(frozen=True)

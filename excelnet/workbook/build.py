@@ -6,6 +6,7 @@ import re
 from dataclasses import dataclass, field
 
 from ..errors import ExcelnetError
+from ..layout import Cells
 from ..ops import Network
 from ..ops.base import Book, Params
 from ..ops.cells import shape_text
@@ -24,6 +25,7 @@ class WorkbookPlan:
     sheets: list[SheetPlan]
     network: Network
     params: dict[int, Params] = field(default_factory=dict)   # layer number -> where its weights are
+    outputs: dict[int, tuple[str, Cells]] = field(default_factory=dict)  # layer number -> (its sheet, its output)
 
     @property
     def formula_cells(self) -> int:
@@ -85,6 +87,7 @@ def plan_workbook(network: Network, samples: Samples | None = None,
         input_sheet.names["Label"] = inputs.label
     x = inputs.network_input
     params: dict[int, Params] = {}
+    outputs: dict[int, tuple[str, Cells]] = {}
     flows = []                                  # (input, output) cells of each op, for the backward pass
     layer_rows = [[input_sheet.title, "input", "Input", "the picture the network reads: a sample, or your drawing",
                    shape_text(network.input_shape), 0, input_sheet.formula_count()]]
@@ -95,6 +98,7 @@ def plan_workbook(network: Network, samples: Samples | None = None,
         before, recorded = len(book.sheets), len(book.params)
         x_in, x = x, op.emit(sheet, x, book)
         flows.append((x_in, x))
+        outputs[index] = (sheet.title, x)
         name_switches(sheet, op.name)
         params[index] = merge_params(book.params[recorded:])
         name_weights(book, index, params[index])
@@ -121,4 +125,4 @@ def plan_workbook(network: Network, samples: Samples | None = None,
                thing if samples is not None else None, learn=learn)
     sheets = [s for s in book.sheets if s is not data] + ([data] if data else [])  # data last
     check_limits(sheets)
-    return WorkbookPlan(sheets, network, params)
+    return WorkbookPlan(sheets, network, params, outputs)

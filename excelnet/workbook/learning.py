@@ -261,7 +261,7 @@ def _before_after(sheet: SheetPlan, verdict: OutputCells, target: Rect, after: F
 
     def loss(p: Rect) -> str:
         p_t = f"INDEX({p.ref(here, absolute=True)},MATCH({t},{names},0))"
-        return f'IF(ISNA(MATCH({t},{names},0)),"not a class",IF({p_t}>0,-LN({p_t}),"infinite"))'
+        return f'IF(ISNUMBER(MATCH({t},{names},0)),IF({p_t}>0,-LN({p_t}),"infinite"),"not a class")'
 
     sheet.put(row + 2, PANEL, "Loss −ln p(Target)", "heading")
     sheet.formula(row + 2, PANEL + 1, loss(probs), "loss")
@@ -277,7 +277,7 @@ def _before_after(sheet: SheetPlan, verdict: OutputCells, target: Rect, after: F
     sheet.formula(row + 4, PANEL + 1, f"INDEX({names},MATCH(MAX({a}),{a},0))", "answer")
     b, l = before.ref(here, True), later.ref(here, True)
     sheet.formula(row + 5, PANEL, f'IF(AND(ISNUMBER({b}),ISNUMBER({l})),"one step on this {thing}: loss "&'
-                                  f'FIXED({b},4)&" → "&FIXED({l},4),"")', "heading")
+                                  f'ROUND({b},4)&" → "&ROUND({l},4),"")', "heading")
     header = top - 1
     sheet.put(header, PANEL, "after one step", "heading")
     sheet.put(header, PANEL + 1, "how sure after", "heading")
