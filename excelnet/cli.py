@@ -26,14 +26,16 @@ def main() -> None:
 @click.option("--output", "-o", type=click.Path(), help="Workbook to write (default: <model name>.xlsx).")
 @click.option("--labels", help="Class names, comma separated (default 0, 1, 2, ...).")
 @click.option("--samples", type=click.Path(), help=".npz with sample inputs `x` and labels `y` to pick from.")
-def build(model, output, labels, samples) -> None:
+@click.option("--learn", is_flag=True, help="Add the learning sheets: gradients, saliency, one gradient-descent "
+              "step and the forward pass after it (default output: <model name>_learn.xlsx).")
+def build(model, output, labels, samples, learn) -> None:
     """Write the model as a formula-only .xlsx workbook."""
     from .convert import build as build_workbook
     from .progress import CountProgress
 
     started = time.perf_counter()
     with CountProgress("Writing cells") as progress:
-        result = _run(build_workbook, model, output, _labels(labels), samples, progress=progress)
+        result = _run(build_workbook, model, output, _labels(labels), samples, progress=progress, learn=learn)
     click.echo(f"Wrote {result.path} ({len(result.network.ops)} layers, "
                f"{result.plan.formula_cells:,} formula cells) in {time.perf_counter() - started:.2f} s")
 
