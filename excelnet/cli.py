@@ -33,7 +33,9 @@ NORMALIZE_HELP = ("Put (x − mean) / std in front of the network, per channel: 
 @click.option("--labels", help="Class names, comma separated (default 0, 1, 2, ...).")
 @click.option("--samples", type=click.Path(), help=".npz with sample inputs `x` and labels `y` to pick from.")
 @click.option("--normalize", metavar="MEAN,STD", help=NORMALIZE_HELP)
-def build(model, output, labels, samples, normalize) -> None:
+@click.option("--learn", is_flag=True, help="Add the learning sheets: gradients, saliency, one gradient-descent "
+              "step and the forward pass after it (default output: <model name>_learn.xlsx).")
+def build(model, output, labels, samples, normalize, learn) -> None:
     """Write the model as a formula-only .xlsx workbook."""
     from .convert import build as build_workbook
     from .progress import CountProgress
@@ -41,7 +43,7 @@ def build(model, output, labels, samples, normalize) -> None:
     started = time.perf_counter()
     with CountProgress("Writing cells") as progress:
         result = _run(build_workbook, model, output, _labels(labels), samples, progress=progress,
-                      normalize=normalize)
+                      normalize=normalize, learn=learn)
     click.echo(f"Wrote {result.path} ({len(result.network.ops)} layers, "
                f"{result.plan.formula_cells:,} formula cells) in {time.perf_counter() - started:.2f} s")
 

@@ -81,19 +81,21 @@ def load_network(model: str | Path | None = None, normalize: str | None = None) 
 
 def build(model: str | Path | None = None, output: str | Path | None = None,
           labels: list[str] | None = None, samples: str | Path | None = None,
-          progress: Callable[[int, int], None] | None = None, normalize: str | None = None) -> BuildResult:
+          progress: Callable[[int, int], None] | None = None, learn: bool = False,
+          normalize: str | None = None) -> BuildResult:
     """Convert `model` (default: the shipped MNIST CNN) into the workbook `output`.
 
     Everything is read and checked before the output file is touched. `progress(cells
-    written, cells in all)` is called as each sheet is written, for a bar on big models.
+    written, cells in all)` is called as each sheet is written, for a bar on big models. `learn`:
+    add the learning sheets (gradients, one gradient-descent step, the forward pass after it).
     `normalize` ('MEAN,STD', per channel) puts (x − mean) / std in front of the network."""
     network = load_network(model, normalize)
     if samples is None and model is None:
         samples = DEFAULT_SAMPLES
     sample_set = load_samples(samples, network.input_shape, input_divisor(network)) if samples else None
-    plan = plan_workbook(network, sample_set, labels)
+    plan = plan_workbook(network, sample_set, labels, learn)
     if output is None:
-        output = Path((Path(model).stem if model else "mnist_cnn") + ".xlsx")
+        output = Path((Path(model).stem if model else "mnist_cnn") + ("_learn" if learn else "") + ".xlsx")
     values = Evaluator(plan.sheets).run()      # the cached value of every formula, as the workbook opens
     path = write_workbook(plan.sheets, output, progress, values)
     return BuildResult(path, plan, sample_set)

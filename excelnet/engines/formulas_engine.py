@@ -68,3 +68,16 @@ class FormulasWorkbook:
         values = dict(zip(self._inputs, self.canvas_order(x)))
         solution = self._model.calculate(inputs=values, outputs=self._outputs)
         return np.array([float(np.asarray(solution[key].value).reshape(-1)[0]) for key in self._outputs])
+
+    def read_ranges(self, x: np.ndarray, ranges, typed: dict | None = None) -> list[np.ndarray]:
+        """Values of arbitrary ranges (NamedRange-like: sheet, top, left, bottom, right) after typing
+        `x` into the canvas and `typed` {(sheet, row, col): value} into other cells (Target, ...)."""
+        values = dict(zip(self._inputs, self.canvas_order(x)))
+        for (sheet, row, col), value in (typed or {}).items():
+            values[self._key(sheet, row, col)] = value
+        keys = [[[self._key(r.sheet, row, col) for col in range(r.left, r.right + 1)]
+                 for row in range(r.top, r.bottom + 1)] for r in ranges]
+        wanted = [key for area in keys for row in area for key in row]
+        solution = self._model.calculate(inputs=values, outputs=wanted)
+        return [np.array([[np.asarray(solution[key].value).reshape(-1)[0] for key in row] for row in area],
+                         dtype=object) for area in keys]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any, Callable
 
 import numpy as np
@@ -53,9 +54,15 @@ class WeightCells:
 
     def position(self, index: tuple[int, ...]) -> tuple[int, int]:
         """(row, col) of one element."""
-        area = self.areas[int(self.area_index[index])]
-        dr, dc = self.offsets[index]
-        return area.row + int(dr), area.col + int(dc)
+        return self._positions[tuple(index)]
+
+    @cached_property
+    def _positions(self) -> dict[tuple[int, ...], tuple[int, int]]:
+        """Every element's (row, col), computed at once: the learning sheets ask for each of
+        tens of thousands of weights several times (cached on the frozen instance's __dict__)."""
+        corners = np.array([[a.row, a.col] for a in self.areas], dtype=np.int64).reshape(-1, 2)
+        cells = (corners[self.area_index] + self.offsets).reshape(-1, 2).tolist()
+        return dict(zip(np.ndindex(*self.shape), map(tuple, cells)))
 
     def ref(self, index: tuple[int, ...], here: str, absolute: bool = True) -> str:
         return ref(self.sheet, *self.position(index), here, absolute)
