@@ -27,7 +27,8 @@ from openpyxl.worksheet.hyperlink import Hyperlink
 
 from .bulk_cells import BulkCells, patch_workbook
 from .layout import column_letter, quote_sheet
-from .sheet import (ACTIVATIONS, BARS, CANVAS, CONTROL, ENTRY, PICTURE, PROBABILITIES, RAW_BARS, SWITCH, WEIGHTS,
+from .sheet import (ACTIVATIONS, BARS, CANVAS, CONTROL, ENTRY, GRADIENTS, PICTURE, PROBABILITIES, RAW_BARS,
+                    SWITCH, WEIGHTS,
                     Formula, SheetPlan, Text)
 
 FONT = "Calibri"
@@ -35,10 +36,10 @@ INK = "1F3864"            # headings
 # One meaning per colour: blue = how strong a value is (layers), brown/teal = a weight's sign
 # (weights), yellow = type here, grey/black = ink, purple = the answer. Tabs follow the same code.
 TAB_COLOURS = {"guide": "7F7F7F", "input": "2E9E44", "layer": "2F6EBA", "weights": "A6611A",
-               "output": "8E44AD", "explain": "BF9000", "data": "BFBFBF"}
+               "output": "8E44AD", "explain": "BF9000", "data": "BFBFBF", "backward": "C0392B", "step": "16A085"}
 NEGATIVE_WEIGHT = "A6611A"  # brown
 POSITIVE_WEIGHT = "018571"  # teal: never blue, which means "a high value" on the layer sheets
-GRID_KINDS = ("input", "layer", "weights")
+GRID_KINDS = ("input", "layer", "weights", "backward", "step")
 GRID_COLUMN_WIDTH = 2.86  # 20 px in Excel (width x 7 px per character of Calibri 11) ...
 GRID_ROW_HEIGHT = 15      # ... and 15 pt = 20 px: square cells
 SCREEN_PX = 1500          # a sheet's grids are zoomed to fit about this many pixels across
@@ -105,7 +106,7 @@ LOOKS = {
     "explain-result": dict(font=_font(11, bold=True), number_format="0.000000"),
     "tab-explain": dict(font=_font(10, bold=True, color="FFFFFF"), fill=_fill(TAB_COLOURS["explain"])),
 }
-GRID_ROLES = {ACTIVATIONS: "grid", WEIGHTS: "grid", PICTURE: "grid", CANVAS: CANVAS, SWITCH: SWITCH,
+GRID_ROLES = {ACTIVATIONS: "grid", WEIGHTS: "grid", GRADIENTS: "grid", PICTURE: "grid", CANVAS: CANVAS, SWITCH: SWITCH,
               CONTROL: CONTROL, ENTRY: ENTRY, BARS: BARS, RAW_BARS: BARS}
 
 # Conditional looks that plans name in their rules.
@@ -279,7 +280,7 @@ def _format_blocks(ws, plan: SheetPlan) -> None:
                 start_type="min", start_color="FFFFFF", end_type="max", end_color=HIGH))
             _white_on_dark(ws, rect, f"{_first(rect)}>=MIN({_span(rect, True)})+0.6*(MAX({_span(rect, True)})"
                                      f"-MIN({_span(rect, True)}))")
-        elif role == WEIGHTS and rect.rows * rect.cols > 1:
+        elif role in (WEIGHTS, GRADIENTS) and rect.rows * rect.cols > 1:
             ws.conditional_formatting.add(span, ColorScaleRule(
                 start_type="min", start_color=NEGATIVE_WEIGHT, mid_type="num", mid_value=0,
                 mid_color="FFFFFF", end_type="max", end_color=POSITIVE_WEIGHT))

@@ -131,6 +131,36 @@ class Session:
     def get(self, refs):
         return {ref: [list(row) for row in self.cells(ref).getDataArray()] for ref in refs}
 
+    def read_ranges(self, ranges, recalc=False):
+        """The values of any rectangles: [sheet, top, left, bottom, right] each (1-based, inclusive),
+        e.g. each area of a multi-area name."""
+        if recalc:
+            self.doc.calculateAll()
+        out = []
+        for sheet, top, left, bottom, right in ranges:
+            cells = self.doc.Sheets.getByName(sheet).getCellRangeByPosition(left - 1, top - 1, right - 1, bottom - 1)
+            out.append([list(row) for row in cells.getDataArray()])
+        return {"values": out}
+
+    def set_value(self, sheet, row, col, value):
+        """Type a number or a text into one cell (1-based), as a user would; None clears it."""
+        cell = self.doc.Sheets.getByName(sheet).getCellByPosition(col - 1, row - 1)
+        if value is None:
+            cell.setString("")
+        elif isinstance(value, str):
+            cell.setString(value)
+        else:
+            cell.setValue(value)
+        return {}
+
+    def write_cells(self, cells, recalc=True):
+        """Type numbers into cells: [sheet, row, col, value] each (1-based); then recalculate."""
+        for sheet, row, col, value in cells:
+            self.doc.Sheets.getByName(sheet).getCellByPosition(col - 1, row - 1).setValue(value)
+        if recalc:
+            self.doc.calculateAll()
+        return {}
+
     def recalc(self):
         started = time.perf_counter()
         self.doc.calculateAll()

@@ -131,6 +131,17 @@ def sumproduct(n, *areas):
     return pack(product.sum(axis=(1, 2)), first(*(a.first_error() for a in areas)))
 
 
+@function("COUNTIF")
+def countif(n, area, criterion):
+    """COUNTIF(range, number): how many numbers in the range equal it. That is the only form
+    excelnet writes (the global max pool's backward counts tied maxima); text criteria such as
+    ">0" are not supported."""
+    area = area if isinstance(area, Area) else _as_area(area, n)
+    x, errors = numbers(criterion, n)
+    hits = (area.num.reshape(n, -1) == x.reshape(n, 1)) & area.numbers_mask().reshape(n, -1)
+    return pack(hits.sum(axis=1).astype(np.float64), first(errors, area.first_error()))
+
+
 def _as_area(value, n: int) -> Area:
     x, _ = numbers(value, n)
     return Area(x.reshape(n, 1, 1), None, lambda: x.astype(object).reshape(n, 1, 1))

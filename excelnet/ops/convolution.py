@@ -18,7 +18,8 @@ from .activations import FIXED, SOFTMAX, Activation, activation
 from .base import (Book, Context, Op, Params, Unsupported, WeightCells, block_cells, check_channels_last,
                    converter, finish, option)
 from .cells import fill_like, new_planar, shape_text, write_values
-from ..shapes import output_size, padding_amounts, pair
+from .convolution_backward import emit_conv_backward
+from ..shapes import on_axis, output_size, padding_amounts, padding_text, pair, parse_padding
 
 
 @dataclass(frozen=True)
@@ -29,7 +30,7 @@ class Conv2D(Op):
     kernel: np.ndarray            # (kh, kw, C_in, C_out)
     bias: np.ndarray | None       # (C_out,)
     strides: tuple[int, int]
-    padding: str
+    padding: object               # 'valid', 'same' or ((top, bottom), (left, right))
     activation: Activation
     title = "Conv2D"
 
@@ -37,8 +38,8 @@ class Conv2D(Op):
     def pads(self) -> tuple[int, int, int, int]:
         """(top, bottom, left, right) zero padding."""
         (kh, kw), (sh, sw) = self.kernel.shape[:2], self.strides
-        top, bottom = padding_amounts(self.input_shape[0], kh, sh, self.padding)
-        left, right = padding_amounts(self.input_shape[1], kw, sw, self.padding)
+        top, bottom = padding_amounts(self.input_shape[0], kh, sh, on_axis(self.padding, 0))
+        left, right = padding_amounts(self.input_shape[1], kw, sw, on_axis(self.padding, 1))
         return top, bottom, left, right
 
     def parameter_count(self) -> int:
@@ -52,21 +53,43 @@ class Conv2D(Op):
         act = "" if self.activation.is_identity else (", negatives → 0 (relu)" if self.activation.name == "relu"
                                                       else f", then {self.activation.name}")
         return (f"{cout} filters of {kh}×{kw} over {cin} picture(s), {step} (stride), {edge} "
-                f"(padding {self.padding}){act}")
+                f"(padding {padding_text(self.padding)}){act}")
 
-    def reference(self, x: np.ndarray) -> np.ndarray:
+    def _patches(self, x: np.ndarray):
+        """(i, j, the input values kernel tap (i, j) meets at every output position, as a view
+        into the zero-padded input) for every tap; and that padded input."""
         top, bottom, left, right = self.pads
-        x = np.pad(x.astype(np.float64), ((top, bottom), (left, right), (0, 0)))
+        padded = np.pad(x.astype(np.float64), ((top, bottom), (left, right), (0, 0)))
         kh, kw = self.kernel.shape[:2]
         (sh, sw), (ho, wo) = self.strides, self.output_shape[:2]
+        taps = [(i, j, (slice(i, i + sh * (ho - 1) + 1, sh), slice(j, j + sw * (wo - 1) + 1, sw)))
+                for i in range(kh) for j in range(kw)]
+        return padded, taps
+
+    def _pre_activation(self, x: np.ndarray) -> np.ndarray:
+        padded, taps = self._patches(x)
         out = np.zeros(self.output_shape)
-        for i in range(kh):
-            for j in range(kw):
-                patch = x[i:i + sh * (ho - 1) + 1:sh, j:j + sw * (wo - 1) + 1:sw, :]
-                out += patch @ self.kernel[i, j].astype(np.float64)
+        for i, j, window in taps:
+            out += padded[window] @ self.kernel[i, j].astype(np.float64)
         if self.bias is not None:
             out += self.bias
-        return self.activation.numpy(out)
+        return out
+
+    def reference(self, x: np.ndarray) -> np.ndarray:
+        return self.activation.numpy(self._pre_activation(x))
+
+    def backward_reference(self, x: np.ndarray, grad: np.ndarray):
+        delta = grad * self.activation.derivative_numpy(self._pre_activation(x))
+        padded, taps = self._patches(x)
+        kernel = self.kernel.astype(np.float64)
+        d_padded, d_kernel = np.zeros_like(padded), np.zeros_like(kernel)
+        for i, j, window in taps:
+            d_kernel[i, j] = np.einsum("yxc,yxf->cf", padded[window], delta)
+            d_padded[window] += delta @ kernel[i, j].T
+        top, _, left, _ = self.pads
+        height, width = self.input_shape[:2]
+        d_x = d_padded[top:top + height, left:left + width]
+        return d_x, (d_kernel,) if self.bias is None else (d_kernel, delta.sum(axis=(0, 1)))
 
     def weight_arrays(self) -> tuple[tuple[str, np.ndarray], ...]:
         kernel = (("kernel", self.kernel),)
@@ -89,6 +112,7 @@ class Conv2D(Op):
             sheet.line(f"Before the {self.activation.name} activation", "heading")
             pre = new_planar(sheet, self.output_shape)
             fill_like(sheet, pre, out, lambda ref, c: self.activation.formula(ref))
+            book.remember_pre_activation(out, pre)
         if params is None:
             params = book.record(self._emit_filters(sheet))
         filters = self._interleaved_filters(sheet, params.arrays[0])
@@ -98,6 +122,10 @@ class Conv2D(Op):
         act = self.activation if pre is out else FIXED["linear"]
         self._fill(sheet, pre, source, filters, biases, params.switches, act)
         return out
+
+    def emit_backward(self, sheet: SheetPlan, x: Cells, out: Cells, grad: Cells, params: Params,
+                      book: Book):
+        return emit_conv_backward(self, sheet, x, out, grad, params, book)
 
     def _emit_filters(self, sheet: SheetPlan) -> Params:
         """Each filter as C small kh x kw pictures side by side (one per input channel), with its
@@ -195,9 +223,7 @@ def conv2d(layer, shape, context: Context) -> Conv2D | None:
         reasons.append(f"dilation_rate={option(config, 'dilation_rate')} is not supported (only 1)")
     if option(config, "groups", 1) != 1:
         reasons.append(f"groups={config['groups']} is not supported (only 1)")
-    padding = option(config, "padding", "valid")
-    if padding not in ("valid", "same"):
-        reasons.append(f"padding={padding!r} is not supported (only 'valid' or 'same')")
+    padding = _padding(config, reasons)
     act = _conv_activation(config, context, reasons)
     if shape is not None and len(shape) != 3:
         reasons.append(f"its input {tuple(shape)} is not an image (H, W, C)")
@@ -207,13 +233,22 @@ def conv2d(layer, shape, context: Context) -> Conv2D | None:
     bias = layer.weights[1] if option(config, "use_bias", True) and len(layer.weights) > 1 else None
     strides = pair(option(config, "strides", 1))
     kh, kw = kernel.shape[:2]
-    out_shape = (output_size(shape[0], kh, strides[0], padding),
-                 output_size(shape[1], kw, strides[1], padding), kernel.shape[3])
+    out_shape = (output_size(shape[0], kh, strides[0], on_axis(padding, 0)),
+                 output_size(shape[1], kw, strides[1], on_axis(padding, 1)), kernel.shape[3])
     if kernel.shape[2] != shape[2]:
         raise Unsupported(f"its kernel expects {kernel.shape[2]} input channels but the input has {shape[2]}")
     if min(out_shape) < 1:
         raise Unsupported(f"a {kh}×{kw} kernel does not fit the {shape_text(shape)} input")
     return Conv2D(layer.name, tuple(shape), out_shape, kernel, bias, strides, padding, act)
+
+
+def _padding(config, reasons):
+    """'valid', 'same', or explicit ((top, bottom), (left, right)) zeros (what ONNX/PyTorch files carry)."""
+    try:
+        return parse_padding(option(config, "padding", "valid"))
+    except ValueError as error:
+        reasons.append(str(error))
+        return "valid"
 
 
 def _conv_activation(config, context, reasons) -> Activation | None:

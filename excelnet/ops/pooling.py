@@ -1,6 +1,12 @@
 """Max and average pooling over windows, and their global versions.
 
-A planar channel grid makes each window one contiguous range: =MAX(B5:C6)."""
+A planar channel grid makes each window one contiguous range: =MAX(B5:C6).
+
+Backward, as TensorFlow does it: max pooling sends each window's gradient to the FIRST cell
+holding the window's maximum in reading order (row by row) — each window on its own, so
+overlapping windows may send several gradients to one cell; the global max splits it evenly
+among all cells holding the channel's maximum (tf.reduce_max). Average pooling shares it
+equally among the window's real cells."""
 
 from __future__ import annotations
 
@@ -8,10 +14,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..layout import Flat, Planar
-from ..sheet import SheetPlan
-from ..shapes import output_size, padding_amounts, pair
+from ..layout import Cells, Flat, Planar
+from ..sheet import WEIGHTS, SheetPlan
+from ..shapes import on_axis, output_size, padding_amounts, padding_text, pair, parse_padding, window_span
 from .base import Book, Params, Context, Op, Unsupported, check_channels_last, converter, finish, option
+from .backward import zero_or_formula
 from .cells import new_flat, new_planar, shape_text
 
 FUNCTIONS = {"max": ("MAX", np.max), "average": ("AVERAGE", np.mean)}
@@ -25,7 +32,9 @@ class Pool2D(Op):
     kind: str                     # "max" or "average"
     pool: tuple[int, int]
     strides: tuple[int, int]
-    padding: str
+    padding: object               # 'valid', 'same' or ((top, bottom), (left, right))
+    ceil_mode: bool = False       # keep a last, partial window (PyTorch/ONNX)
+    count_include_pad: bool = False  # average: divide by the window's size including padding
 
     @property
     def title(self) -> str:
@@ -33,38 +42,118 @@ class Pool2D(Op):
 
     def describe(self) -> str:
         keep = "the largest" if self.kind == "max" else "the average"
+        extra = ", ceil mode" if self.ceil_mode else ""
+        extra += ", padding counted in the average" if self.count_include_pad and self.kind == "average" else ""
         return (f"keeps {keep} of each {self.pool[0]}×{self.pool[1]} window, moving {self.strides[0]}×"
-                f"{self.strides[1]} cells at a time (stride), padding {self.padding}")
+                f"{self.strides[1]} cells at a time (stride), padding {padding_text(self.padding)}{extra}")
+
+    def spans(self, axis: int):
+        """(start, length, padded length) of each output position's window along one axis, clipped
+        to the input: padding adds no values, so the max or average is over real cells (divided by
+        the padded length instead when count_include_pad)."""
+        size, window, stride = self.input_shape[axis], self.pool[axis], self.strides[axis]
+        before, after = padding_amounts(size, window, stride, on_axis(self.padding, axis))
+        for i in range(self.output_shape[axis]):
+            yield window_span(i * stride - before, window, size, before, after)
 
     def windows(self, axis: int):
-        """(start, length) of each output position's window along one axis, clipped to
-        the input: 'same' padding adds no values, so the max or average is over real cells."""
-        size, window, stride = self.input_shape[axis], self.pool[axis], self.strides[axis]
-        before, _ = padding_amounts(size, window, stride, self.padding)
-        for i in range(self.output_shape[axis]):
-            start = i * stride - before
-            lo, hi = max(start, 0), min(start + window, size)
-            yield lo, hi - lo
+        """(start, length) of each output position's window along one axis, clipped to the input."""
+        for start, length, _ in self.spans(axis):
+            yield start, length
+
+    def _divides(self) -> bool:
+        """Whether a window's average is SUM/count with padding counted, not AVERAGE of real cells."""
+        return self.kind == "average" and self.count_include_pad
+
+    def count(self, i: int, j: int) -> int:
+        """What output (i, j)'s average divides by: its real cells, or with count_include_pad its
+        cells inside the padded input."""
+        (_, h, ph), (_, w, pw) = list(self.spans(0))[i], list(self.spans(1))[j]
+        return ph * pw if self._divides() else h * w
 
     def reference(self, x: np.ndarray) -> np.ndarray:
         reduce = FUNCTIONS[self.kind][1]
         out = np.zeros(self.output_shape)
-        for i, (y0, h) in enumerate(self.windows(0)):
-            for j, (x0, w) in enumerate(self.windows(1)):
-                out[i, j] = reduce(x[y0:y0 + h, x0:x0 + w].astype(np.float64), axis=(0, 1))
+        for i, (y0, h, ph) in enumerate(self.spans(0)):
+            for j, (x0, w, pw) in enumerate(self.spans(1)):
+                window = x[y0:y0 + h, x0:x0 + w].astype(np.float64)
+                out[i, j] = window.sum(axis=(0, 1)) / (ph * pw) if self._divides() else reduce(window, axis=(0, 1))
         return out
 
     def emit(self, sheet: SheetPlan, x: Planar, book: Book, params: Params | None = None) -> Planar:
         name = FUNCTIONS[self.kind][0]
-        sheet.line(f"Each cell: the {self.kind} of a {self.pool[0]}×{self.pool[1]} window "
+        how = f"the {self.kind}" if not self._divides() else "the sum (padding counts as zeros) divided by the count"
+        sheet.line(f"Each cell: {how} of a {self.pool[0]}×{self.pool[1]} window "
                    "of the same channel in the layer before.", "note", skip=1)
         out = new_planar(sheet, self.output_shape)
         here = sheet.title
         for c, grid in enumerate(out.grids):
-            for i, (y0, h) in enumerate(self.windows(0)):
-                for j, (x0, w) in enumerate(self.windows(1)):
-                    sheet.formula(grid.row + i, grid.col + j, f"{name}({x.window_ref(c, y0, x0, h, w, here)})")
+            for i, (y0, h, ph) in enumerate(self.spans(0)):
+                for j, (x0, w, pw) in enumerate(self.spans(1)):
+                    window = x.window_ref(c, y0, x0, h, w, here)
+                    formula = f"SUM({window})/{ph * pw}" if self._divides() else f"{name}({window})"
+                    sheet.formula(grid.row + i, grid.col + j, formula)
         return out
+
+    def _placed_windows(self):
+        """((i, j), (y0, h), (x0, w)) for every output position."""
+        return [((i, j), rows, cols) for i, rows in enumerate(self.windows(0))
+                for j, cols in enumerate(self.windows(1))]
+
+    def backward_reference(self, x: np.ndarray, grad: np.ndarray):
+        x, d_x = x.astype(np.float64), np.zeros(self.input_shape)
+        for (i, j), (y0, h), (x0, w) in self._placed_windows():
+            window = x[y0:y0 + h, x0:x0 + w].reshape(h * w, -1)
+            for c in range(self.input_shape[2]):
+                if self.kind == "max":
+                    first = int(np.argmax(window[:, c]))      # the first maximum, row by row
+                    d_x[y0 + first // w, x0 + first % w, c] += grad[i, j, c]
+                else:
+                    d_x[y0:y0 + h, x0:x0 + w, c] += grad[i, j, c] / self.count(i, j)
+        return d_x, ()
+
+    def emit_backward(self, sheet: SheetPlan, x: Planar, out: Planar, grad: Cells, params: Params,
+                      book: Book):
+        winners = self._emit_winners(sheet, x, out) if self.kind == "max" else None
+        what = ("the window's gradient where this cell is the window's winner" if winners else
+                "the window's gradient shared equally by its cells")
+        sheet.line(f"∂loss/∂input (laid out like the input): for every window holding the cell, {what}",
+                   "heading")
+        d_x = new_planar(sheet, self.input_shape, role=WEIGHTS)
+        here, channels = sheet.title, self.input_shape[2]
+        terms = {}                                     # input (y, x) -> [(output (i, j), its window)]
+        for (i, j), (y0, h), (x0, w) in self._placed_windows():
+            for y in range(y0, y0 + h):
+                for xx in range(x0, x0 + w):
+                    terms.setdefault((y, xx), []).append(((i, j), (y - y0) * w + (xx - x0) + 1, self.count(i, j)))
+        for c, grid in enumerate(d_x.grids):
+            for y in range(self.input_shape[0]):
+                for xx in range(self.input_shape[1]):
+                    parts = []
+                    for (i, j), place, count in terms.get((y, xx), []):
+                        g = grad.flat_ref((i * self.output_shape[1] + j) * channels + c, here)
+                        parts.append(f"IF({winners.cell_ref(i, j, c, here)}={place},{g},0)" if winners
+                                     else f"{g}/{count}")
+                    zero_or_formula(sheet, grid.row + y, grid.col + xx, "+".join(parts) or None)
+        return d_x, ()
+
+    def _emit_winners(self, sheet: SheetPlan, x: Planar, out: Planar) -> Planar:
+        """Which cell of each window holds its maximum first (1 = top left, row by row): the first
+        window row whose MAX is the window's maximum, and MATCH for the column in that row."""
+        sheet.line("The winner of each window: which of its cells holds the maximum first "
+                   "(1 = top left, counting row by row)", "heading")
+        winners = new_planar(sheet, self.output_shape)
+        here = sheet.title
+        for c, grid in enumerate(winners.grids):
+            for (i, j), (y0, h), (x0, w) in self._placed_windows():
+                top = out.cell_ref(i, j, c, here)
+                rows = [x.window_ref(c, y0 + r, x0, 1, w, here) for r in range(h)]
+                formula = f"{(h - 1) * w}+MATCH({top},{rows[-1]},0)" if h > 1 else f"MATCH({top},{rows[-1]},0)"
+                for r in reversed(range(h - 1)):
+                    found = f"{r * w}+MATCH({top},{rows[r]},0)" if r else f"MATCH({top},{rows[r]},0)"
+                    formula = f"IF(MAX({rows[r]})={top},{found},{formula})"
+                sheet.formula(grid.row + i, grid.col + j, formula)
+        return winners
 
 
 @dataclass(frozen=True)
@@ -92,6 +181,35 @@ class GlobalPool(Op):
             sheet.formula(out.block.row, out.block.col + c, f"{name}({x.grids[c].ref(sheet.title)})")
         return out
 
+    def backward_reference(self, x: np.ndarray, grad: np.ndarray):
+        x = x.astype(np.float64)
+        if self.kind == "average":
+            return np.broadcast_to(grad / (x.shape[0] * x.shape[1]), x.shape).copy(), ()
+        top = x.max(axis=(0, 1))
+        winners = x == top
+        return winners * (grad / winners.sum(axis=(0, 1))), ()
+
+    def emit_backward(self, sheet: SheetPlan, x: Planar, out: Flat, grad: Cells, params: Params,
+                      book: Book):
+        here, cells = sheet.title, x.height * x.width
+        counts = None
+        if self.kind == "max":
+            counts = new_flat(sheet, self.output_shape, "cells holding the maximum")
+            for c in range(x.channels):
+                sheet.formula(*counts.position(c), f"COUNTIF({x.grids[c].ref(here)},{out.flat_ref(c, here)})")
+        what = ("its channel's gradient shared by the cells holding the maximum" if counts else
+                f"its channel's gradient shared by all {cells} cells")
+        sheet.line(f"∂loss/∂input (laid out like the input): {what}", "heading")
+        d_x = new_planar(sheet, self.input_shape, role=WEIGHTS)
+        for c, grid in enumerate(d_x.grids):
+            g = grad.flat_ref(c, here)
+            for y in range(x.height):
+                for xx in range(x.width):
+                    formula = (f"IF({x.cell_ref(y, xx, c, here)}={out.flat_ref(c, here)},"
+                               f"{g}/{counts.flat_ref(c, here)},0)" if counts else f"{g}/{cells}")
+                    sheet.formula(grid.row + y, grid.col + xx, formula)
+        return d_x, ()
+
 
 def _check_image(config, shape, reasons) -> None:
     check_channels_last(config, reasons)
@@ -103,19 +221,23 @@ def _check_image(config, shape, reasons) -> None:
 def pool2d(layer, shape, context: Context) -> Pool2D | None:
     config, reasons = layer.config, []
     _check_image(config, shape, reasons)
-    padding = option(config, "padding", "valid")
-    if padding not in ("valid", "same"):
-        reasons.append(f"padding={padding!r} is not supported (only 'valid' or 'same')")
+    try:
+        padding = parse_padding(option(config, "padding", "valid"))
+    except ValueError as error:
+        reasons.append(str(error))
     if not finish(reasons, shape):
         return None
     pool = pair(option(config, "pool_size", 2))
     strides = pair(option(config, "strides", pool))
-    out = (output_size(shape[0], pool[0], strides[0], padding),
-           output_size(shape[1], pool[1], strides[1], padding), shape[2])
+    ceil_mode = bool(option(config, "ceil_mode", False))
+    out = tuple(output_size(shape[a], pool[a], strides[a], on_axis(padding, a), ceil_mode) for a in (0, 1))
     if min(out) < 1:
         raise Unsupported(f"a {pool[0]}×{pool[1]} pool does not fit the {shape_text(shape)} input")
+    if not isinstance(padding, str) and any(2 * max(on_axis(padding, a)) > pool[a] for a in (0, 1)):
+        raise Unsupported(f"padding {padding_text(padding)} is more than half the {pool[0]}×{pool[1]} window")
     kind = "max" if layer.class_name.startswith("Max") else "average"
-    return Pool2D(layer.name, tuple(shape), out, kind, pool, strides, padding)
+    return Pool2D(layer.name, tuple(shape), out + (shape[2],), kind, pool, strides, padding, ceil_mode,
+                  bool(option(config, "count_include_pad", False)))
 
 
 @converter("GlobalMaxPooling2D", "GlobalMaxPool2D", "GlobalAveragePooling2D", "GlobalAvgPool2D")

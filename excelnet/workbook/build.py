@@ -18,6 +18,7 @@ from .guide import emit_experiments, emit_guide
 from .limits import check_limits
 from .inputs import Samples, emit_digits, emit_input_sheet, matching
 from .naming import SheetNamer
+from .learning import check_learnable, emit_learning, learning_rows
 from .words import student_questions
 from .outputs import emit_output_sheet
 
@@ -102,8 +103,11 @@ def add_explain_sheet(book: Book, layers: list[LayerCells]) -> SheetPlan:
 
 
 def plan_workbook(network: Network, samples: Samples | None = None,
-                  labels: list[str] | None = None) -> WorkbookPlan:
+                  labels: list[str] | None = None, learn: bool = False) -> WorkbookPlan:
+    """`learn`: add the backward pass, one gradient-descent step and the forward pass after it."""
     names = class_names(network, labels)
+    if learn:
+        check_learnable(network)
     samples = matching(samples, network.input_shape)
     book = Book(SheetNamer())
     guide = book.add_sheet("Guide", "guide")
@@ -124,6 +128,7 @@ def plan_workbook(network: Network, samples: Samples | None = None,
     explained: list[LayerCells] = []
     counts: list[tuple[str, int, int]] = []
     outputs: dict[int, tuple[str, Cells]] = {}
+    flows = []                                  # (input, output) cells of each op, for the backward pass
     layer_rows = [[input_sheet.title, "input", "Input", "the picture the network reads: a sample, or your drawing",
                    shape_text(network.input_shape), 0, input_sheet.formula_count()]]
     for index, op in enumerate(network.ops, start=1):
@@ -136,6 +141,7 @@ def plan_workbook(network: Network, samples: Samples | None = None,
         sheet.next_row += 1
         before, recorded = len(book.sheets), len(book.params)
         x_in, x = x, op.emit(sheet, x, book)
+        flows.append((x_in, x))
         outputs[index] = (sheet.title, x)
         name_switches(sheet, op.name)
         params[index] = merge_params(book.params[recorded:])
@@ -149,10 +155,16 @@ def plan_workbook(network: Network, samples: Samples | None = None,
         layer_rows.extend(weight_sheet_rows(book.sheets[before:], op))
         counts.extend(helper_counts(sheet.title, op, formulas))
     output = book.add_sheet("Output", "output")
-    emit_output_sheet(output, x, names, inputs.label, network.output_activation, network.output_description)
+    verdict = emit_output_sheet(output, x, names, inputs.label, network.output_activation,
+                                network.output_description, learn)
+    explain = add_explain_sheet(book, explained)       # right after Output, before any learning sheets
+    learning = None
+    if learn:
+        learning = emit_learning(book, network, flows, params, input_sheet, inputs, output, verdict, thing)
     layer_rows.append([output.title, "output", "Output", "probability of each class, prediction, loss",
                        shape_text(network.output_shape), 0, output.formula_count()])
-    explain = add_explain_sheet(book, explained)
+    if learning is not None:
+        layer_rows += learning_rows(learning.sheets)
     layer_rows.append([explain.title, "explain", "Explain", "how one cell of any layer is computed, step by step",
                        "", 0, explain.formula_count()])
     if data is not None:
@@ -160,7 +172,8 @@ def plan_workbook(network: Network, samples: Samples | None = None,
                            f"{len(samples.labels)} pictures", 0, 0])
     spec = network.spec
     emit_guide(guide, network.name, layer_rows, spec.source, spec.sha256, list(network.skipped),
-               thing if samples is not None else None, counts=counts)
+               thing if samples is not None else None, learn=learn,
+               normalize=str(spec.extra.get("normalize", "")), counts=counts)
     if is_shipped(network):
         emit_experiments(guide)
     sheets = [s for s in book.sheets if s is not data] + ([data] if data else [])  # data last

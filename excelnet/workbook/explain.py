@@ -20,7 +20,7 @@ from ..ops.convolution import Conv2D
 from ..ops.core import Dense
 from ..ops.pooling import Pool2D
 from ..sheet import ACTIVATIONS, CONTROL, PICTURE, WEIGHTS, SheetPlan
-from ..shapes import padding_amounts
+from ..shapes import on_axis, padding_amounts
 from .words import plain_name
 
 LABEL_COLUMN_WIDTH = 30
@@ -330,20 +330,26 @@ def _explain_pool(sheet: SheetPlan, layer: LayerCells, c: Controls, on: str) -> 
     op: Pool2D = layer.op
     here, x = sheet.title, layer.x
     (ph, pw), (sh, sw) = op.pool, op.strides
-    top, _ = padding_amounts(op.input_shape[0], ph, sh, op.padding)
-    left, _ = padding_amounts(op.input_shape[1], pw, sw, op.padding)
+    top, _ = padding_amounts(op.input_shape[0], ph, sh, on_axis(op.padding, 0))
+    left, _ = padding_amounts(op.input_shape[1], pw, sw, on_axis(op.padding, 1))
     y0, x0 = f"(({c.row}-1)*{sh}-{top})", f"(({c.col}-1)*{sw}-{left})"
-    sheet.line(f"The {ph}×{pw} window of the same channel in the layer before", "text")
+    sheet.line(f"The {ph}×{pw} window of the same channel in the layer before (empty where it sticks out)",
+               "text")
     window, = _pictures(sheet, 1, ph, pw, "window", ACTIVATIONS)
 
     def cell(r, col):
         y, xx = f"{y0}+{c.ruler(r)}", f"{x0}+{c.ruler(col)}"
         value = pick(list(x.grids), c.channel, y, xx, here)
-        if op.padding == "valid":
-            return value
         return f'IF(AND({y}>=0,{y}<{x.height},{xx}>=0,{xx}<{x.width}),{value},"")'
     _fill(sheet, window, on, cell)
     sheet.names[f"Explain{layer.index}_Window"] = window
+    if op.kind == "average" and op.count_include_pad:     # divide by the window's size inside the padding
+        heights = [str(padded) for _, _, padded in op.spans(0)]
+        widths = [str(padded) for _, _, padded in op.spans(1)]
+        divisor = f"({choose(c.row, heights)}*{choose(c.col, widths)})"
+        result = _step(sheet, "→ result: the sum of the window ÷ its size, padding included",
+                       f'IF({on},SUM({window.ref(here, True)})/{divisor},"")', "explain-result")
+        return result
     name = "MAX" if op.kind == "max" else "AVERAGE"
     result = _step(sheet, f"→ result: the {op.kind} of the window", f'IF({on},{name}({window.ref(here, True)}),"")',
                    "explain-result")

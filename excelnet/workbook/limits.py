@@ -19,7 +19,7 @@ MAX_ARGUMENTS = 255            # arguments of one function call
 MAX_NESTING = 64               # levels of nested function calls
 ARRANGE_WIDTH = 120            # columns that grids wrap at (layout.arrange)
 
-_TITLE = re.compile(r"^Layer \d+: (?P<name>.*) \((?P<cls>[^()]*)\) → ")
+_TITLE = re.compile(r"^Layer \d+: (?P<name>.*) \((?P<cls>[^()]*)\) [→←] ")
 _WEIGHTS = re.compile(r"^Weights of (?P<name>.*): ")
 
 
