@@ -190,6 +190,9 @@ def summarize_plan(plan) -> Summary:
         elif sheet.kind == "output":
             rows.append(LayerRow("(output)", "Output", shape_text(network.output_shape), 0, counts, [sheet.title]))
             current = None
+        elif sheet.kind == "explain":      # an upper bound: IF and CHOOSE compute only the chosen part
+            rows.append(LayerRow("(explain)", "Explain", "", 0, counts, [sheet.title]))
+            current = None
         else:
             if sheet.kind == "data":
                 samples = max(r for r, _ in sheet.cells) - 1 if sheet.cells else 0

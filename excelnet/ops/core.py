@@ -119,8 +119,8 @@ class Dense(Op):
         sheet.line(f"Weights of {self.name}: one block per unit, laid out like its input "
                    "(you may edit them).", "title", skip=1)
         if x.channels > 1:
-            sheet.line(f"Each unit has one small picture per channel of the layer before: blue cells "
-                       "push the unit up where that channel is bright, red cells push it down.", "note", skip=1)
+            sheet.line(f"Each unit has one small picture per channel of the layer before: teal cells "
+                       "push the unit up where that channel is bright, brown cells push it down.", "note", skip=1)
             for c in range(x.channels):
                 sheet.put(sheet.next_row, 2 + c * (cols // x.channels), f"ch {c + 1}", "label")
             sheet.next_row += 1

@@ -23,7 +23,7 @@ from ..sheet import ACTIVATIONS, CONTROL, PICTURE, WEIGHTS, SheetPlan
 from ..shapes import on_axis, padding_amounts
 from .words import plain_name
 
-LABEL_COLUMN_WIDTH = 30
+LABEL_COLUMN_WIDTH = 44
 COLUMN_WIDTH = 6.5            # about 50 px: room for "-0.123" at 9 pt, readable on a projector
 MAX_COLS = 40                 # pictures wrap after this many columns
 TOP_CONTRIBUTIONS = 5

@@ -40,8 +40,8 @@ LEARNING = [
     "3. Each layer passes the gradient on to its input: a weighted sum passes it back through the same weights, "
     "relu passes it only where its output was positive, max pooling only to the largest value of each window.",
     "4. The gradient of a weight is (the input it multiplied) × (the gradient of what it fed). The gradients are "
-    "laid out exactly like the weights and coloured the same way: red negative, blue positive.",
-    "5. Input sheet: the saliency picture is ∂loss/∂pixel: red pixels would make the network surer of the Target "
+    "laid out exactly like the weights and coloured the same way: brown negative, teal positive.",
+    "5. Input sheet: the saliency picture is ∂loss/∂pixel: brown pixels would make the network surer of the Target "
     "with more ink.",
     "6. Step sheet: every weight becomes w − LearningRate × ∂loss/∂w, a small move downhill. Switched-off filters "
     "get no gradient, so they do not change.",

@@ -179,13 +179,13 @@ def _sheet(book: Book, title: str) -> SheetPlan:
 
 def _saliency(sheet: SheetPlan, inputs: InputCells, grad: Cells) -> list[Rect]:
     """∂loss/∂input beside the network input on the Input sheet, one grid per Canvas: which
-    pixels would make the network surer (red) or less sure (blue) of the Target."""
+    pixels would make the network surer (brown: negative) or less sure (teal: positive) of the Target."""
     x = inputs.network_input
     grids = list(x.grids) if not isinstance(x, Flat) else [x.block]
     shift = max(g.right for g in grids) + 2 - grids[0].col
     here = sheet.title
-    sheet.put(grids[0].row - 1, grids[0].col + shift, "Saliency ∂loss/∂pixel: red = more ink here makes the "
-              "Target more likely, blue = less likely", "heading")
+    sheet.put(grids[0].row - 1, grids[0].col + shift, "Saliency ∂loss/∂pixel: brown = more ink here makes the "
+              "Target more likely, teal = less likely", "heading")
     pictures = [sheet.block(Rect(here, g.row, g.col + shift, g.rows, g.cols), GRADIENTS) for g in grids]
     size = x.size if isinstance(x, Flat) else x.height * x.width * x.channels
     for i in range(size):

@@ -35,6 +35,9 @@ def _over(what: str, need: int, limit: int, unit: str) -> str:
 
 # --- Before planning: estimates from the shapes -------------------------------------------------
 
+QUESTION_LINES = 6     # under a layer's title: where to find Explain, students' questions, a blank line
+
+
 def layer_needs(op, input_block: tuple[int, int]) -> tuple[dict[str, tuple[int, int]], tuple[int, int]]:
     """({sheet: (rows, columns)} this op needs, (rows, cols) of its output when it is a vector block).
 
@@ -49,7 +52,7 @@ def layer_needs(op, input_block: tuple[int, int]) -> tuple[dict[str, tuple[int, 
         height, width = shape[0], shape[1]
         channels = shape[2] if len(shape) == 3 else 1
         per_line = max(1, (ARRANGE_WIDTH + 1) // (width + 1))
-        rows = math.ceil(channels / per_line) * (height + 2) + 12
+        rows = math.ceil(channels / per_line) * (height + 2) + 12 + QUESTION_LINES
         cols = min(channels, per_line) * (width + 1)
         if isinstance(op, Conv2D):
             top, bottom, left, right = op.pads
@@ -65,11 +68,11 @@ def layer_needs(op, input_block: tuple[int, int]) -> tuple[dict[str, tuple[int, 
         block = flat_width(op.input_shape) if len(op.input_shape) >= 2 else (1, units)
     elif isinstance(op, (ActivationOp, AffineOp, SoftmaxOp)):
         block = input_block                   # same layout as the input
-    needs = {"layer": (12 + 4 * block[0], block[1] + 1)}
+    needs = {"layer": (12 + QUESTION_LINES + 4 * block[0], block[1] + 1)}
     if isinstance(op, Dense):
         in_rows, in_cols = input_block
         step = in_rows if in_rows == 1 else in_rows + 1
-        needs["weights"] = (2 + units * step, in_cols + 1)
+        needs["weights"] = (2 + 4 + units * step, in_cols + 1)   # + a note and the channels' labels
     return needs, block
 
 
