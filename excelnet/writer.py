@@ -37,16 +37,18 @@ INK = "1F3864"            # headings
 # (weights), yellow = type here, grey/black = ink, purple = the answer. Tabs follow the same code.
 TAB_COLOURS = {"guide": "7F7F7F", "input": "2E9E44", "layer": "2F6EBA", "weights": "A6611A",
                "output": "8E44AD", "explain": "BF9000", "data": "BFBFBF", "backward": "C0392B", "step": "16A085"}
-NEGATIVE_WEIGHT = "A6611A"  # brown
-POSITIVE_WEIGHT = "018571"  # teal: never blue, which means "a high value" on the layer sheets
+# The strongest colours stay light enough for dark numbers on a projector (a font rule that turned
+# them white on dark cells cost about 10 ms of every full recalculation: benchmarks/helper_blocks.py).
+NEGATIVE_WEIGHT = "BF812D"  # brown
+POSITIVE_WEIGHT = "35978F"  # teal: never blue, which means "a high value" on the layer sheets
 GRID_KINDS = ("input", "layer", "weights", "backward", "step")
 GRID_COLUMN_WIDTH = 2.86  # 20 px in Excel (width x 7 px per character of Calibri 11) ...
 GRID_ROW_HEIGHT = 15      # ... and 15 pt = 20 px: square cells
 SCREEN_PX = 1500          # a sheet's grids are zoomed to fit about this many pixels across
 VALUE_FORMAT = "[>=0.005]0.00;[<=-0.005]-0.00;"  # two decimals; nothing (never "-0.00") for what rounds to 0
 YELLOW = "FFF2B3"
-HIGH = "08519C"           # the strongest value of a feature map
-QUIET = "404040"          # the numbers in grids: dark enough for a projector (white on dark cells)
+HIGH = "4A8CCB"           # the strongest value of a feature map: blue, light enough for dark numbers
+QUIET = "262626"          # the numbers in grids: dark enough for a projector
 THIN = Side(style="thin", color="BFBFBF")
 CANVAS_LINE = Side(style="hair", color="C9B458")   # the Canvas shows its grid: one square per pixel
 
@@ -278,14 +280,10 @@ def _format_blocks(ws, plan: SheetPlan) -> None:
         if role == ACTIVATIONS and rect.rows * rect.cols > 1:
             ws.conditional_formatting.add(span, ColorScaleRule(
                 start_type="min", start_color="FFFFFF", end_type="max", end_color=HIGH))
-            _white_on_dark(ws, rect, f"{_first(rect)}>=MIN({_span(rect, True)})+0.6*(MAX({_span(rect, True)})"
-                                     f"-MIN({_span(rect, True)}))")
         elif role in (WEIGHTS, GRADIENTS) and rect.rows * rect.cols > 1:
             ws.conditional_formatting.add(span, ColorScaleRule(
                 start_type="min", start_color=NEGATIVE_WEIGHT, mid_type="num", mid_value=0,
                 mid_color="FFFFFF", end_type="max", end_color=POSITIVE_WEIGHT))
-            _white_on_dark(ws, rect, f"OR({_first(rect)}>=0.6*MAX({_span(rect, True)}),"
-                                     f"{_first(rect)}<=0.6*MIN({_span(rect, True)}))")
         elif role in (PICTURE, CANVAS):      # ink on paper: 0 white, the brightest pixel black
             ws.conditional_formatting.add(span, ColorScaleRule(
                 start_type="num", start_value=low, start_color="FFFFFF",
