@@ -22,9 +22,11 @@ BENCHMARKS = [
     ("scaling", "Scaling to a million formula cells", []),
     ("layouts", "Convolution layouts in LibreOffice (the measured hint)", []),
     ("libreoffice", "LibreOffice: load, recalculation, one edit", []),
+    ("helper_blocks", "LibreOffice: what each helper block costs", ["--repeat", "10", "--rounds", "3"]),
     ("recalc_cost", "Cost models behind `excelnet summary` (recalculation, file size)", ["--repeat", "9"]),
     ("formulas_engine", "The `formulas` library", []),
     ("fidelity", "Fidelity: 10,000 MNIST test digits in LibreOffice vs Keras", []),
+    ("learn", "The learning workbook (excelnet build --learn)", []),
     ("onnx_lenet", "LeNet-5 from ONNX beside the same network from Keras", ["--repeat", "5"]),
 ]
 
