@@ -76,7 +76,7 @@ def _flat_index(shape: tuple[int, ...], grid: int, r: int, c: int) -> int:
 
 @dataclass(frozen=True)
 class DigitStore:
-    """Where the sample images live on the Digits sheet, and how a formula reads one value.
+    """Where the sample images live on the Samples sheet, and how a formula reads one value.
 
     Whole-number pixels (0-255) are stored as text, one image row per cell, three digits
     per value ("000128255..."): 28 cells per digit instead of 784, which keeps the
