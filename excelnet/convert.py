@@ -7,8 +7,10 @@ from pathlib import Path
 from typing import Callable
 
 from .assets import DEFAULT_MODEL, DEFAULT_SAMPLES
+from .errors import ExcelnetError
 from .ops import Network, build_network
 from .reader import read_model
+from .text import safe_text
 from .workbook.build import WorkbookPlan, plan_workbook
 from .workbook.inputs import Samples, load_samples
 from .writer import write_workbook
@@ -19,6 +21,7 @@ class BuildResult:
     path: Path
     plan: WorkbookPlan
     samples: Samples | None
+    note: str | None = None          # e.g. that .xlsx was added to the output name
 
     @property
     def network(self) -> Network:
@@ -34,28 +37,67 @@ def input_divisor(network: Network) -> float:
 DEFAULT_SOURCE = "excelnet's shipped model mnist_cnn.keras"
 
 
-def load_network(model: str | Path | None = None) -> Network:
+def load_network(model: str | Path | None = None, max_cells: int | None = None) -> Network:
     """Read and check a model; the shipped one is recorded by name, not by install path,
     so the same workbook comes out wherever excelnet is installed."""
+    if model is not None and not str(model).strip():
+        raise ExcelnetError("The model path is empty: give a Keras model file (.keras or .h5), or leave "
+                            "--model out to use the shipped MNIST CNN.")
     spec = read_model(model or DEFAULT_MODEL)
     if model is None:
         spec = replace(spec, source=DEFAULT_SOURCE)
-    return build_network(spec)
+    return build_network(spec, max_cells)
+
+
+def output_path(output: str | Path | None, model: str | Path | None) -> tuple[Path, str | None]:
+    """Where the workbook goes, and a note when excelnet chose part of the name.
+
+    Refused before any work: a name that is not .xlsx (verify and Excel would not open it
+    as a workbook), a folder, or nothing at all."""
+    if output is None:
+        return Path((Path(model).stem if model else "mnist_cnn") + ".xlsx"), None
+    text = str(output)
+    if not text.strip():
+        raise ExcelnetError("The output name is empty: give a file name ending in .xlsx.")
+    path = Path(text)
+    if text.endswith(("/", "\\")) or path.is_dir():
+        example = path / ((Path(model).stem if model else "mnist_cnn") + ".xlsx")
+        raise ExcelnetError(f"The output '{safe_text(text)}' is a folder; give the workbook's file name, "
+                            f"such as '{safe_text(str(example))}'.")
+    if path.suffix == "":
+        return path.with_name(path.name + ".xlsx"), f"added .xlsx to the output name: {safe_text(path.name)}.xlsx"
+    if path.suffix.lower() != ".xlsx":
+        raise ExcelnetError(f"The output '{safe_text(text)}' does not end in .xlsx: excelnet writes Excel "
+                            f"workbooks, so name it e.g. '{safe_text(str(path.with_suffix('.xlsx')))}'.")
+    return path, None
 
 
 def build(model: str | Path | None = None, output: str | Path | None = None,
           labels: list[str] | None = None, samples: str | Path | None = None,
-          progress: Callable[[int, int], None] | None = None) -> BuildResult:
+          progress: Callable[[int, int], None] | None = None, max_cells: int | None = None) -> BuildResult:
     """Convert `model` (default: the shipped MNIST CNN) into the workbook `output`.
 
     Everything is read and checked before the output file is touched. `progress(cells
     written, cells in all)` is called as each sheet is written, for a bar on big models."""
-    network = load_network(model)
+    path, note = output_path(output, model)
+    plan, sample_set = plan_for(model, labels, samples, max_cells)
+    written = write_workbook(plan.sheets, path, progress)
+    return BuildResult(written, plan, sample_set, note)
+
+
+def plan_for(model: str | Path | None = None, labels: list[str] | None = None,
+             samples: str | Path | None = None, max_cells: int | None = None) -> tuple[WorkbookPlan, Samples | None]:
+    """The workbook `build` would write for these arguments, planned but not written:
+    `build`, `summary` and `train` all count its cells, so they report the same numbers."""
+    network = load_network(model, max_cells)
+    if samples is not None and not str(samples).strip():
+        raise ExcelnetError("The samples path is empty: give an .npz file, or leave --samples out.")
     if samples is None and model is None:
         samples = DEFAULT_SAMPLES
     sample_set = load_samples(samples, network.input_shape, input_divisor(network)) if samples else None
-    plan = plan_workbook(network, sample_set, labels)
-    if output is None:
-        output = Path((Path(model).stem if model else "mnist_cnn") + ".xlsx")
-    path = write_workbook(plan.sheets, output, progress)
-    return BuildResult(path, plan, sample_set)
+    return plan_workbook(network, sample_set, labels), sample_set
+
+
+def formula_cells(model: str | Path) -> int:
+    """How many formula cells `excelnet build -m model` writes (what `summary` reports too)."""
+    return plan_for(model)[0].formula_cells

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .layout import Rect
+from .text import safe_text
 
 
 @dataclass(frozen=True)
@@ -59,8 +60,8 @@ class SheetPlan:
     gridlines: bool = True
 
     def put(self, row: int, col: int, value: Any, style: str | None = None) -> None:
-        if isinstance(value, str):
-            value = Text(value)
+        if isinstance(value, str):         # text, made safe for the XML of a workbook (no NUL,
+            value = Text(safe_text(value, keep="\n\t"))   # control characters or lone surrogates)
         self.cells[(row, col)] = value
         if style:
             self.styles[(row, col)] = style

@@ -11,6 +11,7 @@ from ..reader.spec import ModelSpec
 from . import convolution, core, elementwise, pooling  # noqa: F401  (they register converters)
 from .activations import NAMES as ACTIVATION_NAMES
 from .base import CONVERTERS, IDENTITY_LAYERS, Context, Op, Unsupported, supported_layers
+from .weights import weight_problems
 
 MERGE = "merges branches, and only a single chain of layers is supported"
 RECURRENT = "is a recurrent layer: it loops over time steps, which a fixed grid of formulas cannot express"
@@ -127,8 +128,10 @@ class Network:
         return outputs
 
 
-def build_network(spec: ModelSpec) -> Network:
-    """Check every layer; raise one UnsupportedModelError listing all problems."""
+def build_network(spec: ModelSpec, max_cells: int | None = None) -> Network:
+    """Check every layer; raise one UnsupportedModelError listing all problems. A network whose
+    workbook would exceed Excel's limits or `max_cells` (default: limits.DEFAULT_CELL_BUDGET)
+    is refused from its shapes, before anything is planned."""
     context = Context(spec.keras_version)
     problems = list(spec.extra.get("problems", ()))
     ops, skipped = [], []
@@ -155,14 +158,17 @@ def build_network(spec: ModelSpec) -> Network:
             problems.append(f"{label}: {'; '.join(common)}")
             shape = None
             continue
+        # The weights first: every converter may then rely on their count, shape and numbers.
+        reasons = weight_problems(layer.class_name, layer.config, layer.weights, shape)
         try:
-            op = convert(layer, shape, context)
+            op = convert(layer, None if reasons else shape, context)
         except Unsupported as error:
-            problems.append(f"{label}: {'; '.join(error.reasons)}")
-            shape = None
-            continue
-        except Exception as error:  # a stranger's config or weights may be wrong in any way
-            problems.append(f"{label}: its weights or config do not fit ({type(error).__name__}: {error})")
+            reasons += error.reasons
+        except Exception:  # a stranger's config may be wrong in ways no check foresaw: no traceback,
+            # and no internal error's text as the reason
+            reasons.append(f"its config is not that of a {layer.class_name} layer excelnet can read")
+        if reasons:
+            problems.append(f"{label}: {'; '.join(reasons)}")
             shape = None
             continue
         if op is not None:
@@ -173,7 +179,7 @@ def build_network(spec: ModelSpec) -> Network:
     if problems:
         raise UnsupportedModelError(problems, supported_layers(), spec.source, ACTIVATION_NAMES)
     network = Network(spec.name, tuple(spec.input_shape), tuple(ops), tuple(skipped), spec)
-    from ..workbook.limits import check_network  # the sheets it needs, from the shapes alone
+    from ..workbook.limits import DEFAULT_CELL_BUDGET, check_network  # from the shapes alone
 
-    check_network(network)
+    check_network(network, max_cells or DEFAULT_CELL_BUDGET)
     return network

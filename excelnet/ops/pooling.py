@@ -10,8 +10,8 @@ import numpy as np
 
 from ..layout import Flat, Planar
 from ..sheet import SheetPlan
-from ..shapes import output_size, padding_amounts, pair
-from .base import Book, Context, Op, Unsupported, check_channels_last, converter, finish, option
+from ..shapes import output_size, padding_amounts
+from .base import Book, Context, Op, Unsupported, check_channels_last, converter, finish, option, whole_pair
 from .cells import new_flat, new_planar, shape_text
 
 FUNCTIONS = {"max": ("MAX", np.max), "average": ("AVERAGE", np.mean)}
@@ -105,10 +105,10 @@ def pool2d(layer, shape, context: Context) -> Pool2D | None:
     padding = option(config, "padding", "valid")
     if padding not in ("valid", "same"):
         reasons.append(f"padding={padding!r} is not supported (only 'valid' or 'same')")
+    pool = whole_pair(config, "pool_size", 2, reasons)
+    strides = whole_pair(config, "strides", pool or 2, reasons)
     if not finish(reasons, shape):
         return None
-    pool = pair(option(config, "pool_size", 2))
-    strides = pair(option(config, "strides", pool))
     out = (output_size(shape[0], pool[0], strides[0], padding),
            output_size(shape[1], pool[1], strides[1], padding), shape[2])
     if min(out) < 1:

@@ -10,6 +10,7 @@ from ..ops import Network
 from ..ops.base import Book
 from ..ops.cells import shape_text
 from ..sheet import SWITCH, SheetPlan
+from ..text import safe_name
 from .guide import emit_guide
 from .limits import check_limits
 from .inputs import Samples, emit_digits, emit_input_sheet, matching
@@ -36,7 +37,7 @@ def class_names(network: Network, labels: list[str] | None) -> list:
         return list(range(count))
     if len(labels) != count:
         raise ExcelnetError(f"--labels gives {len(labels)} names but the model has {count} outputs")
-    return [int(l) if l.isdigit() else l for l in labels]
+    return [int(l) if l.isdigit() and l.isascii() else safe_name(l) for l in labels]
 
 
 def name_switches(sheet: SheetPlan, layer: str) -> None:
