@@ -150,16 +150,20 @@ def _vars(reader: WeightReader, groups, key: str | None, layer: dict) -> tuple[n
     """The arrays under layers/<key>/vars/0, 1, ... in that order (Keras numbers them)."""
     if key is None or key not in groups:
         return ()
-    where = f"the weights of layer '{layer_name(layer)}' (layers/{key})"
-    group = reader.child(groups, key, where)
+    name = layer_name(layer)
+    group = reader.child(groups, key, f"the weight group layers/{key} of layer '{name}'")
     if not isinstance(group, _h5py().Group) or "vars" not in group:
         return ()
+    where = f"the weight group layers/{key}/vars of layer '{name}'"
     variables = reader.child(group, "vars", where)
     keys = list(variables) if isinstance(variables, _h5py().Group) else []
     if sorted(keys, key=lambda k: (len(k), k)) != [str(i) for i in range(len(keys))]:
-        raise Refused(f"{where} are not numbered 0, 1, 2, ... as Keras numbers them")
-    return tuple(reader.array(reader.child(variables, str(i), where), f"{where[:-1]}/vars/{i})")
-                 for i in range(len(keys)))
+        raise Refused(f"{where} is not numbered 0, 1, 2, ... as Keras numbers weights")
+    arrays = []
+    for i in range(len(keys)):
+        where = f"the weight array layers/{key}/vars/{i} of layer '{name}'"
+        arrays.append(reader.array(reader.child(variables, str(i), where), where))
+    return tuple(arrays)
 
 
 def _snake_case(name: str) -> str:
@@ -205,10 +209,13 @@ def _hdf5_problem(error: OSError) -> str:
 def _h5_layer_weights(reader: WeightReader, group, name: str) -> tuple[np.ndarray, ...]:
     if name not in group:
         return ()
-    where = f"the weights of layer '{name}'"
-    layer = reader.child(group, name, where)
+    layer = reader.child(group, name, f"the weight group of layer '{name}'")
     names = [_text(n) for n in np.atleast_1d(layer.attrs.get("weight_names", []))]
-    return tuple(reader.array(reader.child(layer, n, where), f"weight '{n}' of layer '{name}'") for n in names)
+    arrays = []
+    for n in names:
+        where = f"the weight array {n} of layer '{name}'"
+        arrays.append(reader.array(reader.child(layer, n, where), where))
+    return tuple(arrays)
 
 
 def _layer_spec(layer: dict, weights: tuple) -> LayerSpec:
