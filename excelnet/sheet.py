@@ -44,7 +44,7 @@ class SheetPlan:
     cells: dict[tuple[int, int], Any] = field(default_factory=dict)
     styles: dict[tuple[int, int], str] = field(default_factory=dict)
     blocks: list[tuple[Rect, str]] = field(default_factory=list)
-    names: dict[str, Rect] = field(default_factory=dict)
+    names: dict[str, Rect | tuple[Rect, ...]] = field(default_factory=dict)   # several areas: a multi-area name
     validations: list[tuple[Rect, int, int]] = field(default_factory=list)
     column_width: float | None = None            # narrow square cells for pictures
     wide_columns: dict[int, float] = field(default_factory=dict)

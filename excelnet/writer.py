@@ -212,10 +212,9 @@ def _write_sheet(workbook: Workbook, plan: SheetPlan, looks: _Looks) -> tuple:
         target.hyperlink = Hyperlink(ref=target.coordinate, location=f"{quote_sheet(title)}!A1")
     _format_blocks(ws, plan)
     _set_dimensions(ws, plan)
-    for name, rect in plan.names.items():
-        target = f"{quote_sheet(plan.title)}!${column_letter(rect.col)}${rect.row}"
-        if rect.rows > 1 or rect.cols > 1:
-            target += f":${column_letter(rect.right)}${rect.bottom}"
+    for name, areas in plan.names.items():
+        areas = areas if isinstance(areas, tuple) else (areas,)
+        target = ",".join(rect.ref("", absolute=True) for rect in areas)
         workbook.defined_names[name] = DefinedName(name, attr_text=target)
     for rect, low, high in plan.validations:
         rule = DataValidation(type="whole", operator="between", formula1=str(low), formula2=str(high),

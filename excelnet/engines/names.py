@@ -41,13 +41,28 @@ class PublicCells:
     values: dict                           # constant texts: ModelSource, ModelSHA256
 
 
-def read_public_cells(path: str | Path) -> PublicCells:
+def _open(path: str | Path):
     try:
-        workbook = load_workbook(path, read_only=True)
+        return load_workbook(path, read_only=True)
     except Exception as error:  # openpyxl raises many kinds for a file that is not xlsx
         raise ExcelnetError(f"{path}: not a readable .xlsx workbook ({error})") from None
+
+
+def read_named_areas(path: str | Path) -> dict[str, list[NamedRange]]:
+    """Every defined name with its areas, in order (Weights_<i>_<k> may have several)."""
+    workbook = _open(path)
     try:
-        ranges = {name: _parse(defined.attr_text) for name, defined in workbook.defined_names.items()}
+        return {name: [_parse(area) for area in _areas(defined.attr_text)]
+                for name, defined in workbook.defined_names.items()}
+    finally:
+        workbook.close()
+
+
+def read_public_cells(path: str | Path) -> PublicCells:
+    workbook = _open(path)
+    try:
+        ranges = {name: _parse(defined.attr_text) for name, defined in workbook.defined_names.items()
+                  if len(_areas(defined.attr_text)) == 1}
         values = {}
         for name in ("ModelSource", "ModelSHA256"):
             if name in ranges:
@@ -64,6 +79,20 @@ def read_public_cells(path: str | Path) -> PublicCells:
         raise ExcelnetError(f"{path}: not an excelnet workbook (no defined name {', '.join(missing)})")
     return PublicCells(tuple(canvases), ranges["Probabilities"], ranges["Prediction"],
                        ranges.get("Sample"), ranges.get("Label"), values)
+
+
+def _areas(text: str) -> list[str]:
+    """Split a multi-area target at the commas outside quoted sheet names."""
+    areas, current, quoted = [], "", False
+    for ch in text:
+        if ch == "'":
+            quoted = not quoted
+        if ch == "," and not quoted:
+            areas.append(current)
+            current = ""
+        else:
+            current += ch
+    return areas + [current]
 
 
 def _parse(text: str) -> NamedRange:

@@ -8,7 +8,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from ..layout import Cells
+from ..layout import Cells, Rect, ref
 from ..reader.spec import LayerSpec
 from ..sheet import SheetPlan
 
@@ -34,6 +34,69 @@ class Context:
         return self.keras_version.startswith("2.")
 
 
+@dataclass(frozen=True)
+class WeightCells:
+    """Where one weight array (Keras' shape, get_weights() order) lives on a sheet.
+
+    `areas` are the blocks a student sees; element idx of the array sits in area
+    `area_index[idx]` at offset `offsets[idx]` (row, col) from its top-left. A gradient or an
+    updated copy laid out "exactly like the weights" is the same WeightCells `moved` to other
+    areas of the same shapes, so it lines up with the weights cell for cell."""
+
+    sheet: str
+    areas: tuple[Rect, ...]
+    area_index: np.ndarray        # int, the array's shape
+    offsets: np.ndarray           # int, the array's shape + (2,)
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self.area_index.shape
+
+    def position(self, index: tuple[int, ...]) -> tuple[int, int]:
+        """(row, col) of one element."""
+        area = self.areas[int(self.area_index[index])]
+        dr, dc = self.offsets[index]
+        return area.row + int(dr), area.col + int(dc)
+
+    def ref(self, index: tuple[int, ...], here: str, absolute: bool = True) -> str:
+        return ref(self.sheet, *self.position(index), here, absolute)
+
+    def moved(self, areas: "list[Rect] | tuple[Rect, ...]") -> "WeightCells":
+        """The same layout in other areas (each the same size as the one it replaces)."""
+        areas = tuple(areas)
+        assert [(a.rows, a.cols) for a in areas] == [(a.rows, a.cols) for a in self.areas]
+        return WeightCells(areas[0].sheet, areas, self.area_index, self.offsets)
+
+    def to_array(self, area_values: "list[np.ndarray]") -> np.ndarray:
+        """The Keras-shaped array from the values of each area (e.g. read from a workbook)."""
+        out = np.empty(self.shape)
+        for idx in np.ndindex(self.shape):
+            dr, dc = self.offsets[idx]
+            out[idx] = area_values[int(self.area_index[idx])][dr, dc]
+        return out
+
+
+def block_cells(sheet: str, areas: "list[Rect]", shape: tuple[int, ...],
+                place: Callable[[tuple[int, ...]], tuple[int, int, int]]) -> WeightCells:
+    """WeightCells from `place(idx) -> (area, row offset, col offset)` for every element."""
+    area_index = np.zeros(shape, dtype=np.int32)
+    offsets = np.zeros(tuple(shape) + (2,), dtype=np.int32)
+    for idx in np.ndindex(*shape):
+        a, dr, dc = place(idx)
+        area_index[idx], offsets[idx] = a, (dr, dc)
+    return WeightCells(sheet, tuple(areas), area_index, offsets)
+
+
+@dataclass(frozen=True)
+class Params:
+    """The cells a layer reads its parameters from. The first forward pass writes the weights
+    as numbers; a later pass (after a gradient step) can read other cells laid out the same way.
+    `switches` (a convolution's filter on/off cells) are shared by every pass."""
+
+    arrays: tuple[WeightCells, ...] = ()      # one per weight array, Keras' get_weights() order
+    switches: tuple[Rect, ...] = ()
+
+
 class Op:
     """One layer of the network as the workbook computes it.
 
@@ -48,9 +111,36 @@ class Op:
         """What Keras computes for one example (no batch axis), in float64."""
         raise NotImplementedError
 
-    def emit(self, sheet: SheetPlan, x: Cells, book: "Book") -> Cells:
-        """Write this step's cells onto `sheet` (reading `x`) and return where its output lives."""
+    def emit(self, sheet: SheetPlan, x: Cells, book: "Book", params: Params | None = None) -> Cells:
+        """Write this step's cells onto `sheet` (reading `x`) and return where its output lives.
+
+        Without `params` the layer writes its weights as numbers and records where with
+        `book.record(params)`; with them it reads its weights from those cells instead."""
         raise NotImplementedError
+
+    def weight_arrays(self) -> tuple[tuple[str, np.ndarray], ...]:
+        """(label, array) for each array of Keras' get_weights(), in that order."""
+        return ()
+
+    # --- Learning (excelnet build --learn): the backward rule lives beside the forward one ----
+
+    def backward_reference(self, x: np.ndarray, grad: np.ndarray) -> tuple[np.ndarray, tuple[np.ndarray, ...]]:
+        """(∂loss/∂x, ∂loss/∂ each weight array in weight_arrays() order) for one example in
+        float64, given the input `x` and ∂loss/∂output `grad`. For an op that ends in a softmax,
+        `grad` is ∂loss/∂(the values before the softmax): the loss supplies p − onehot."""
+        raise NotImplementedError
+
+    def emit_backward(self, sheet: SheetPlan, x: Cells, out: Cells, grad: Cells, params: Params,
+                      book: "Book") -> tuple[Cells, tuple["WeightCells", ...]]:
+        """Write ∂loss/∂x (laid out like `x`) and ∂loss/∂ each weight array (laid out exactly like
+        `params.arrays`, same order: WeightCells.moved) as formulas; `grad` holds ∂loss/∂output
+        laid out like `out` (before the softmax for an op that ends in one, as above).
+        Returns (input gradient cells, weight gradient cells)."""
+        raise NotImplementedError
+
+    @property
+    def has_backward(self) -> bool:
+        return type(self).emit_backward is not Op.emit_backward
 
     def describe(self) -> str:
         """One line for the guide: what each cell of this layer computes."""
@@ -65,7 +155,12 @@ class Book:
 
     def __init__(self, namer: Callable[[str], str]):
         self.sheets: list[SheetPlan] = []
+        self.params: list[Params] = []        # what each emit that wrote weights recorded
         self._namer = namer
+
+    def record(self, params: Params) -> Params:
+        self.params.append(params)
+        return params
 
     def add_sheet(self, base_name: str, kind: str) -> SheetPlan:
         sheet = SheetPlan(self._namer(base_name), kind)

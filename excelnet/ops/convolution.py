@@ -15,8 +15,8 @@ import numpy as np
 from ..layout import Cells, Planar, Rect, arrange
 from ..sheet import SWITCH, SheetPlan
 from .activations import FIXED, SOFTMAX, Activation, activation
-from .base import (Book, Context, Op, Unsupported, check_channels_last, converter, finish, option, whole,
-                   whole_pair)
+from .base import (Book, Context, Op, Params, Unsupported, WeightCells, block_cells, check_channels_last,
+                   converter, finish, option, whole, whole_pair)
 from .cells import fill_like, new_planar, shape_text, write_values
 from ..shapes import output_size, padding_amounts
 
@@ -63,7 +63,11 @@ class Conv2D(Op):
             out += self.bias
         return self.activation.numpy(out)
 
-    def emit(self, sheet: SheetPlan, x: Cells, book: Book) -> Planar:
+    def weight_arrays(self) -> tuple[tuple[str, np.ndarray], ...]:
+        kernel = (("kernel", self.kernel),)
+        return kernel if self.bias is None else kernel + (("bias", self.bias),)
+
+    def emit(self, sheet: SheetPlan, x: Cells, book: Book, params: Params | None = None) -> Planar:
         kh, kw, cin, cout = self.kernel.shape
         sheet.line(f"Each cell: multiply a {kh}×{kw} window of all {cin} input channel(s) "
                    f"by a filter, add everything up{' and the bias' if self.bias is not None else ''}"
@@ -77,27 +81,59 @@ class Conv2D(Op):
             sheet.line(f"Before the {self.activation.name} activation", "heading")
             pre = new_planar(sheet, self.output_shape)
             fill_like(sheet, pre, out, lambda ref, c: self.activation.formula(ref))
-        filters, biases, switches = self._emit_filters(sheet)
+        if params is None:
+            params = book.record(self._emit_filters(sheet))
+        filters = self._interleaved_filters(sheet, params.arrays[0])
+        biases = [None] * cout if self.bias is None else [params.arrays[1].ref((co,), sheet.title)
+                                                          for co in range(cout)]
         source = self._emit_source(sheet, x)
         act = self.activation if pre is out else FIXED["linear"]
-        self._fill(sheet, pre, source, filters, biases, switches, act)
+        self._fill(sheet, pre, source, filters, biases, params.switches, act)
         return out
 
-    def _emit_filters(self, sheet: SheetPlan) -> tuple[list[Rect], list[Rect | None], list[Rect]]:
-        """Each filter as a kh x (kw*C_in) block in interleaved order, with its bias and switch."""
+    def _emit_filters(self, sheet: SheetPlan) -> Params:
+        """Each filter as C small kh x kw pictures side by side (one per input channel), with its
+        'on' switch and its bias: what a student reads and edits."""
         kh, kw, cin, cout = self.kernel.shape
-        sheet.line("Filters (editable weights; columns: kernel x·C + input channel c)", "heading")
+        sheet.line("Filters (weights you may edit): one small picture per input channel", "heading")
         top = sheet.next_row
-        filters, biases, switches = [], [], []
-        for co, (dr, dc) in enumerate(arrange(cout, kh + 3, max(kw * cin, 2))):
+        heading = 1 if cin > 1 else 0
+        areas, biases, switches = [], [], []
+        for co, (dr, dc) in enumerate(arrange(cout, kh + 3 + heading, max(kw * cin, 4))):
             row, col = top + dr, 1 + dc
             sheet.put(row, col, f"filter {co + 1}", "label")
             switches.append(self._value_cell(sheet, row + 1, col, "on", 1, SWITCH))
-            rect = sheet.rect(row + 2, col, kh, kw * cin)
-            filters.append(write_values(sheet, rect, self.kernel[:, :, :, co].reshape(kh, kw * cin)))
-            bias = None if self.bias is None else float(self.bias[co])
-            biases.append(None if bias is None else self._value_cell(sheet, row + 2 + kh, col, "bias", bias))
-        return filters, biases, switches
+            if self.bias is not None:
+                biases.append(self._value_cell(sheet, row + 1, col + 2, "bias", float(self.bias[co])))
+            for c in range(cin if heading else 0):
+                sheet.put(row + 2, col + c * kw, f"in {c + 1}", "label")
+            rect = sheet.rect(row + 2 + heading, col, kh, kw * cin)
+            picture = self.kernel[:, :, :, co].transpose(0, 2, 1).reshape(kh, cin * kw)
+            areas.append(write_values(sheet, rect, picture))
+        kernel = block_cells(sheet.title, areas, self.kernel.shape,
+                             lambda idx: (idx[3], idx[0], idx[2] * kw + idx[1]))
+        arrays = (kernel,)
+        if self.bias is not None:
+            arrays += (block_cells(sheet.title, biases, self.bias.shape, lambda idx: (idx[0], 0, 0)),)
+        return Params(arrays, tuple(switches))
+
+    def _interleaved_filters(self, sheet: SheetPlan, kernel: WeightCells) -> list[Rect]:
+        """Each filter in the order the input block is read (column = x·C + c), so one SUMPRODUCT
+        pairs a window with it. With one input channel that is the picture itself; otherwise a
+        block of formulas copies the pictures' numbers into that order."""
+        kh, kw, cin, cout = self.kernel.shape
+        if cin == 1:
+            return list(kernel.areas)
+        sheet.line("The same filters arranged for the computation (formulas: column = x·C + c)", "heading")
+        top, here, rects = sheet.next_row, sheet.title, []
+        for co, (dr, dc) in enumerate(arrange(cout, kh, kw * cin)):
+            rect = sheet.block(sheet.rect(top + dr, 1 + dc, kh, kw * cin), "weights")
+            for i in range(kh):
+                for j in range(kw):
+                    for c in range(cin):
+                        sheet.formula(rect.row + i, rect.col + j * cin + c, kernel.ref((i, j, c, co), here))
+            rects.append(rect)
+        return rects
 
     @staticmethod
     def _value_cell(sheet: SheetPlan, row: int, col: int, label: str, value: float, role="weights") -> Rect:
@@ -132,7 +168,7 @@ class Conv2D(Op):
         (sh, sw), here = self.strides, sheet.title
         for co, grid in enumerate(out.grids):
             kernel = filters[co].ref(here, absolute=True)
-            bias = "" if biases[co] is None else "+" + biases[co].ref(here, absolute=True)
+            bias = "" if biases[co] is None else "+" + biases[co]
             switch = switches[co].ref(here, absolute=True)
             for y in range(out.height):
                 for xo in range(out.width):

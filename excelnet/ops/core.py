@@ -9,7 +9,7 @@ import numpy as np
 from ..layout import Cells, Flat, flat_width
 from ..sheet import SheetPlan
 from .activations import FIXED, SOFTMAX, Activation, activation
-from .base import Book, Context, Op, Unsupported, converter, finish, option, whole
+from .base import Book, Context, Op, Params, Unsupported, block_cells, converter, finish, option, whole
 from .cells import fill_like, new_flat, new_planar, write_values
 
 
@@ -64,26 +64,27 @@ class Dense(Op):
             z = z + self.bias
         return softmax(z) if self.activation == SOFTMAX else self.activation.numpy(z)
 
-    def emit(self, sheet: SheetPlan, x: Flat, book: Book) -> Flat:
+    def weight_arrays(self) -> tuple[tuple[str, np.ndarray], ...]:
+        kernel = (("kernel", self.kernel),)
+        return kernel if self.bias is None else kernel + (("bias", self.bias),)
+
+    def emit(self, sheet: SheetPlan, x: Flat, book: Book, params: Params | None = None) -> Flat:
         units = self.kernel.shape[1]
-        weights = self._emit_weights(book, x)
+        kernel = self._emit_kernel(book, x) if params is None else params.arrays[0]
         sheet.line(f"Each unit: SUMPRODUCT of the {x.size} inputs with its weights "
-                   f"(sheet '{weights[0].sheet}') plus its bias.", "note", skip=1)
+                   f"(sheet '{kernel.sheet}') plus its bias.", "note", skip=1)
         row = sheet.line("unit", "label")
         for j in range(units):
             sheet.put(row, 2 + j, j + 1, "label")
-        biases = None
-        if self.bias is not None:
-            row = sheet.line("bias", "label")
-            biases = write_values(sheet, sheet.rect(row, 2, 1, units), self.bias.reshape(1, units))
-            sheet.next_row = row + 1
+        if params is None:
+            params = book.record(Params((kernel,) + self._emit_bias(sheet)))
         act = FIXED["linear"] if self.activation == SOFTMAX or self.activation.uses_input > 1 else self.activation
         caption = "value" if act.is_identity else f"{act.name}(value)"
         out = new_flat(sheet, (units,), caption)
         here = sheet.title
         for j in range(units):
-            bias = "" if biases is None else "+" + biases.cell_ref(0, j, here)
-            pre = f"SUMPRODUCT({x.block.ref(here)},{weights[j].ref(here, absolute=True)}){bias}"
+            bias = "" if self.bias is None else "+" + params.arrays[1].ref((j,), here, absolute=False)
+            pre = f"SUMPRODUCT({x.block.ref(here)},{kernel.areas[j].ref(here, absolute=True)}){bias}"
             sheet.formula(out.block.row, out.block.col + j, act.formula(pre))
         if self.activation == SOFTMAX:
             return emit_softmax(sheet, out)
@@ -93,10 +94,20 @@ class Dense(Op):
             return final
         return out
 
-    def _emit_weights(self, book: Book, x: Flat):
-        """One block per unit, shaped like the input block, so SUMPRODUCT pairs them up.
+    def _emit_bias(self, sheet: SheetPlan) -> tuple:
+        """The biases as one row on the layer sheet, under the unit numbers."""
+        if self.bias is None:
+            return ()
+        units = self.bias.shape[0]
+        row = sheet.line("bias", "label")
+        biases = write_values(sheet, sheet.rect(row, 2, 1, units), self.bias.reshape(1, units))
+        sheet.next_row = row + 1
+        return (block_cells(sheet.title, [biases], self.bias.shape, lambda idx: (0, 0, idx[0])),)
 
-        For a vector input the blocks stack into the familiar units x inputs matrix."""
+    def _emit_kernel(self, book: Book, x: Flat):
+        """The kernel on its own sheet, one block per unit shaped like the input block, so
+        SUMPRODUCT pairs them up. For a vector input the blocks stack into the familiar
+        units x inputs matrix."""
         sheet = book.add_sheet(f"{self.name} weights", "weights")
         rows, cols = x.block.rows, x.block.cols
         sheet.line(f"Weights of {self.name}: one block per unit, laid out like its input.", "title", skip=1)
@@ -106,7 +117,7 @@ class Dense(Op):
             row = top + j * step
             sheet.put(row, 1, f"unit {j + 1}", "label")
             rects.append(write_values(sheet, sheet.rect(row, 2, rows, cols), self.kernel[:, j]))
-        return rects
+        return block_cells(sheet.title, rects, self.kernel.shape, lambda idx: (idx[1], *divmod(idx[0], cols)))
 
 
 @dataclass(frozen=True)
@@ -124,7 +135,7 @@ class Gather(Op):
     def reference(self, x: np.ndarray) -> np.ndarray:
         return x.astype(np.float64).reshape(self.output_shape)
 
-    def emit(self, sheet: SheetPlan, x: Cells, book: Book) -> Cells:
+    def emit(self, sheet: SheetPlan, x: Cells, book: Book, params: Params | None = None) -> Cells:
         sheet.line("Each cell copies one value of the layer before, in reading order: row by row, "
                    "pixel by pixel, channel by channel.", "note", skip=1)
         if len(self.output_shape) >= 2:

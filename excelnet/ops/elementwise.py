@@ -10,7 +10,7 @@ import numpy as np
 from ..layout import Cells, Flat
 from ..sheet import SheetPlan
 from .activations import SOFTMAX, Activation, activation, elu, leaky_relu, relu
-from .base import Book, Context, Op, Unsupported, converter, finish, number, option
+from .base import Book, Params, block_cells, Context, Op, Unsupported, converter, finish, number, option
 from .cells import fill_like, parameter_table, same_layout
 from .core import emit_softmax, softmax
 
@@ -29,7 +29,7 @@ class ActivationOp(Op):
     def reference(self, x: np.ndarray) -> np.ndarray:
         return self.activation.numpy(x.astype(np.float64))
 
-    def emit(self, sheet: SheetPlan, x: Cells, book: Book) -> Cells:
+    def emit(self, sheet: SheetPlan, x: Cells, book: Book, params: Params | None = None) -> Cells:
         sheet.line(f"Each cell: {self.activation.formula('x')}, where x is the same cell "
                    "in the layer before.", "note", skip=1)
         out = same_layout(sheet, x, self.activation.name)
@@ -50,7 +50,7 @@ class SoftmaxOp(Op):
     def reference(self, x: np.ndarray) -> np.ndarray:
         return softmax(x.astype(np.float64))
 
-    def emit(self, sheet: SheetPlan, x: Flat, book: Book) -> Flat:
+    def emit(self, sheet: SheetPlan, x: Flat, book: Book, params: Params | None = None) -> Flat:
         sheet.line("Softmax turns scores into probabilities that add up to 1.", "note", skip=1)
         return emit_softmax(sheet, x)
 
@@ -65,6 +65,11 @@ class AffineOp(Op):
     table: tuple[tuple[str, np.ndarray], ...]   # named parameter rows shown as cells
     epsilon: float | None = None                 # BatchNormalization only
     title: str = "BatchNormalization"
+    weight_rows: tuple[str, ...] = ()            # the rows of `table` that are Keras weights, in order
+
+    def weight_arrays(self) -> tuple[tuple[str, np.ndarray], ...]:
+        table = dict(self.table)
+        return tuple((name, np.asarray(table[name])) for name in self.weight_rows)
 
     def _params(self) -> dict[str, np.ndarray]:
         return {name: np.asarray(value, dtype=np.float64) for name, value in self.table}
@@ -83,10 +88,16 @@ class AffineOp(Op):
             return x * p["scale"] + p["offset"]
         return (x - p["moving mean"]) / np.sqrt(p["moving variance"] + self.epsilon) * p["gamma"] + p["beta"]
 
-    def emit(self, sheet: SheetPlan, x: Cells, book: Book) -> Cells:
+    def emit(self, sheet: SheetPlan, x: Cells, book: Book, params: Params | None = None) -> Cells:
         sheet.line(f"Each cell: {self.describe()}, with the parameters of its channel below.", "note", skip=1)
         names = [name for name, _ in self.table]
         rects = dict(zip(names, parameter_table(sheet, names, [v for _, v in self.table])))
+        if params is None:
+            params = book.record(Params(tuple(
+                block_cells(sheet.title, [rects[name]], np.shape(value), lambda idx: (0, 0, idx[0]))
+                for name, value in self.weight_arrays())))
+        for name, cells in zip(self.weight_rows, params.arrays):
+            rects[name] = cells.areas[0]
         eps = None
         if self.epsilon is not None:
             row = sheet.line("epsilon", "label")
@@ -188,7 +199,10 @@ def batch_norm(layer, shape, context: Context):
         raise Unsupported("its moving variance plus epsilon is not positive for every channel "
                           "(a square root of it divides each value)")
     table = (("gamma", gamma), ("beta", beta), ("moving mean", weights[0]), ("moving variance", weights[1]))
-    return AffineOp(layer.name, tuple(shape), tuple(shape), table, epsilon)
+    present = tuple(name for name, on in (("gamma", option(config, "scale", True)),
+                                          ("beta", option(config, "center", True))) if on)
+    return AffineOp(layer.name, tuple(shape), tuple(shape), table, epsilon,
+                    weight_rows=present + ("moving mean", "moving variance"))
 
 
 def _plain(value):

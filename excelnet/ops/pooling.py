@@ -11,7 +11,7 @@ import numpy as np
 from ..layout import Flat, Planar
 from ..sheet import SheetPlan
 from ..shapes import output_size, padding_amounts
-from .base import Book, Context, Op, Unsupported, check_channels_last, converter, finish, option, whole_pair
+from .base import Book, Params, Context, Op, Unsupported, check_channels_last, converter, finish, option, whole_pair
 from .cells import new_flat, new_planar, shape_text
 
 FUNCTIONS = {"max": ("MAX", np.max), "average": ("AVERAGE", np.mean)}
@@ -53,7 +53,7 @@ class Pool2D(Op):
                 out[i, j] = reduce(x[y0:y0 + h, x0:x0 + w].astype(np.float64), axis=(0, 1))
         return out
 
-    def emit(self, sheet: SheetPlan, x: Planar, book: Book) -> Planar:
+    def emit(self, sheet: SheetPlan, x: Planar, book: Book, params: Params | None = None) -> Planar:
         name = FUNCTIONS[self.kind][0]
         sheet.line(f"Each cell: the {self.kind} of a {self.pool[0]}×{self.pool[1]} window "
                    "of the same channel in the layer before.", "note", skip=1)
@@ -83,7 +83,7 @@ class GlobalPool(Op):
     def reference(self, x: np.ndarray) -> np.ndarray:
         return FUNCTIONS[self.kind][1](x.astype(np.float64), axis=(0, 1))
 
-    def emit(self, sheet: SheetPlan, x: Planar, book: Book) -> Flat:
+    def emit(self, sheet: SheetPlan, x: Planar, book: Book, params: Params | None = None) -> Flat:
         name = FUNCTIONS[self.kind][0]
         sheet.line(f"Each cell: the {self.kind} of one whole channel.", "note", skip=1)
         out = new_flat(sheet, self.output_shape, "channel value")

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ..errors import ExcelnetError
 from ..ops import Network
-from ..ops.base import Book
+from ..ops.base import Book, Params
 from ..ops.cells import shape_text
 from ..sheet import SWITCH, SheetPlan
 from ..text import safe_name
@@ -23,6 +23,7 @@ from .outputs import emit_output_sheet
 class WorkbookPlan:
     sheets: list[SheetPlan]
     network: Network
+    params: dict[int, Params] = field(default_factory=dict)   # layer number -> where its weights are
 
     @property
     def formula_cells(self) -> int:
@@ -49,6 +50,18 @@ def name_switches(sheet: SheetPlan, layer: str) -> None:
         sheet.names[f"Switch_{safe}_{k}"] = rect
 
 
+def merge_params(recorded: list[Params]) -> Params:
+    return Params(tuple(c for p in recorded for c in p.arrays), tuple(s for p in recorded for s in p.switches))
+
+
+def name_weights(book: Book, index: int, params: Params) -> None:
+    """Weights_<i>_<k>: layer i's k-th weight array (Keras' get_weights() order, k from 1), one
+    area per block a student sees, in the order WeightCells lists them."""
+    sheets = {sheet.title: sheet for sheet in book.sheets}
+    for k, cells in enumerate(params.arrays, start=1):
+        sheets[cells.sheet].names[f"Weights_{index}_{k}"] = cells.areas
+
+
 def plan_workbook(network: Network, samples: Samples | None = None,
                   labels: list[str] | None = None) -> WorkbookPlan:
     names = class_names(network, labels)
@@ -68,15 +81,18 @@ def plan_workbook(network: Network, samples: Samples | None = None,
         input_sheet.names["Sample"] = inputs.sample
         input_sheet.names["Label"] = inputs.label
     x = inputs.network_input
+    params: dict[int, Params] = {}
     layer_rows = [[input_sheet.title, "input", "Input", "the picture the network reads: a sample, or your drawing",
                    shape_text(network.input_shape), 0, input_sheet.formula_count()]]
     for index, op in enumerate(network.ops, start=1):
         sheet = book.add_sheet(f"{index} {op.name}", "layer")
         # limits.py reads the layer's name and class back from this line: keep "Layer N: name (Class) → "
         sheet.line(f"Layer {index}: {op.name} ({op.title}) → output {shape_text(op.output_shape)}", "title")
-        before = len(book.sheets)
+        before, recorded = len(book.sheets), len(book.params)
         x = op.emit(sheet, x, book)
         name_switches(sheet, op.name)
+        params[index] = merge_params(book.params[recorded:])
+        name_weights(book, index, params[index])
         for made in [sheet] + book.sheets[before:]:       # the layer's sheet and its weight sheets
             made.freeze = made.freeze or (2, 1)
         formulas = sum(s.formula_count() for s in [sheet] + book.sheets[before:])
@@ -94,4 +110,4 @@ def plan_workbook(network: Network, samples: Samples | None = None,
                thing if samples is not None else None)
     sheets = [s for s in book.sheets if s is not data] + ([data] if data else [])  # data last
     check_limits(sheets)
-    return WorkbookPlan(sheets, network)
+    return WorkbookPlan(sheets, network, params)
