@@ -8,7 +8,7 @@ import numpy as np
 
 from ..errors import UnsupportedModelError
 from ..reader.spec import ModelSpec
-from . import convolution, core, elementwise, pooling  # noqa: F401  (they register converters)
+from . import convolution, core, elementwise, padding, pooling, prelu  # noqa: F401  (they register converters)
 from .activations import NAMES as ACTIVATION_NAMES
 from .base import CONVERTERS, IDENTITY_LAYERS, Context, Op, Unsupported, supported_layers
 from .weights import weight_problems
@@ -22,7 +22,8 @@ REFUSED_WHY = {
     **{name: RECURRENT for name in ("LSTM", "GRU", "SimpleRNN", "RNN", "Bidirectional", "ConvLSTM1D",
                                     "ConvLSTM2D", "ConvLSTM3D", "LSTMCell", "GRUCell", "SimpleRNNCell",
                                     "StackedRNNCells", "TimeDistributed", "CuDNNLSTM", "CuDNNGRU")},
-    **{name: "is a model inside the model; nested models are not supported (rebuild it as one Sequential)"
+    **{name: "is a model inside the model; nested models are supported only as blocks of augmentation or "
+             "noise layers (identity at inference): rebuild it as one Sequential"
        for name in ("Sequential", "Functional", "Model")},
     **{name: "is not supported: of the convolutions only Conv2D is"
        for name in ("Conv1D", "Conv3D", "DepthwiseConv2D", "SeparableConv2D", "Conv2DTranspose",
@@ -58,6 +59,28 @@ def common_problems(config) -> list[str]:
     if config.get("quantization_config"):
         reasons.append("quantized weights are not supported")
     return reasons
+
+
+def _identity_config(layer) -> bool:
+    """A layer config (JSON) that computes nothing at inference: Dropout, Random*, an Input,
+    or a nested Sequential of those."""
+    if not isinstance(layer, dict):
+        return False
+    module = layer.get("module")
+    if isinstance(module, str) and module and not module.startswith(("keras", "tf_keras", "tensorflow")):
+        return False
+    name = layer.get("class_name")
+    if name == "Sequential":
+        inner = (layer.get("config") or {}).get("layers") if isinstance(layer.get("config"), dict) else None
+        return isinstance(inner, list) and all(_identity_config(l) for l in inner)
+    return name == "InputLayer" or name in IDENTITY_LAYERS
+
+
+def is_identity_block(layer) -> bool:
+    """A nested Sequential that only augments or adds noise while training (RandomFlip,
+    RandomRotation, Dropout, ...): the identity at inference, like its layers on their own."""
+    return layer.class_name == "Sequential" and not is_custom(layer) and \
+        _identity_config({"class_name": "Sequential", "config": layer.config})
 
 
 def refusal_reason(layer) -> str:
@@ -144,7 +167,7 @@ def build_network(spec: ModelSpec, max_cells: int | None = None) -> Network:
         shape = None
     for layer in spec.layers:
         label = f"layer '{layer.name}' ({layer.class_name})"
-        if layer.class_name in IDENTITY_LAYERS and not is_custom(layer):
+        if (layer.class_name in IDENTITY_LAYERS and not is_custom(layer)) or is_identity_block(layer):
             skipped.append((layer.name, layer.class_name))
             continue
         convert = None if is_custom(layer) else CONVERTERS.get(layer.class_name)

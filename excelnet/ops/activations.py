@@ -2,10 +2,11 @@
 
 Every formula is written so no branch can overflow: EXP only ever sees a
 number <= 0, because the `formulas` engine evaluates both branches of an IF.
-Only functions every spreadsheet has are used: MAX, MIN, IF, EXP, LN, ABS, TANH."""
+Only functions every spreadsheet has are used: MAX, MIN, IF, EXP, LN, ABS, TANH, ERF."""
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from typing import Callable
@@ -144,6 +145,24 @@ def hard_sigmoid(keras2: bool) -> Activation:
                       lambda x: f"MAX(0,MIN(1,{x}/6+0.5))")
 
 
+def _erf_np(x):
+    """The error function for arrays, in float64 (math.erf is exact to double precision)."""
+    return np.vectorize(math.erf, otypes=[np.float64])(x)
+
+
+def gelu(approximate: bool = False) -> Activation:
+    """Keras' gelu: x·Φ(x) = 0.5·x·(1 + erf(x/√2)), with ERF (Excel 2010+, LibreOffice and Google
+    Sheets have it); approximate=True is the tanh form 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³)))."""
+    if approximate:
+        c = math.sqrt(2 / math.pi)
+        return Activation("gelu (tanh approximation)",
+                          lambda x: 0.5 * x * (1 + np.tanh(c * (x + 0.044715 * x ** 3))),
+                          lambda x: f"0.5*{x}*(1+TANH({_num(c)}*({x}+0.044715*{x}^3)))", uses_input=3)
+    root2 = math.sqrt(2.0)
+    return Activation("gelu", lambda x: 0.5 * x * (1 + _erf_np(x / root2)),
+                      lambda x: f"0.5*{x}*(1+ERF({x}/{_num(root2)}))", uses_input=2)
+
+
 def _hard_silu_np(x):
     return x * np.clip(x / 6 + 0.5, 0, 1)
 
@@ -174,16 +193,18 @@ FIXED["silu"] = FIXED["swish"]
 FIXED["hard_swish"] = FIXED["hard_silu"]
 
 SOFTMAX = "softmax"   # not element-wise: handled by the softmax emitter
-NAMES = sorted(set(FIXED) | {"relu", "leaky_relu", "elu", "selu", "hard_sigmoid", "softmax"})
+NAMES = sorted(set(FIXED) | {"relu", "leaky_relu", "elu", "selu", "hard_sigmoid", "softmax", "gelu"})
 
 
 def activation(spec, keras2: bool = False) -> Activation | str:
     """Resolve a Keras activation (a name or a serialized dict) to an Activation.
 
     Returns the string 'softmax' for softmax, which needs a whole vector."""
+    approximate = False
     if isinstance(spec, dict):   # a serialized function: {"class_name": "function", "config": "relu"}
         config = spec.get("config")
         name = config if isinstance(config, str) else spec.get("class_name")
+        approximate = isinstance(config, dict) and config.get("approximate") is True
     else:
         name = spec
     name = name or "linear"
@@ -199,6 +220,8 @@ def activation(spec, keras2: bool = False) -> Activation | str:
         return elu()
     if name == "selu":
         return elu(SELU_ALPHA, SELU_SCALE, "selu")
+    if name == "gelu":
+        return gelu(approximate)
     if name == "hard_sigmoid":
         return hard_sigmoid(keras2)
     if name in FIXED:

@@ -45,8 +45,17 @@ def _batch_norm(config: dict, shape) -> Expected:
     return [(name, channels) for name in names]
 
 
+def _prelu(config: dict, shape) -> Expected:
+    from .prelu import alpha_shape, shared_axes_problem
+
+    if shape is None or shared_axes_problem(config, shape):
+        return [("alpha", None)]                       # any shape: the converter says what is wrong
+    return [("alpha", alpha_shape(config, shape))]
+
+
 EXPECTED: dict[str, Callable[[dict, object], Expected]] = {
     "Conv2D": _conv2d, "Convolution2D": _conv2d, "Dense": _dense, "BatchNormalization": _batch_norm,
+    "PReLU": _prelu,
 }
 
 
@@ -61,7 +70,9 @@ def _shape_text(shape) -> str:
     return "(" + ", ".join(dims) + ("," if len(dims) == 1 else "") + ")"
 
 
-def _fits(actual: tuple, expected: tuple) -> bool:
+def _fits(actual: tuple, expected: tuple | None) -> bool:
+    if expected is None:             # any shape (the input is not known)
+        return True
     return len(actual) == len(expected) and all(e is None or a == e for a, e in zip(actual, expected))
 
 
