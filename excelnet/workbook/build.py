@@ -86,7 +86,6 @@ def plan_workbook(network: Network, samples: Samples | None = None,
                    shape_text(network.input_shape), 0, input_sheet.formula_count()]]
     for index, op in enumerate(network.ops, start=1):
         sheet = book.add_sheet(f"{index} {op.name}", "layer")
-        # limits.py reads the layer's name and class back from this line: keep "Layer N: name (Class) → "
         sheet.line(f"Layer {index}: {op.name} ({op.title}) → output {shape_text(op.output_shape)}", "title")
         before, recorded = len(book.sheets), len(book.params)
         x = op.emit(sheet, x, book)
@@ -95,6 +94,7 @@ def plan_workbook(network: Network, samples: Samples | None = None,
         name_weights(book, index, params[index])
         for made in [sheet] + book.sheets[before:]:       # the layer's sheet and its weight sheets
             made.freeze = made.freeze or (2, 1)
+            made.layer = (op.name, op.title)               # whose sheet it is, for messages (limits.py)
         formulas = sum(s.formula_count() for s in [sheet] + book.sheets[before:])
         layer_rows.append([sheet.title, op.name, op.title, op.describe(), shape_text(op.output_shape),
                            op.parameter_count(), formulas])

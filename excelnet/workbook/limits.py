@@ -8,7 +8,6 @@ rows, columns, formula length, arguments per function and nesting."""
 from __future__ import annotations
 
 import math
-import re
 
 from ..errors import SpreadsheetLimitError
 from ..layout import MAX_COLS, MAX_ROWS
@@ -19,8 +18,6 @@ MAX_ARGUMENTS = 255            # arguments of one function call
 MAX_NESTING = 64               # levels of nested function calls
 ARRANGE_WIDTH = 120            # columns that grids wrap at (layout.arrange)
 
-_TITLE = re.compile(r"^Layer \d+: (?P<name>.*) \((?P<cls>[^()]*)\) → ")
-_WEIGHTS = re.compile(r"^Weights of (?P<name>.*): ")
 
 
 def _fail(problems: list[str]) -> None:
@@ -136,17 +133,13 @@ def check_network(network, budget: int = DEFAULT_CELL_BUDGET) -> None:
 # --- After planning: the exact sheets ----------------------------------------------------------
 
 def _who(sheet: SheetPlan) -> str:
-    """'layer 'conv' (Conv2D) on sheet '2 conv'' where the sheet says whose it is."""
-    first = sheet.cells.get((1, 1))
-    text = getattr(first, "value", first)
-    if isinstance(text, str):
-        match = _TITLE.match(text)
-        if match:
-            return f"layer '{match['name']}' ({match['cls']}) on sheet '{sheet.title}'"
-        match = _WEIGHTS.match(text)
-        if match:
-            return f"the weights of layer '{match['name']}' on sheet '{sheet.title}'"
-    return f"sheet '{sheet.title}'"
+    """'layer 'conv' (Conv2D) on sheet '2 conv'', from the layer the sheet belongs to."""
+    if sheet.layer is None:
+        return f"sheet '{sheet.title}'"
+    name, kind = sheet.layer
+    if sheet.kind == "weights":
+        return f"the weights of layer '{name}' on sheet '{sheet.title}'"
+    return f"layer '{name}' ({kind}) on sheet '{sheet.title}'"
 
 
 def function_problems(expression: str) -> tuple[int, int]:
