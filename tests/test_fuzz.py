@@ -41,8 +41,8 @@ HOSTILE_DIMS = [0, -1, 1, 2, 3, 7, 1000, 10**6, 2**31, 1.5, "5", None, True]
 
 @pytest.fixture(scope="module")
 def bases(tmp_path_factory) -> dict[str, bytes]:
-    """Four small models (two Keras 3 formats, Keras 2, a Functional one with a global pool so
-    that other input sizes can still build): their files' bytes."""
+    """Four small models (two Keras 3 formats, Keras 2, a Functional one with padding, PReLU and
+    a global pool, so that other input sizes can still build): their files' bytes."""
     import keras
     import tf_keras
 
@@ -58,7 +58,10 @@ def bases(tmp_path_factory) -> dict[str, bytes]:
     conv.save(folder / "conv.keras")
     conv.save(folder / "conv.h5")
     inputs = keras.Input((6, 6, 1), name="picture")
-    x = layers.Conv2D(2, 3, padding="same", name="c", **random_init(5))(inputs)
+    x = layers.ZeroPadding2D(((1, 0), (0, 1)), name="pad")(inputs)
+    x = layers.Conv2D(2, 3, padding="same", name="c", **random_init(5))(x)
+    x = layers.PReLU(alpha_initializer=keras.initializers.RandomNormal(0.2, 0.5, seed=6), shared_axes=[1, 2],
+                     name="prelu")(x)
     x = layers.LeakyReLU(0.1, name="leaky")(x)
     x = layers.GlobalAveragePooling2D(name="gap")(x)
     keras.Model(inputs, layers.Dense(3, name="d", **random_init(7))(x), name="gap").save(folder / "gap.keras")

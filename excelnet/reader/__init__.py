@@ -44,6 +44,10 @@ def read_model(path: str | Path) -> ModelSpec:
         raise ModelFileError(path, str(error)) from None
     except ModelFileError:
         raise
+    except (RuntimeError, OverflowError, ValueError, UnicodeError, KeyError):
+        # h5py's answers to a damaged HDF5 structure (broken B-trees, addresses past the end, ...)
+        where = "its weights file (model.weights.h5)" if data.startswith(ZIP_SIGNATURE) else "it"
+        raise ModelFileError(path, f"{where} is a damaged HDF5 file (its internal structure is broken)") from None
     except RecursionError:
         raise ModelFileError(path, "its model config is nested too deeply to be a Keras model") from None
     except MemoryError:
