@@ -193,9 +193,7 @@ def test_control_characters_in_names_are_shown_escaped(base, tmp_path, case):
     assert result.exit_code == 0, result.output
     texts = [cell.value for sheet in load_workbook(output).worksheets for row in sheet.iter_rows()
              for cell in row if isinstance(cell.value, str)]
-    escaped = name.encode("unicode_escape").decode().replace("\\\\", "\\")
-    escaped = "".join(ch if ch.isprintable() and ch != "\u202e" else ch.encode("unicode_escape").decode()
-                      for ch in name).replace("\\u202e", "\\u202e")
+    escaped = "".join(ch if ch.isprintable() else ch.encode("unicode_escape").decode() for ch in name)
     assert any(escaped in text for text in texts), (escaped, [t for t in texts if "conv" in t or "a" in t][:5])
     assert not any(ch in text for text in texts for ch in "\x00\x01\x1b\ud800\u202e")
 
