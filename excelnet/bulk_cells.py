@@ -33,10 +33,25 @@ class BulkCells:
     def number(self, row: int, col: int, value: float, style: int) -> None:
         self.rows[row].append((col, f'<c r="{address(row, col)}" s="{style}"><v>{value!r}</v></c>'.encode()))
 
-    def formula(self, row: int, col: int, expression: str, style: int) -> None:
-        # No cached value: every spreadsheet program computes it on opening.
-        xml = f'<c r="{address(row, col)}" s="{style}"><f>{escape(expression)}</f><v></v></c>'
+    def formula(self, row: int, col: int, expression: str, style: int, value=None) -> None:
+        """A formula with its cached value (what a viewer that does not calculate shows;
+        the workbook still recalculates on opening): a float, str, bool, XLError or None."""
+        xml = f'<c r="{address(row, col)}" s="{style}"{_cached(value)}'.replace("\x00", escape(expression), 1)
         self.rows[row].append((col, xml.encode()))
+
+
+def _cached(value) -> str:
+    """The rest of a formula cell's XML after its style; \x00 stands for the formula text."""
+    kind = type(value)
+    if kind is float:
+        return f"><f>\x00</f><v>{value!r}</v></c>"
+    if kind is str:
+        return f' t="str"><f>\x00</f><v>{escape(value)}</v></c>'
+    if kind is bool:
+        return f' t="b"><f>\x00</f><v>{int(value)}</v></c>'
+    if value is None:
+        return "><f>\x00</f><v></v></c>"
+    return f' t="e"><f>\x00</f><v>{escape(str(value))}</v></c>'   # an error value such as #DIV/0!
 
 
 def _column(letters: bytes) -> int:

@@ -36,15 +36,17 @@ def main() -> None:
 @click.option("--output", "-o", type=click.Path(), help="Workbook to write (default: <model name>.xlsx).")
 @click.option("--labels", help="Class names, comma separated (default 0, 1, 2, ...).")
 @click.option("--samples", type=click.Path(), help=".npz with sample inputs `x` and labels `y` to pick from.")
+@click.option("--learn", is_flag=True, help="Add the learning sheets: gradients, saliency, one gradient-descent "
+              "step and the forward pass after it (default output: <model name>_learn.xlsx).")
 @MAX_CELLS
-def build(model, output, labels, samples, max_cells) -> None:
+def build(model, output, labels, samples, learn, max_cells) -> None:
     """Write the model as a formula-only .xlsx workbook."""
     from .convert import build as build_workbook
     from .progress import CountProgress
 
     started = time.perf_counter()
     with CountProgress("Writing cells") as progress:
-        result = _run(build_workbook, model, output, _labels(labels), samples, progress=progress,
+        result = _run(build_workbook, model, output, _labels(labels), samples, progress=progress, learn=learn,
                       max_cells=max_cells)
     if result.note:
         _echo(f"Note: {result.note}")

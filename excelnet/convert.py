@@ -8,6 +8,7 @@ from typing import Callable
 
 from .assets import DEFAULT_MODEL, DEFAULT_SAMPLES
 from .errors import ExcelnetError
+from .evaluate import Evaluator
 from .ops import Network, build_network
 from .reader import read_model
 from .text import safe_text
@@ -49,19 +50,20 @@ def load_network(model: str | Path | None = None, max_cells: int | None = None) 
     return build_network(spec, max_cells)
 
 
-def output_path(output: str | Path | None, model: str | Path | None) -> tuple[Path, str | None]:
+def output_path(output: str | Path | None, model: str | Path | None, learn: bool = False) -> tuple[Path, str | None]:
     """Where the workbook goes, and a note when excelnet chose part of the name.
 
     Refused before any work: a name that is not .xlsx (verify and Excel would not open it
     as a workbook), a folder, or nothing at all."""
+    default = (Path(model).stem if model else "mnist_cnn") + ("_learn" if learn else "") + ".xlsx"
     if output is None:
-        return Path((Path(model).stem if model else "mnist_cnn") + ".xlsx"), None
+        return Path(default), None
     text = str(output)
     if not text.strip():
         raise ExcelnetError("The output name is empty: give a file name ending in .xlsx.")
     path = Path(text)
     if text.endswith(("/", "\\")) or path.is_dir():
-        example = path / ((Path(model).stem if model else "mnist_cnn") + ".xlsx")
+        example = path / default
         raise ExcelnetError(f"The output '{safe_text(text)}' is a folder; give the workbook's file name, "
                             f"such as '{safe_text(str(example))}'.")
     if path.suffix == "":
@@ -74,19 +76,23 @@ def output_path(output: str | Path | None, model: str | Path | None) -> tuple[Pa
 
 def build(model: str | Path | None = None, output: str | Path | None = None,
           labels: list[str] | None = None, samples: str | Path | None = None,
-          progress: Callable[[int, int], None] | None = None, max_cells: int | None = None) -> BuildResult:
+          progress: Callable[[int, int], None] | None = None, learn: bool = False,
+          max_cells: int | None = None) -> BuildResult:
     """Convert `model` (default: the shipped MNIST CNN) into the workbook `output`.
 
     Everything is read and checked before the output file is touched. `progress(cells
-    written, cells in all)` is called as each sheet is written, for a bar on big models."""
-    path, note = output_path(output, model)
-    plan, sample_set = plan_for(model, labels, samples, max_cells)
-    written = write_workbook(plan.sheets, path, progress)
+    written, cells in all)` is called as each sheet is written, for a bar on big models. `learn`:
+    add the learning sheets (gradients, one gradient-descent step, the forward pass after it)."""
+    path, note = output_path(output, model, learn)
+    plan, sample_set = plan_for(model, labels, samples, max_cells, learn)
+    values = Evaluator(plan.sheets).run()      # the cached value of every formula, as the workbook opens
+    written = write_workbook(plan.sheets, path, progress, values)
     return BuildResult(written, plan, sample_set, note)
 
 
 def plan_for(model: str | Path | None = None, labels: list[str] | None = None,
-             samples: str | Path | None = None, max_cells: int | None = None) -> tuple[WorkbookPlan, Samples | None]:
+             samples: str | Path | None = None, max_cells: int | None = None,
+             learn: bool = False) -> tuple[WorkbookPlan, Samples | None]:
     """The workbook `build` would write for these arguments, planned but not written:
     `build`, `summary` and `train` all count its cells, so they report the same numbers."""
     network = load_network(model, max_cells)
@@ -95,7 +101,7 @@ def plan_for(model: str | Path | None = None, labels: list[str] | None = None,
     if samples is None and model is None:
         samples = DEFAULT_SAMPLES
     sample_set = load_samples(samples, network.input_shape, input_divisor(network)) if samples else None
-    return plan_workbook(network, sample_set, labels), sample_set
+    return plan_workbook(network, sample_set, labels, learn), sample_set
 
 
 def formula_cells(model: str | Path) -> int:

@@ -28,6 +28,7 @@ class Formula:
 # What a block holds decides how it is coloured.
 ACTIVATIONS = "activations"   # feature maps, vectors: a sequential colour scale
 WEIGHTS = "weights"           # kernels, dense weights: a diverging colour scale
+GRADIENTS = "gradients"       # ∂loss/∂something (excelnet build --learn): the same diverging scale
 PICTURE = "picture"           # input pixels: grayscale
 SWITCH = "switch"             # 1/0 filter switches
 PROBABILITIES = "probabilities"

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import ExcelnetError
+from .trace import TraceResult
 
 RTOL, ATOL = 1e-5, 1e-6
 ENGINES = ("libreoffice", "formulas")
@@ -41,6 +42,7 @@ class Report:
     got: np.ndarray             # (N, K) the workbook's outputs (NaN where a cell was not a number)
     expected: np.ndarray        # (N, K) the NumPy reference
     error_cells: dict[str, int] = field(default_factory=dict)
+    trace: TraceResult = field(default_factory=TraceResult)
     rtol: float = RTOL
     atol: float = ATOL
 
@@ -82,7 +84,7 @@ class Report:
 
     @property
     def ok(self) -> bool:
-        return bool(self.close.all() and self.argmax_agree.all() and not self.error_cells)
+        return bool(self.close.all() and self.argmax_agree.all() and not self.error_cells and self.trace.ok)
 
     def lines(self) -> list[str]:
         n = self.count
@@ -103,9 +105,13 @@ class Report:
         out.append("Error cells: " + (", ".join(f"{s}: {c}" for s, c in self.error_cells.items())
                                       if self.error_cells else "none"))
         beyond = np.flatnonzero(~self.close)
+        t = self.trace
+        out.append(f"Cells traced: {t.formula_cells:,} formula cells of every layer on each input, "
+                   f"{t.weight_cells:,} weights" if t.formula_cells else "Cells traced: none")
+        out.extend(t.lines())
         if self.ok:
             out.append(f"OK: the workbook equals the model within rtol {self.rtol:g}, atol {self.atol:g} "
-                       f"on all {n} inputs.")
+                       + (f"on all {n} inputs." if n != 1 else "on its 1 input."))
         else:
             problems = []
             if len(beyond):
@@ -116,6 +122,11 @@ class Report:
                 problems.append(f"{n - agree} predictions differ")
             if self.error_cells:
                 problems.append(f"{sum(self.error_cells.values())} formula cells are errors")
+            if t.layer is not None:
+                problems.append(f"layer {t.layer} differs from the model")
+            if t.weights:
+                problems.append(f"{len(t.weights)} {'weight differs' if len(t.weights) == 1 else 'weights differ'} "
+                                "from the model file")
             out.append("MISMATCH: " + "; ".join(problems) + ".")
         return out
 
@@ -208,7 +219,9 @@ def choose_inputs(network, count: int, kind: str = "auto", seed: int = 0,
             x = digits.model_inputs(shape)[:count]
             parts.append(x.astype(np.float64))
             labels.append(digits.labels[:count].astype(int))
-            text.append(f"{len(x)} {'shipped digits' if samples_path is None else 'sample inputs from ' + str(path)}")
+            what = ("shipped digit" + ("" if len(x) == 1 else "s")) if samples_path is None else \
+                f"sample input{'' if len(x) == 1 else 's'} from {path}"
+            text.append(f"{len(x)} {what}")
     have = sum(len(p) for p in parts)
     if have < count and kind != "digits":     # --inputs digits: only the digits there are
         top = input_range(network)
@@ -216,7 +229,7 @@ def choose_inputs(network, count: int, kind: str = "auto", seed: int = 0,
         x = rng.uniform(0.0, top, (count - have,) + shape)
         parts.append(x)
         labels.append(np.full(len(x), -1))
-        text.append(f"{len(x)} random inputs uniform in [0, {top:g}] (seed {seed})")
+        text.append(f"{len(x)} random input{'' if len(x) == 1 else 's'} uniform in [0, {top:g}] (seed {seed})")
     x = np.concatenate(parts) if parts else np.zeros((0,) + shape)
     return Inputs(x, np.concatenate(labels), " + ".join(text))
 
@@ -251,11 +264,13 @@ def _numbers(values) -> np.ndarray:
 
 
 def evaluate(workbook: Path, engine: str, inputs: np.ndarray, progress: bool = True,
-             office=None) -> tuple[np.ndarray, dict]:
+             office=None, tracer=None, trace=None) -> tuple[np.ndarray, dict]:
     """The workbook's outputs for every input (typed into the canvas), and its error cells.
+    With a `tracer`, every layer cell and weight is compared too, into `trace` (a TraceResult).
 
     `office`: a running engines.libreoffice.LibreOffice to reuse (else one is started and stopped)."""
     from .progress import bar
+    from .trace import cell_reader, grid_reader, stored_cells
 
     label = f"Recalculating in {'LibreOffice' if engine == 'libreoffice' else 'formulas'}"
     results, errors = [], {}
@@ -268,8 +283,14 @@ def evaluate(workbook: Path, engine: str, inputs: np.ndarray, progress: bool = T
             office.open(workbook)
             with bar(inputs, label=label, enabled=progress) as items:
                 for k, x in enumerate(items):
-                    answer = office.run(canvas_grids(x))
+                    sheets = () if tracer is None else (tracer.sheets if k == 0 else tracer.layer_sheets)
+                    answer = office.run(canvas_grids(x), sheets=sheets)
                     results.append(_numbers(v for row in answer["Probabilities"] for v in row))
+                    if tracer is not None:
+                        read = grid_reader(answer["sheets"])
+                        tracer.compare_layers(x, read, trace, k + 1, RTOL, ATOL)
+                        if k == 0:           # weights do not change with the input
+                            tracer.compare_weights(read, trace)
                     if k in (0, len(inputs) - 1):       # error cells, with the first and the last input
                         for sheet, count in office.errors().items():
                             errors[sheet] = max(count, errors.get(sheet, 0))
@@ -282,12 +303,18 @@ def evaluate(workbook: Path, engine: str, inputs: np.ndarray, progress: bool = T
         click.echo(f"Loading {workbook.name} into the formulas library (about half a minute for a workbook of "
                    "15,000 formulas, then seconds per input)...", err=True)
     book = FormulasWorkbook(workbook)
+    if tracer is not None:
+        tracer.compare_weights(cell_reader(stored_cells(workbook, tracer.sheets)), trace)
+        wanted = [(b.sheet, int(r), int(c)) for b in tracer.layers for r, c in zip(b.rows, b.cols)]
     with bar(inputs, label=label, enabled=progress) as items:
-        for x in items:
+        for k, x in enumerate(items):
             try:
                 results.append(np.asarray(book.probabilities(x), dtype=np.float64))
             except (TypeError, ValueError):         # an error value (#VALUE!, ...) where a number belongs
                 results.append(np.full(len(book.public.probabilities.cells()), np.nan))
+            if tracer is not None and trace.layer is None:
+                values = dict(zip(wanted, book.cells(x, wanted)))
+                tracer.compare_layers(x, cell_reader(values), trace, k + 1, RTOL, ATOL)
     bad = sum(int(np.isnan(r).sum()) for r in results)
     if bad:
         errors["Probabilities"] = bad
@@ -317,9 +344,12 @@ def verify(workbook: str | Path, model: str | Path | None = None, engine: str | 
                             f"{tuple(network.input_shape)} has {size} values: not a workbook of this model")
     expected = np.array([network.predict(x).reshape(-1) for x in chosen.x])
     name = choose_engine(engine)
-    got, errors = evaluate(workbook, name, chosen.x, progress, office)
+    from .trace import Tracer, TraceResult
+
+    tracer, trace = Tracer(network, public.sample is not None), TraceResult()
+    got, errors = evaluate(workbook, name, chosen.x, progress, office, tracer, trace)
     if got.shape != expected.shape:
         raise ExcelnetError(f"{workbook}: Probabilities has {got.shape[1]} cells but the model has "
                             f"{expected.shape[1]} outputs: not a workbook of this model")
     engine_text = "LibreOffice (headless)" if name == "libreoffice" else "formulas (Python library)"
-    return Report(workbook, choice, engine_text, chosen, got, expected, errors)
+    return Report(workbook, choice, engine_text, chosen, got, expected, errors, trace)

@@ -27,14 +27,15 @@ from openpyxl.worksheet.hyperlink import Hyperlink
 
 from .bulk_cells import BulkCells, patch_workbook
 from .layout import column_letter, quote_sheet
-from .sheet import (ACTIVATIONS, BARS, CANVAS, CONTROL, PICTURE, PROBABILITIES, RAW_BARS, SWITCH, WEIGHTS,
+from .sheet import (ACTIVATIONS, BARS, CANVAS, CONTROL, GRADIENTS, PICTURE, PROBABILITIES, RAW_BARS, SWITCH,
+                    WEIGHTS,
                     Formula, SheetPlan, Text)
 
 FONT = "Calibri"
 INK = "1F3864"            # headings
 TAB_COLOURS = {"guide": "7F7F7F", "input": "2E9E44", "layer": "2F6EBA", "weights": "E08A1E",
-               "output": "8E44AD", "data": "BFBFBF"}
-GRID_KINDS = ("input", "layer", "weights")
+               "output": "8E44AD", "data": "BFBFBF", "backward": "C0392B", "step": "16A085"}
+GRID_KINDS = ("input", "layer", "weights", "backward", "step")
 GRID_COLUMN_WIDTH = 2.86  # 20 px in Excel (width x 7 px per character of Calibri 11) ...
 GRID_ROW_HEIGHT = 15      # ... and 15 pt = 20 px: square cells
 SCREEN_PX = 1500          # a sheet's grids are zoomed to fit about this many pixels across
@@ -92,7 +93,7 @@ LOOKS = {
                   border=Border(left=THIN, right=THIN, top=THIN, bottom=THIN)),
     BARS: dict(font=_font(8, color="FFFFFF")),
 }
-GRID_ROLES = {ACTIVATIONS: "grid", WEIGHTS: "grid", PICTURE: "grid", CANVAS: CANVAS, SWITCH: SWITCH,
+GRID_ROLES = {ACTIVATIONS: "grid", WEIGHTS: "grid", GRADIENTS: "grid", PICTURE: "grid", CANVAS: CANVAS, SWITCH: SWITCH,
               CONTROL: CONTROL, BARS: BARS, RAW_BARS: BARS}
 
 # Conditional looks that plans name in their rules.
@@ -106,15 +107,18 @@ ROW_HEIGHTS = {"title": 24, "big": 40, "heading": 17}   # points, for rows that 
 
 
 def write_workbook(sheets: list[SheetPlan], path: str | Path,
-                   progress: Callable[[int, int], None] | None = None) -> Path:
-    """Write all sheets to `path` atomically; `progress(cells done, cells in all)` after each sheet."""
+                   progress: Callable[[int, int], None] | None = None, values=None) -> Path:
+    """Write all sheets to `path` atomically; `progress(cells done, cells in all)` after each sheet.
+
+    `values`: an evaluate.Evaluator that has run: each formula cell is written with its value,
+    so viewers that do not calculate (previews, pandas, protected view) show the numbers."""
     path = Path(path)
     workbook = Workbook()
     workbook.remove(workbook.active)
     looks = _Looks(workbook)
     bulk, total, done = [], sum(len(plan.cells) for plan in sheets), 0
     for plan in sheets:
-        ws, cells = _write_sheet(workbook, plan, looks)
+        ws, cells = _write_sheet(workbook, plan, looks, values.sheet_values(plan.title) if values else None)
         bulk.append((ws, cells, _dimension(plan)))
         done += len(plan.cells)
         if progress is not None:
@@ -171,7 +175,7 @@ class _Looks:
         return self.ids[name]
 
 
-def _write_sheet(workbook: Workbook, plan: SheetPlan, looks: _Looks) -> tuple:
+def _write_sheet(workbook: Workbook, plan: SheetPlan, looks: _Looks, cached=None) -> tuple:
     """Create the sheet; returns it and its bulk cells (plain numbers and formulas), which
     bulk_cells writes as XML after openpyxl has saved everything else."""
     ws = workbook.create_sheet(plan.title)
@@ -186,7 +190,8 @@ def _write_sheet(workbook: Workbook, plan: SheetPlan, looks: _Looks) -> tuple:
             look = plain
         if (row, col) not in plan.links:
             if isinstance(value, Formula):
-                bulk.formula(row, col, value.expression, looks.style_id(look))
+                bulk.formula(row, col, value.expression, looks.style_id(look),
+                             cached(row, col) if cached else None)
                 continue
             if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
                 bulk.number(row, col, float(value) if isinstance(value, float) else int(value),
@@ -252,7 +257,7 @@ def _format_blocks(ws, plan: SheetPlan) -> None:
         if role == ACTIVATIONS and rect.rows * rect.cols > 1:
             ws.conditional_formatting.add(span, ColorScaleRule(
                 start_type="min", start_color="FFFFFF", end_type="max", end_color=HIGH))
-        elif role == WEIGHTS and rect.rows * rect.cols > 1:
+        elif role in (WEIGHTS, GRADIENTS) and rect.rows * rect.cols > 1:
             ws.conditional_formatting.add(span, ColorScaleRule(
                 start_type="min", start_color="D7301F", mid_type="num", mid_value=0,
                 mid_color="FFFFFF", end_type="max", end_color="2166AC"))

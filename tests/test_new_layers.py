@@ -172,3 +172,46 @@ def test_new_layers_in_libreoffice(tmp_path, libreoffice):
     for i, x in enumerate(inputs):
         assert_matches(libreoffice.probabilities(x), model.predict(x[None], verbose=0)[0], f"input {i}:")
     assert libreoffice.errors() == {}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("approximate", [False, True])
+def test_gelu_learns_as_tensorflow_says(tmp_path, approximate):
+    """--learn: the gradients through gelu (both forms) and the step after them equal TensorFlow's."""
+    import keras
+
+    from excelnet.convert import build
+    from excelnet.engines.formulas_engine import FormulasWorkbook
+    from learn_check import assert_learning, learning_names, read_learning, tf_learning
+
+    layers = keras.layers
+    gelu = "gelu"
+    if approximate:         # Keras writes no file with approximate=True: a registered function stands in
+        @keras.saving.register_keras_serializable(package="excelnet_tests")
+        def gelu_tanh(v):
+            return keras.activations.gelu(v, approximate=True)
+
+        gelu = gelu_tanh
+    model = keras.Sequential([keras.Input((3,)), layers.Dense(3, activation=gelu, **random_init(21)),
+                              layers.Activation(gelu), layers.Dense(2, activation="softmax", **random_init(23))])
+    model.save(tmp_path / "g.keras")
+    source = tmp_path / "g.keras"
+    if approximate:        # ... and the config then says it as a stranger's file might
+        from hostile_files import edit_keras, layer_configs
+
+        def tanh_form(config):
+            for layer in layer_configs(config)[1:3]:
+                layer["config"]["activation"] = {"class_name": "gelu", "config": {"approximate": True}}
+            return config
+
+        source = edit_keras(source, tmp_path / "g2.keras", config=tanh_form)
+    result = build(source, tmp_path / "g.xlsx", learn=True)
+    names = learning_names(result)
+    workbook = FormulasWorkbook(result.path)
+    x = np.array([0.3, -1.9, 1.5], dtype=np.float32)
+    typed = {}
+    for name, value in (("Target", 1), ("LearningRate", 0.5)):
+        area = names[name][0]
+        typed[(area.sheet, area.top, area.left)] = value
+    values = read_learning(lambda ranges: workbook.read_ranges(x, ranges, typed), names, result)
+    assert_learning(values, tf_learning(model, x, 1, 0.5), result.network, "gelu:")

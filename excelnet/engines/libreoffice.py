@@ -69,12 +69,33 @@ class LibreOffice:
         """Load a workbook; returns the seconds it took (load and first full recalculation)."""
         return self.call("open", path=str(Path(path).resolve()))["load_s"]
 
-    def run(self, canvases: list | None = None, sample: int | None = None) -> dict:
-        return self.call("run", canvases=canvases, sample=sample)
+    def run(self, canvases: list | None = None, sample: int | None = None, sheets: tuple = ()) -> dict:
+        """Type the canvases, set Sample, recalculate; read the public cells and, whole, the `sheets`."""
+        return self.call("run", canvases=canvases, sample=sample, sheets=list(sheets))
 
     def probabilities(self, x: np.ndarray) -> np.ndarray:
         """Type one input (model's shape) into the canvas and read Probabilities."""
         return np.array(self.run(canvas_grids(x))["Probabilities"], dtype=np.float64).reshape(-1)
+
+    def read_ranges(self, ranges, recalc: bool = False) -> list[np.ndarray]:
+        """Values of rectangles, one 2-D array each (numbers; text as str; an empty cell as ''):
+        each a (sheet, top, left, bottom, right) tuple (1-based, inclusive) or anything with those
+        attributes (a NamedRange, e.g. one area of a multi-area name)."""
+        spec = [list(r) if isinstance(r, (tuple, list)) else [r.sheet, r.top, r.left, r.bottom, r.right]
+                for r in ranges]
+        return [np.array(v, dtype=object) for v in self.call("read_ranges", ranges=spec, recalc=recalc)["values"]]
+
+    def set_value(self, where, value, row: int = 0, col: int = 0) -> None:
+        """Type `value` (a number, a text, or None to clear) into the cell (row, col) of a range."""
+        self.call("set_value", sheet=where.sheet, row=where.top + row, col=where.left + col,
+                  value=None if value is None else (value if isinstance(value, str) else float(value)))
+
+    def write_cells(self, cells: list[tuple[str, int, int, float]]) -> None:
+        """Type numbers into cells (sheet, row, col, value; 1-based), then recalculate."""
+        self.call("write_cells", cells=[list(c) for c in cells])
+
+    def recalc(self) -> float:
+        return self.call("recalc")["seconds"]
 
     def errors(self) -> dict[str, int]:
         return self.call("errors")["errors"]

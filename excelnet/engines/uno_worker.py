@@ -63,7 +63,24 @@ class Session:
                 out[name] = [list(row) for row in self.named(name).getDataArray()]
         return out
 
-    def run(self, canvases=None, sample=None, read=("Probabilities", "Prediction", "Label"), recalc=True):
+    def sheets(self, names):
+        """Every cell of each sheet's used area, from A1, in one call per sheet:
+        numbers as floats, text as str, empty cells as ""."""
+        out = {}
+        for name in names:
+            if not self.doc.Sheets.hasByName(name):
+                out[name] = None
+                continue
+            sheet = self.doc.Sheets.getByName(name)
+            cursor = sheet.createCursor()
+            cursor.gotoEndOfUsedArea(False)
+            end = cursor.RangeAddress
+            out[name] = [list(row) for row in
+                         sheet.getCellRangeByPosition(0, 0, end.EndColumn, end.EndRow).getDataArray()]
+        return out
+
+    def run(self, canvases=None, sample=None, read=("Probabilities", "Prediction", "Label"), recalc=True,
+            sheets=()):
         """Type values into the canvases (None = clear them), set Sample, recalculate, read."""
         if sample is not None:
             self.named("Sample").getCellByPosition(0, 0).setValue(sample)
@@ -79,6 +96,8 @@ class Session:
         if recalc:
             self.doc.calculateAll()
         result = self.read(read)
+        if sheets:
+            result["sheets"] = self.sheets(sheets)
         result["seconds"] = time.perf_counter() - started
         return result
 
@@ -89,6 +108,36 @@ class Session:
         result = self.read(read)
         result["seconds"] = time.perf_counter() - started
         return result
+
+    def read_ranges(self, ranges, recalc=False):
+        """The values of any rectangles: [sheet, top, left, bottom, right] each (1-based, inclusive),
+        e.g. each area of a multi-area name."""
+        if recalc:
+            self.doc.calculateAll()
+        out = []
+        for sheet, top, left, bottom, right in ranges:
+            cells = self.doc.Sheets.getByName(sheet).getCellRangeByPosition(left - 1, top - 1, right - 1, bottom - 1)
+            out.append([list(row) for row in cells.getDataArray()])
+        return {"values": out}
+
+    def set_value(self, sheet, row, col, value):
+        """Type a number or a text into one cell (1-based), as a user would; None clears it."""
+        cell = self.doc.Sheets.getByName(sheet).getCellByPosition(col - 1, row - 1)
+        if value is None:
+            cell.setString("")
+        elif isinstance(value, str):
+            cell.setString(value)
+        else:
+            cell.setValue(value)
+        return {}
+
+    def write_cells(self, cells, recalc=True):
+        """Type numbers into cells: [sheet, row, col, value] each (1-based); then recalculate."""
+        for sheet, row, col, value in cells:
+            self.doc.Sheets.getByName(sheet).getCellByPosition(col - 1, row - 1).setValue(value)
+        if recalc:
+            self.doc.calculateAll()
+        return {}
 
     def recalc(self):
         started = time.perf_counter()

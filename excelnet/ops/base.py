@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any, Callable
 
 import numpy as np
@@ -54,9 +55,15 @@ class WeightCells:
 
     def position(self, index: tuple[int, ...]) -> tuple[int, int]:
         """(row, col) of one element."""
-        area = self.areas[int(self.area_index[index])]
-        dr, dc = self.offsets[index]
-        return area.row + int(dr), area.col + int(dc)
+        return self._positions[tuple(index)]
+
+    @cached_property
+    def _positions(self) -> dict[tuple[int, ...], tuple[int, int]]:
+        """Every element's (row, col), computed at once: the learning sheets ask for each of
+        tens of thousands of weights several times (cached on the frozen instance's __dict__)."""
+        corners = np.array([[a.row, a.col] for a in self.areas], dtype=np.int64).reshape(-1, 2)
+        cells = (corners[self.area_index] + self.offsets).reshape(-1, 2).tolist()
+        return dict(zip(np.ndindex(*self.shape), map(tuple, cells)))
 
     def ref(self, index: tuple[int, ...], here: str, absolute: bool = True) -> str:
         return ref(self.sheet, *self.position(index), here, absolute)
@@ -77,14 +84,12 @@ class WeightCells:
 
 
 def block_cells(sheet: str, areas: "list[Rect]", shape: tuple[int, ...],
-                place: Callable[[tuple[int, ...]], tuple[int, int, int]]) -> WeightCells:
-    """WeightCells from `place(idx) -> (area, row offset, col offset)` for every element."""
-    area_index = np.zeros(shape, dtype=np.int32)
-    offsets = np.zeros(tuple(shape) + (2,), dtype=np.int32)
-    for idx in np.ndindex(*shape):
-        a, dr, dc = place(idx)
-        area_index[idx], offsets[idx] = a, (dr, dc)
-    return WeightCells(sheet, tuple(areas), area_index, offsets)
+                place: Callable[[tuple[np.ndarray, ...]], tuple]) -> WeightCells:
+    """WeightCells from `place(idx) -> (area, row offset, col offset)`. `place` gets the index
+    arrays of every element at once (np.indices), so it must be written with array arithmetic."""
+    index = tuple(np.indices(shape, dtype=np.int32))
+    area, dr, dc = (np.broadcast_to(np.asarray(v, dtype=np.int32), shape) for v in place(index))
+    return WeightCells(sheet, tuple(areas), np.ascontiguousarray(area), np.stack([dr, dc], axis=-1))
 
 
 @dataclass(frozen=True)
@@ -156,11 +161,20 @@ class Book:
     def __init__(self, namer: Callable[[str], str]):
         self.sheets: list[SheetPlan] = []
         self.params: list[Params] = []        # what each emit that wrote weights recorded
+        self.pre_activations: dict[Cells, Cells] = {}   # a layer's output -> the cells before its activation
         self._namer = namer
 
     def record(self, params: Params) -> Params:
         self.params.append(params)
         return params
+
+    def remember_pre_activation(self, out: Cells, pre: Cells) -> None:
+        """A layer whose activation needs its input for the derivative keeps that input in cells of
+        its own (uses_input > 1); its backward rule finds them here from the output cells."""
+        self.pre_activations[out] = pre
+
+    def pre_activation(self, out: Cells) -> "Cells | None":
+        return self.pre_activations.get(out)
 
     def add_sheet(self, base_name: str, kind: str) -> SheetPlan:
         sheet = SheetPlan(self._namer(base_name), kind)

@@ -18,6 +18,7 @@ from .activations import FIXED, SOFTMAX, Activation, activation
 from .base import (Book, Context, Op, Params, Unsupported, WeightCells, block_cells, check_channels_last,
                    converter, finish, option, whole, whole_pair)
 from .cells import fill_like, new_planar, shape_text, write_values
+from .convolution_backward import emit_conv_backward
 from ..shapes import output_size, padding_amounts
 
 
@@ -49,19 +50,41 @@ class Conv2D(Op):
         act = "" if self.activation.is_identity else f", then {self.activation.name}"
         return f"{cout} filters of {kh}×{kw}×{cin}, stride {self.strides[0]}×{self.strides[1]}, padding {self.padding}{act}"
 
-    def reference(self, x: np.ndarray) -> np.ndarray:
+    def _patches(self, x: np.ndarray):
+        """(i, j, the input values kernel tap (i, j) meets at every output position, as a view
+        into the zero-padded input) for every tap; and that padded input."""
         top, bottom, left, right = self.pads
-        x = np.pad(x.astype(np.float64), ((top, bottom), (left, right), (0, 0)))
+        padded = np.pad(x.astype(np.float64), ((top, bottom), (left, right), (0, 0)))
         kh, kw = self.kernel.shape[:2]
         (sh, sw), (ho, wo) = self.strides, self.output_shape[:2]
+        taps = [(i, j, (slice(i, i + sh * (ho - 1) + 1, sh), slice(j, j + sw * (wo - 1) + 1, sw)))
+                for i in range(kh) for j in range(kw)]
+        return padded, taps
+
+    def _pre_activation(self, x: np.ndarray) -> np.ndarray:
+        padded, taps = self._patches(x)
         out = np.zeros(self.output_shape)
-        for i in range(kh):
-            for j in range(kw):
-                patch = x[i:i + sh * (ho - 1) + 1:sh, j:j + sw * (wo - 1) + 1:sw, :]
-                out += patch @ self.kernel[i, j].astype(np.float64)
+        for i, j, window in taps:
+            out += padded[window] @ self.kernel[i, j].astype(np.float64)
         if self.bias is not None:
             out += self.bias
-        return self.activation.numpy(out)
+        return out
+
+    def reference(self, x: np.ndarray) -> np.ndarray:
+        return self.activation.numpy(self._pre_activation(x))
+
+    def backward_reference(self, x: np.ndarray, grad: np.ndarray):
+        delta = grad * self.activation.derivative_numpy(self._pre_activation(x))
+        padded, taps = self._patches(x)
+        kernel = self.kernel.astype(np.float64)
+        d_padded, d_kernel = np.zeros_like(padded), np.zeros_like(kernel)
+        for i, j, window in taps:
+            d_kernel[i, j] = np.einsum("yxc,yxf->cf", padded[window], delta)
+            d_padded[window] += delta @ kernel[i, j].T
+        top, _, left, _ = self.pads
+        height, width = self.input_shape[:2]
+        d_x = d_padded[top:top + height, left:left + width]
+        return d_x, (d_kernel,) if self.bias is None else (d_kernel, delta.sum(axis=(0, 1)))
 
     def weight_arrays(self) -> tuple[tuple[str, np.ndarray], ...]:
         kernel = (("kernel", self.kernel),)
@@ -81,6 +104,7 @@ class Conv2D(Op):
             sheet.line(f"Before the {self.activation.name} activation", "heading")
             pre = new_planar(sheet, self.output_shape)
             fill_like(sheet, pre, out, lambda ref, c: self.activation.formula(ref))
+            book.remember_pre_activation(out, pre)
         if params is None:
             params = book.record(self._emit_filters(sheet))
         filters = self._interleaved_filters(sheet, params.arrays[0])
@@ -90,6 +114,10 @@ class Conv2D(Op):
         act = self.activation if pre is out else FIXED["linear"]
         self._fill(sheet, pre, source, filters, biases, params.switches, act)
         return out
+
+    def emit_backward(self, sheet: SheetPlan, x: Cells, out: Cells, grad: Cells, params: Params,
+                      book: Book):
+        return emit_conv_backward(self, sheet, x, out, grad, params, book)
 
     def _emit_filters(self, sheet: SheetPlan) -> Params:
         """Each filter as C small kh x kw pictures side by side (one per input channel), with its

@@ -9,8 +9,9 @@ import numpy as np
 from ..layout import Cells, Flat, flat_width
 from ..sheet import SheetPlan
 from .activations import FIXED, SOFTMAX, Activation, activation
-from .base import Book, Context, Op, Params, Unsupported, block_cells, converter, finish, option, whole
+from .base import Book, Context, Op, Params, Unsupported, WeightCells, block_cells, converter, finish, option, whole
 from .cells import fill_like, new_flat, new_planar, write_values
+from .grad_cells import like, mirror_weights, place_weights, sum_of_products
 
 
 def softmax(x: np.ndarray) -> np.ndarray:
@@ -35,6 +36,9 @@ def emit_softmax(sheet: SheetPlan, logits: Flat) -> Flat:
     probs = new_flat(sheet, logits.shape, "probability", block=block)
     fill_like(sheet, exps, probs, lambda ref, i: f"{ref}/{total.ref(here, absolute=True)}")
     return probs
+
+
+UNITS_PER_FORMULA = 100   # ∂loss/∂input sums weight × δ over the units: at most this many terms per formula
 
 
 @dataclass(frozen=True)
@@ -91,6 +95,7 @@ class Dense(Op):
         if act is not self.activation:
             final = new_flat(sheet, (units,), f"{self.activation.name}(value)")
             fill_like(sheet, out, final, lambda ref, i: self.activation.formula(ref))
+            book.remember_pre_activation(final, out)
             return final
         return out
 
@@ -119,6 +124,74 @@ class Dense(Op):
             rects.append(write_values(sheet, sheet.rect(row, 2, rows, cols), self.kernel[:, j]))
         return block_cells(sheet.title, rects, self.kernel.shape, lambda idx: (idx[1], *divmod(idx[0], cols)))
 
+    # --- backward ------------------------------------------------------------------------------
+
+    def backward_reference(self, x: np.ndarray, grad: np.ndarray):
+        x = x.astype(np.float64).reshape(-1)
+        kernel = self.kernel.astype(np.float64)
+        z = x @ kernel + (0 if self.bias is None else self.bias)
+        delta = np.asarray(grad, dtype=np.float64).reshape(-1)
+        if self.activation != SOFTMAX:     # a softmax's loss already hands in ∂loss/∂z
+            delta = delta * self.activation.derivative_numpy(z)
+        weights = (np.outer(x, delta),) + (() if self.bias is None else (delta,))
+        return (kernel @ delta).reshape(self.input_shape), weights
+
+    def emit_backward(self, sheet: SheetPlan, x: Flat, out: Flat, grad: Flat, params: Params,
+                      book: Book) -> tuple[Cells, tuple[WeightCells, ...]]:
+        """δ = ∂loss/∂(weighted sum) per unit; kernel gradient x_i·δ_j laid out like the kernel
+        (its own sheet, cell for cell), bias gradient δ_j like the bias, input gradient Σ_j w_ij·δ_j."""
+        here, units = sheet.title, self.kernel.shape[1]
+        delta = self._emit_delta(sheet, out, grad, book)
+        kernel = params.arrays[0]
+        gradient_sheet = book.add_sheet(f"{self.name} gradients", "weights")
+        gradient_sheet.line(f"Gradients of the weights of {self.name}: ∂loss/∂w = (input of w) × δ of its unit, "
+                            "laid out exactly like the weights.", "title", skip=1)
+        grad_kernel = mirror_weights(kernel, gradient_sheet, book)
+        where = gradient_sheet.title
+        for i in range(self.kernel.shape[0]):
+            xi = x.flat_ref(i, where)
+            for j in range(units):
+                gradient_sheet.formula(*grad_kernel.position((i, j)), f"{xi}*{delta.flat_ref(j, where)}")
+        arrays = (grad_kernel,)
+        if self.bias is not None:
+            sheet.line("bias gradient ∂loss/∂b = δ", "heading")
+            grad_bias = place_weights(params.arrays[1], sheet, "bias gradient")
+            for j in range(units):
+                sheet.formula(*grad_bias.position((j,)), delta.flat_ref(j, here))
+            arrays += (grad_bias,)
+        sheet.line(f"∂loss/∂input: for each input, Σ over the {units} units of (its weight to the unit) × δ",
+                   "heading")
+        chunks = [range(start, min(start + UNITS_PER_FORMULA, units))
+                  for start in range(0, units, UNITS_PER_FORMULA)]
+        parts = []
+        for chunk in chunks:   # several units' worth per formula keeps each under Excel's 8,192 characters
+            part = like(sheet, x, "∂loss/∂input" if len(chunks) == 1 else f"units {chunk[0] + 1}–{chunk[-1] + 1}")
+            for i in range(self.kernel.shape[0]):
+                terms = [(kernel.ref((i, j), here), delta.flat_ref(j, here)) for j in chunk]
+                sheet.formula(*part.position(i), sum_of_products(terms))
+            parts.append(part)
+        if len(parts) == 1:
+            return parts[0], arrays
+        grad_x = like(sheet, x, "∂loss/∂input")
+        for i in range(self.kernel.shape[0]):
+            sheet.formula(*grad_x.position(i), "+".join(p.flat_ref(i, here) for p in parts))
+        return grad_x, arrays
+
+    def _emit_delta(self, sheet: SheetPlan, out: Flat, grad: Flat, book: Book) -> Flat:
+        """∂loss/∂(weighted sum) of each unit: the incoming gradient for a softmax or a linear
+        unit, else the incoming gradient × the activation's slope."""
+        if self.activation == SOFTMAX or self.activation.is_identity:
+            return grad
+        act, here = self.activation, sheet.title
+        pre = book.pre_activation(out) if act.derivative_needs_input else None
+        sheet.line(f"δ = ∂loss/∂(weighted sum) = incoming gradient × slope of {self.activation.name}", "heading")
+        delta = new_flat(sheet, (self.kernel.shape[1],), "δ")
+        for j in range(self.kernel.shape[1]):
+            z = None if pre is None else pre.flat_ref(j, here)
+            sheet.formula(*delta.position(j), f"{grad.flat_ref(j, here)}*"
+                                              f"{act.derivative_formula(z, out.flat_ref(j, here))}")
+        return delta
+
 
 @dataclass(frozen=True)
 class Gather(Op):
@@ -146,6 +219,18 @@ class Gather(Op):
         for i in range(int(np.prod(self.output_shape))):
             sheet.formula(*out.position(i), x.flat_ref(i, sheet.title))
         return out
+
+    def backward_reference(self, x: np.ndarray, grad: np.ndarray):
+        return np.asarray(grad, dtype=np.float64).reshape(self.input_shape), ()
+
+    def emit_backward(self, sheet: SheetPlan, x: Cells, out: Cells, grad: Cells, params: Params,
+                      book: Book) -> tuple[Cells, tuple]:
+        sheet.line("∂loss/∂input: each cell copies the gradient of the value it became, back in the "
+                   "input's shape.", "note", skip=1)
+        grad_x = like(sheet, x, "∂loss/∂input")
+        for i in range(int(np.prod(self.input_shape))):
+            sheet.formula(*grad_x.position(i), grad.flat_ref(i, sheet.title))
+        return grad_x, ()
 
 
 @converter("Flatten")

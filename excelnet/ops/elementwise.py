@@ -7,11 +7,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..layout import Cells, Flat
-from ..sheet import SheetPlan
+from ..layout import Cells, Flat, Rect
+from ..sheet import WEIGHTS, SheetPlan
 from .activations import SOFTMAX, Activation, activation, elu, leaky_relu, relu
-from .base import Book, Params, block_cells, Context, Op, Unsupported, converter, finish, number, option
-from .cells import fill_like, parameter_table, same_layout
+from .backward import channel_range, fill_elements, times_derivative
+from .base import (Book, Params, WeightCells, block_cells, Context, Op, Unsupported, converter, finish, number,
+                   option)
+from .cells import fill_like, new_flat, new_planar, parameter_table, same_layout, write_values
 from .core import emit_softmax, softmax
 
 
@@ -36,6 +38,26 @@ class ActivationOp(Op):
         fill_like(sheet, x, out, lambda ref, i: self.activation.formula(ref))
         return out
 
+    def backward_reference(self, x: np.ndarray, grad: np.ndarray):
+        return grad * self.activation.derivative_numpy(x), ()
+
+    def emit_backward(self, sheet: SheetPlan, x: Cells, out: Cells, grad: Cells, params: Params,
+                      book: Book):
+        act = self.activation
+        source = "input" if act.derivative_needs_input else "output"
+        sheet.line(f"∂loss/∂input = ∂loss/∂output × {act.name}′, from this layer's {source}: "
+                   f"{act.derivative_formula('x', 'a')}", "heading")
+        d_x = same_layout_gradient(sheet, x)
+        fill_elements(sheet, d_x, [grad, x, out], lambda refs, i: times_derivative(act, *refs))
+        return d_x, ()
+
+
+def same_layout_gradient(sheet: SheetPlan, x: Cells) -> Cells:
+    """A block for ∂loss/∂x placed like x, coloured like weights (signed)."""
+    if isinstance(x, Flat):
+        return new_flat(sheet, x.shape, "∂loss/∂input", role=WEIGHTS, block=(x.block.rows, x.block.cols))
+    return new_planar(sheet, x.shape, role=WEIGHTS)
+
 
 @dataclass(frozen=True)
 class SoftmaxOp(Op):
@@ -53,6 +75,14 @@ class SoftmaxOp(Op):
     def emit(self, sheet: SheetPlan, x: Flat, book: Book, params: Params | None = None) -> Flat:
         sheet.line("Softmax turns scores into probabilities that add up to 1.", "note", skip=1)
         return emit_softmax(sheet, x)
+
+    def backward_reference(self, x: np.ndarray, grad: np.ndarray):
+        """The loss hands in ∂loss/∂(values before the softmax) (p − onehot): it passes through."""
+        return np.asarray(grad, dtype=np.float64), ()
+
+    def emit_backward(self, sheet: SheetPlan, x: Cells, out: Cells, grad: Cells, params: Params,
+                      book: Book):
+        return grad, ()
 
 
 @dataclass(frozen=True)
@@ -118,6 +148,84 @@ class AffineOp(Op):
                 f"({ref}-{param('moving mean', i)})/SQRT({param('moving variance', i)}+{eps})"
                 f"*{param('gamma', i)}+{param('beta', i)}"))
         return out
+
+
+    # --- backward ------------------------------------------------------------------------------
+
+    def backward_reference(self, x: np.ndarray, grad: np.ndarray):
+        p, x, grad = self._params(), x.astype(np.float64), np.asarray(grad, dtype=np.float64)
+        axes = tuple(range(x.ndim - 1))            # every axis but the channel axis
+        if self.epsilon is None:
+            return grad * p["scale"], ()
+        inv = 1 / np.sqrt(p["moving variance"] + self.epsilon)
+        scale = p["gamma"] * inv
+        sum_g, sum_g_xhat = grad.sum(axis=axes), (grad * (x - p["moving mean"]) * inv).sum(axis=axes)
+        grads = {"gamma": sum_g_xhat, "beta": sum_g, "moving mean": -scale * sum_g,
+                 "moving variance": -0.5 * p["gamma"] * inv ** 2 * sum_g_xhat}
+        return grad * scale, tuple(grads[name] for name in self.weight_rows)
+
+    def emit_backward(self, sheet: SheetPlan, x: Cells, out: Cells, grad: Cells, params: Params,
+                      book: Book):
+        if self.epsilon is None:
+            return self._emit_rescaling_backward(sheet, x, grad), ()
+        return self._emit_norm_backward(sheet, x, grad, params)
+
+    def _emit_rescaling_backward(self, sheet: SheetPlan, x: Cells, grad: Cells) -> Cells:
+        sheet.line("∂loss/∂input = ∂loss/∂output × scale (the scale of the input's channel, below)", "heading")
+        row = sheet.line("scale", "label")
+        scale = np.atleast_1d(dict(self.table)["scale"]).astype(np.float64)
+        rect = write_values(sheet, sheet.rect(row, 2, 1, scale.size), scale)
+        sheet.next_row = row + 2
+        d_x = same_layout_gradient(sheet, x)
+        here = sheet.title
+        fill_elements(sheet, d_x, [grad], lambda refs, i: (
+            f"{refs[0]}*{rect.cell_ref(0, 0 if scale.size == 1 else i, here, absolute=True)}"))
+        return d_x
+
+    def _emit_norm_backward(self, sheet: SheetPlan, x: Cells, grad: Cells, params: Params):
+        """Per channel: 1/√(variance+ε), the scale gamma/√(variance+ε), Σ g, Σ g·x̂ (x̂ the
+        normalised input); the weights' gradients are rows of these, ∂loss/∂input = g × scale."""
+        here, channels = sheet.title, x.shape[-1]
+        weights = dict(zip(self.weight_rows, params.arrays))
+        sheet.line("Per channel (one column each), with x̂ = (x − mean)/√(variance + ε):", "heading")
+        row = sheet.line("epsilon", "label")
+        sheet.put(row, 2, float(self.epsilon), "weight")
+        eps = sheet.block(sheet.rect(row, 2, 1, 1), WEIGHTS).ref(here, absolute=True)
+        sheet.next_row = row + 1
+
+        def param(name: str, c: int) -> str | None:
+            return weights[name].ref((c,), here) if name in weights else None
+
+        rows: dict[str, Rect] = {}
+
+        def table_row(key: str, label: str, formula) -> None:
+            r = sheet.line(label, "label")
+            rows[key] = sheet.block(sheet.rect(r, 2, 1, channels), WEIGHTS)
+            sheet.next_row = r + 1
+            for c in range(channels):
+                sheet.formula(r, 2 + c, formula(c))
+
+        def cell(key: str, c: int) -> str:
+            return rows[key].cell_ref(0, c, here)
+
+        def gamma_times(c: int, text: str) -> str:
+            return text if param("gamma", c) is None else f"{param('gamma', c)}*{text}"
+
+        table_row("inv", "1/√(variance + ε)", lambda c: f"1/SQRT({param('moving variance', c)}+{eps})")
+        table_row("scale", "gamma/√(variance + ε)", lambda c: gamma_times(c, cell("inv", c)))
+        table_row("beta", "∂loss/∂beta = Σ ∂loss/∂output", lambda c: f"SUM({channel_range(grad, c, here)})")
+        table_row("gamma", "∂loss/∂gamma = Σ ∂loss/∂output × x̂", lambda c: (
+            f"(SUMPRODUCT({channel_range(grad, c, here)},{channel_range(x, c, here)})"
+            f"-{param('moving mean', c)}*{cell('beta', c)})*{cell('inv', c)}"))
+        table_row("moving mean", "∂loss/∂moving mean = −scale × Σ ∂loss/∂output",
+                  lambda c: f"-{cell('scale', c)}*{cell('beta', c)}")
+        table_row("moving variance", "∂loss/∂moving variance = −½ gamma/(variance + ε) × Σ ∂loss/∂output × x̂",
+                  lambda c: f"-0.5*{gamma_times(c, cell('inv', c) + '^2')}*{cell('gamma', c)}")
+        sheet.next_row += 1
+        sheet.line("∂loss/∂input = ∂loss/∂output × scale", "heading")
+        d_x = same_layout_gradient(sheet, x)
+        fill_elements(sheet, d_x, [grad], lambda refs, c: f"{refs[0]}*{rows['scale'].cell_ref(0, c, here, absolute=True)}")
+        return d_x, tuple(weights[name].moved([rows[name]]) for name in self.weight_rows)
 
 
 def _elementwise(layer, shape, act: Activation, title: str) -> ActivationOp | None:

@@ -1,6 +1,12 @@
 """Max and average pooling over windows, and their global versions.
 
-A planar channel grid makes each window one contiguous range: =MAX(B5:C6)."""
+A planar channel grid makes each window one contiguous range: =MAX(B5:C6).
+
+Backward, as TensorFlow does it: max pooling sends each window's gradient to the FIRST cell
+holding the window's maximum in reading order (row by row) — each window on its own, so
+overlapping windows may send several gradients to one cell; the global max splits it evenly
+among all cells holding the channel's maximum (tf.reduce_max). Average pooling shares it
+equally among the window's real cells."""
 
 from __future__ import annotations
 
@@ -8,10 +14,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..layout import Flat, Planar
-from ..sheet import SheetPlan
+from ..layout import Cells, Flat, Planar
+from ..sheet import WEIGHTS, SheetPlan
 from ..shapes import output_size, padding_amounts
 from .base import Book, Params, Context, Op, Unsupported, check_channels_last, converter, finish, option, whole_pair
+from .backward import zero_or_formula
 from .cells import new_flat, new_planar, shape_text
 
 FUNCTIONS = {"max": ("MAX", np.max), "average": ("AVERAGE", np.mean)}
@@ -65,6 +72,66 @@ class Pool2D(Op):
                     sheet.formula(grid.row + i, grid.col + j, f"{name}({x.window_ref(c, y0, x0, h, w, here)})")
         return out
 
+    def _placed_windows(self):
+        """((i, j), (y0, h), (x0, w)) for every output position."""
+        return [((i, j), rows, cols) for i, rows in enumerate(self.windows(0))
+                for j, cols in enumerate(self.windows(1))]
+
+    def backward_reference(self, x: np.ndarray, grad: np.ndarray):
+        x, d_x = x.astype(np.float64), np.zeros(self.input_shape)
+        for (i, j), (y0, h), (x0, w) in self._placed_windows():
+            window = x[y0:y0 + h, x0:x0 + w].reshape(h * w, -1)
+            for c in range(self.input_shape[2]):
+                if self.kind == "max":
+                    first = int(np.argmax(window[:, c]))      # the first maximum, row by row
+                    d_x[y0 + first // w, x0 + first % w, c] += grad[i, j, c]
+                else:
+                    d_x[y0:y0 + h, x0:x0 + w, c] += grad[i, j, c] / (h * w)
+        return d_x, ()
+
+    def emit_backward(self, sheet: SheetPlan, x: Planar, out: Planar, grad: Cells, params: Params,
+                      book: Book):
+        winners = self._emit_winners(sheet, x, out) if self.kind == "max" else None
+        what = ("the window's gradient where this cell is the window's winner" if winners else
+                "the window's gradient shared equally by its cells")
+        sheet.line(f"∂loss/∂input (laid out like the input): for every window holding the cell, {what}",
+                   "heading")
+        d_x = new_planar(sheet, self.input_shape, role=WEIGHTS)
+        here, channels = sheet.title, self.input_shape[2]
+        terms = {}                                     # input (y, x) -> [(output (i, j), its window)]
+        for (i, j), (y0, h), (x0, w) in self._placed_windows():
+            for y in range(y0, y0 + h):
+                for xx in range(x0, x0 + w):
+                    terms.setdefault((y, xx), []).append(((i, j), (y - y0) * w + (xx - x0) + 1, h * w))
+        for c, grid in enumerate(d_x.grids):
+            for y in range(self.input_shape[0]):
+                for xx in range(self.input_shape[1]):
+                    parts = []
+                    for (i, j), place, count in terms.get((y, xx), []):
+                        g = grad.flat_ref((i * self.output_shape[1] + j) * channels + c, here)
+                        parts.append(f"IF({winners.cell_ref(i, j, c, here)}={place},{g},0)" if winners
+                                     else f"{g}/{count}")
+                    zero_or_formula(sheet, grid.row + y, grid.col + xx, "+".join(parts) or None)
+        return d_x, ()
+
+    def _emit_winners(self, sheet: SheetPlan, x: Planar, out: Planar) -> Planar:
+        """Which cell of each window holds its maximum first (1 = top left, row by row): the first
+        window row whose MAX is the window's maximum, and MATCH for the column in that row."""
+        sheet.line("The winner of each window: which of its cells holds the maximum first "
+                   "(1 = top left, counting row by row)", "heading")
+        winners = new_planar(sheet, self.output_shape)
+        here = sheet.title
+        for c, grid in enumerate(winners.grids):
+            for (i, j), (y0, h), (x0, w) in self._placed_windows():
+                top = out.cell_ref(i, j, c, here)
+                rows = [x.window_ref(c, y0 + r, x0, 1, w, here) for r in range(h)]
+                formula = f"{(h - 1) * w}+MATCH({top},{rows[-1]},0)" if h > 1 else f"MATCH({top},{rows[-1]},0)"
+                for r in reversed(range(h - 1)):
+                    found = f"{r * w}+MATCH({top},{rows[r]},0)" if r else f"MATCH({top},{rows[r]},0)"
+                    formula = f"IF(MAX({rows[r]})={top},{found},{formula})"
+                sheet.formula(grid.row + i, grid.col + j, formula)
+        return winners
+
 
 @dataclass(frozen=True)
 class GlobalPool(Op):
@@ -90,6 +157,35 @@ class GlobalPool(Op):
         for c in range(x.channels):
             sheet.formula(out.block.row, out.block.col + c, f"{name}({x.grids[c].ref(sheet.title)})")
         return out
+
+    def backward_reference(self, x: np.ndarray, grad: np.ndarray):
+        x = x.astype(np.float64)
+        if self.kind == "average":
+            return np.broadcast_to(grad / (x.shape[0] * x.shape[1]), x.shape).copy(), ()
+        top = x.max(axis=(0, 1))
+        winners = x == top
+        return winners * (grad / winners.sum(axis=(0, 1))), ()
+
+    def emit_backward(self, sheet: SheetPlan, x: Planar, out: Flat, grad: Cells, params: Params,
+                      book: Book):
+        here, cells = sheet.title, x.height * x.width
+        counts = None
+        if self.kind == "max":
+            counts = new_flat(sheet, self.output_shape, "cells holding the maximum")
+            for c in range(x.channels):
+                sheet.formula(*counts.position(c), f"COUNTIF({x.grids[c].ref(here)},{out.flat_ref(c, here)})")
+        what = ("its channel's gradient shared by the cells holding the maximum" if counts else
+                f"its channel's gradient shared by all {cells} cells")
+        sheet.line(f"∂loss/∂input (laid out like the input): {what}", "heading")
+        d_x = new_planar(sheet, self.input_shape, role=WEIGHTS)
+        for c, grid in enumerate(d_x.grids):
+            g = grad.flat_ref(c, here)
+            for y in range(x.height):
+                for xx in range(x.width):
+                    formula = (f"IF({x.cell_ref(y, xx, c, here)}={out.flat_ref(c, here)},"
+                               f"{g}/{counts.flat_ref(c, here)},0)" if counts else f"{g}/{cells}")
+                    sheet.formula(grid.row + y, grid.col + xx, formula)
+        return d_x, ()
 
 
 def _check_image(config, shape, reasons) -> None:

@@ -6,6 +6,7 @@ import re
 from dataclasses import dataclass, field
 
 from ..errors import ExcelnetError
+from ..layout import Cells
 from ..ops import Network
 from ..ops.base import Book, Params
 from ..ops.cells import shape_text
@@ -15,6 +16,7 @@ from .guide import emit_guide
 from .limits import check_limits
 from .inputs import Samples, emit_digits, emit_input_sheet, matching
 from .naming import SheetNamer
+from .learning import check_learnable, emit_learning, learning_rows
 from .outputs import emit_output_sheet
 
 
@@ -24,6 +26,7 @@ class WorkbookPlan:
     sheets: list[SheetPlan]
     network: Network
     params: dict[int, Params] = field(default_factory=dict)   # layer number -> where its weights are
+    outputs: dict[int, tuple[str, Cells]] = field(default_factory=dict)  # layer number -> (its sheet, its output)
 
     @property
     def formula_cells(self) -> int:
@@ -63,8 +66,11 @@ def name_weights(book: Book, index: int, params: Params) -> None:
 
 
 def plan_workbook(network: Network, samples: Samples | None = None,
-                  labels: list[str] | None = None) -> WorkbookPlan:
+                  labels: list[str] | None = None, learn: bool = False) -> WorkbookPlan:
+    """`learn`: add the backward pass, one gradient-descent step and the forward pass after it."""
     names = class_names(network, labels)
+    if learn:
+        check_learnable(network)
     samples = matching(samples, network.input_shape)
     book = Book(SheetNamer())
     guide = book.add_sheet("Guide", "guide")
@@ -82,13 +88,17 @@ def plan_workbook(network: Network, samples: Samples | None = None,
         input_sheet.names["Label"] = inputs.label
     x = inputs.network_input
     params: dict[int, Params] = {}
+    outputs: dict[int, tuple[str, Cells]] = {}
+    flows = []                                  # (input, output) cells of each op, for the backward pass
     layer_rows = [[input_sheet.title, "input", "Input", "the picture the network reads: a sample, or your drawing",
                    shape_text(network.input_shape), 0, input_sheet.formula_count()]]
     for index, op in enumerate(network.ops, start=1):
         sheet = book.add_sheet(f"{index} {op.name}", "layer")
         sheet.line(f"Layer {index}: {op.name} ({op.title}) → output {shape_text(op.output_shape)}", "title")
         before, recorded = len(book.sheets), len(book.params)
-        x = op.emit(sheet, x, book)
+        x_in, x = x, op.emit(sheet, x, book)
+        flows.append((x_in, x))
+        outputs[index] = (sheet.title, x)
         name_switches(sheet, op.name)
         params[index] = merge_params(book.params[recorded:])
         name_weights(book, index, params[index])
@@ -99,15 +109,21 @@ def plan_workbook(network: Network, samples: Samples | None = None,
         layer_rows.append([sheet.title, op.name, op.title, op.describe(), shape_text(op.output_shape),
                            op.parameter_count(), formulas])
     output = book.add_sheet("Output", "output")
-    emit_output_sheet(output, x, names, inputs.label, network.output_activation, network.output_description)
+    verdict = emit_output_sheet(output, x, names, inputs.label, network.output_activation,
+                                network.output_description, learn)
+    learning = None
+    if learn:
+        learning = emit_learning(book, network, flows, params, input_sheet, inputs, output, verdict, thing)
     layer_rows.append([output.title, "output", "Output", "probability of each class, prediction, loss",
                        shape_text(network.output_shape), 0, output.formula_count()])
+    if learning is not None:
+        layer_rows += learning_rows(learning.sheets)
     if data is not None:
         layer_rows.append([data.title, "samples", "data", "the sample pictures and their true labels",
                            f"{len(samples.labels)} pictures", 0, 0])
     spec = network.spec
     emit_guide(guide, network.name, layer_rows, spec.source, spec.sha256, list(network.skipped),
-               thing if samples is not None else None)
+               thing if samples is not None else None, learn=learn)
     sheets = [s for s in book.sheets if s is not data] + ([data] if data else [])  # data last
     check_limits(sheets)
-    return WorkbookPlan(sheets, network, params)
+    return WorkbookPlan(sheets, network, params, outputs)

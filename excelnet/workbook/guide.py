@@ -25,12 +25,34 @@ LEGEND = [
     ("output", "Output", "probabilities as bars; the predicted class is highlighted", BARS, [0.1, 0.5, 0.9]),
 ]
 
+LEARNING = [
+    "This workbook also shows how the network learns: one step of gradient descent, in formulas.",
+    "1. Output sheet: the yellow Target is the class the network should say (it starts as the true label; type "
+    "any class). The loss is −ln p(Target): near 0 when the network is sure of the Target, large when it is not.",
+    "2. Back sheets (red tabs), from the last layer to the first: the backward pass. Each value's gradient "
+    "∂loss/∂value says how much the loss would grow if that value grew a little. The last layer starts it: "
+    "probability − 1 for the Target, probability for every other class.",
+    "3. Each layer passes the gradient on to its input: a weighted sum passes it back through the same weights, "
+    "relu passes it only where its output was positive, max pooling only to the largest value of each window.",
+    "4. The gradient of a weight is (the input it multiplied) × (the gradient of what it fed). The gradients are "
+    "laid out exactly like the weights and coloured the same way: red negative, blue positive.",
+    "5. Input sheet: the saliency picture is ∂loss/∂pixel: red pixels would make the network surer of the Target "
+    "with more ink.",
+    "6. Step sheet: every weight becomes w − LearningRate × ∂loss/∂w, a small move downhill. Switched-off filters "
+    "get no gradient, so they do not change.",
+    "7. After the step sheet: the same picture through the network with the new weights. The Output sheet shows "
+    "the probabilities and the loss before and after side by side.",
+    "Experiment: type a wrong Target and watch the step move the probabilities towards it. Then raise the "
+    "LearningRate (0.01, 0.1, 1, 10 ...) until the step overshoots: the loss after the step grows instead of "
+    "shrinking.",
+]
+
 TABLE_HEADER = ["sheet", "layer", "type", "what each cell computes", "output shape", "parameters", "formula cells"]
 WIDTHS = {1: 22, 2: 24, 3: 20, 4: 62, 5: 14, 6: 12, 7: 13}
 
 
 def emit_guide(sheet: SheetPlan, model_name: str, rows: list[list], source: str, sha256: str,
-               skipped: list[tuple[str, str]], thing: str | None = "picture") -> None:
+               skipped: list[tuple[str, str]], thing: str | None = "picture", learn: bool = False) -> None:
     """`rows`: one per sheet of the network, in data-flow order, laid out as TABLE_HEADER.
     `thing`: what the samples are in a word ("digit"), None when there are none to pick."""
     sheet.gridlines = False
@@ -44,6 +66,11 @@ def emit_guide(sheet: SheetPlan, model_name: str, rows: list[list], source: str,
     for step in steps:
         sheet.line(step.format(thing=thing), "text")
     sheet.next_row += 1
+    if learn:
+        sheet.line("How the network learns", "heading")
+        for step in LEARNING:
+            sheet.line(step, "text")
+        sheet.next_row += 1
     _network_table(sheet, rows)
     if skipped:
         names = ", ".join(f"{name} ({cls})" for name, cls in skipped)

@@ -15,12 +15,18 @@ WIDTHS = {1: 22, 2: 14, 3: 44, 4: 24}
 class OutputCells:
     probabilities: Rect
     prediction: Rect
+    classes: Rect          # the class names, one per row beside the probabilities
+    verdict_row: int       # the first row of the verdict (Prediction ...)
+
+
+LEARN_ROWS = 6             # rows the learning panel needs beside the verdict (excelnet build --learn)
 
 
 def emit_output_sheet(sheet: SheetPlan, last: Flat | Planar, class_names: list,
-                      label: Rect | None, activation: str, description: str) -> OutputCells:
+                      label: Rect | None, activation: str, description: str, learn: bool = False) -> OutputCells:
     """`activation`: what the last layer applies (softmax: probabilities that add up to 1, with a loss;
-    sigmoid: each between 0 and 1; anything else: raw scores). `description` says so in a sentence."""
+    sigmoid: each between 0 and 1; anything else: raw scores). `description` says so in a sentence.
+    `learn`: leave room beside the verdict for the learning panel (workbook/learning.py)."""
     here = sheet.title
     is_probability = activation == "softmax"
     in_unit_range = activation in ("softmax", "sigmoid")
@@ -29,6 +35,7 @@ def emit_output_sheet(sheet: SheetPlan, last: Flat | Planar, class_names: list,
     sheet.line(description, "note", skip=1)
     verdict = sheet.next_row
     rows = 1 if label is None else (4 if is_probability else 3)
+    rows = max(rows, LEARN_ROWS) if learn else rows
     header = verdict + rows + (2 if label is not None else 1)
     top, count = header + 1, len(class_names)
     probs = sheet.rect(top, 2, count, 1)
@@ -80,4 +87,4 @@ def emit_output_sheet(sheet: SheetPlan, last: Flat | Planar, class_names: list,
     sheet.names["Probabilities"] = probs
     sheet.wide_columns = dict(WIDTHS)
     sheet.freeze = (top, 1)
-    return OutputCells(probs, prediction)
+    return OutputCells(probs, prediction, classes, verdict)

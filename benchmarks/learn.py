@@ -1,0 +1,80 @@
+"""The learning workbook (excelnet build --learn): size, build time, LibreOffice recalculation.
+
+    .venv/bin/python benchmarks/learn.py [--runs 3] [--repeat 10]
+
+- formula cells and file size of workbooks/mnist_cnn_learn.xlsx (built fresh into a temp folder);
+- build: `excelnet build --learn` as a whole process (interpreter start, imports, planning, writing);
+- full recalculation: calculateAll() in LibreOffice, and the estimated share of each learning sheet;
+- one pixel edit: set one Canvas cell, then read ProbabilitiesAfter (LibreOffice's automatic
+  recalculation of what depends on it: the forward pass, the backward pass, the step, the pass after it).
+Targets (issue 8): build <= 2 s, full recalculation <= 150 ms."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+from pathlib import Path
+
+from common import EXCELNET, header, mb, median, ms, print_table, run_process
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--repeat", type=int, default=10)
+    args = parser.parse_args()
+    from excelnet.convert import build
+    from excelnet.engines.libreoffice import LibreOffice
+    from excelnet.engines.names import read_named_areas
+    from excelnet.summary import count_cells
+
+    header("The learning workbook: excelnet build --learn (shipped model)")
+    with tempfile.TemporaryDirectory() as folder:
+        out = Path(folder) / "mnist_cnn_learn.xlsx"
+        run_process(EXCELNET + ["build", "--learn", "-o", str(out)])    # warm the file cache
+        times = []
+        for _ in range(args.runs):
+            run = run_process(EXCELNET + ["build", "--learn", "-o", str(out)])
+            if run.returncode:
+                sys.exit(run.stderr)
+            times.append(run.seconds)
+        result = build(output=out, learn=True)
+        plain = build(output=Path(folder) / "plain.xlsx")
+        names = read_named_areas(out)
+        rows = [["formula cells", f"{plain.plan.formula_cells:,}", f"{result.plan.formula_cells:,}"],
+                ["file size (MB)", mb(plain.path.stat().st_size), mb(out.stat().st_size)]]
+        print_table("Size", ["", "plain workbook", "with --learn"], rows)
+        print(f"build, whole process, {args.runs} runs: median {median(times):.2f} s, fastest {min(times):.2f} s "
+              f"(target <= 2 s)\n")
+        shares = []
+        learning = False
+        for sheet in result.plan.sheets:
+            learning = learning or sheet.kind == "backward"
+            if learning and sheet.kind != "data":
+                counts = count_cells(sheet)
+                shares.append([sheet.title, f"{sheet.formula_count():,}", ms(counts.recalc_seconds)])
+        print_table("Learning sheets: formula cells and estimated recalculation (excelnet.summary's model)",
+                    ["sheet", "formula cells", "estimated ms"], shares)
+        with LibreOffice() as office:
+            load = office.open(out)
+            recalcs = [office.recalc() for _ in range(args.repeat)]
+            canvas, after = names["Canvas"][0], names["ProbabilitiesAfter"][0]
+            edits = []
+            for k in range(args.repeat):
+                office.set_value(canvas, float(k % 2), row=14, col=14)
+                edits.append(office.call("set_cell", name="Canvas", row=14, col=14, value=float((k + 1) % 2) * 0.9,
+                                         read=["ProbabilitiesAfter"])["seconds"])
+            errors = office.errors()
+        rows = [["load (open + first full recalculation)", ms(load), "", ""],
+                ["full recalculation (calculateAll)", ms(median(recalcs)), ms(min(recalcs)), ms(max(recalcs))],
+                ["one pixel -> ProbabilitiesAfter (pixel 14,14)", ms(median(edits)), ms(min(edits)), ms(max(edits))]]
+        print_table(f"LibreOffice, {args.repeat} repetitions (ms)", ["what", "median", "min", "max"], rows)
+        print(f"error cells: {errors or 'none'}; ProbabilitiesAfter at {after.sheet}")
+        target = median(recalcs)
+        print(f"targets: build <= 2 s -> {'met' if median(times) <= 2 else 'NOT MET'} ({median(times):.2f} s); "
+              f"full recalculation <= 150 ms -> {'met' if target <= 0.150 else 'NOT MET'} ({ms(target)} ms)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,291 @@
+"""Evaluate every formula of a set of SheetPlans, shape by shape, in dependency order.
+
+Cells are grouped by formula shape (parse.shape_key) and by what their references look
+like (sheet, size); a group is evaluated for all its cells at once with NumPy. Groups run
+in dependency order; groups that depend on each other (or a group on itself, such as a
+column that refers to the column beside it) are split by the depth of each cell."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .functions import call
+from .parse import SLOT, FormulaError, Node, column_number, fast_slots_agree, parse, shape_key, sheet_name
+from .values import (BLANK, BLANK_KIND, DIV0, ERROR, LOGICAL, NUM, NUMBER, TEXT, Area, XLError, compare, constant,
+                     first, numbers, pack, scalar, to_text)
+
+
+class Grid:
+    """One sheet's values: numbers, the kind of each cell, and the Python value of non-numbers."""
+
+    def __init__(self, rows: int, cols: int):
+        self.num = np.zeros((rows + 1, cols + 1))
+        self.kind = np.full((rows + 1, cols + 1), BLANK_KIND, dtype=np.int8)
+        self.obj = np.full((rows + 1, cols + 1), BLANK, dtype=object)
+
+    def set(self, row: int, col: int, value) -> None:
+        if isinstance(value, bool):
+            self.num[row, col], self.kind[row, col], self.obj[row, col] = float(value), LOGICAL, value
+        elif isinstance(value, (int, float)) and np.isfinite(value):
+            self.num[row, col], self.kind[row, col], self.obj[row, col] = float(value), NUMBER, float(value)
+        elif isinstance(value, str):
+            self.num[row, col], self.kind[row, col], self.obj[row, col] = 0.0, TEXT, value
+        elif isinstance(value, XLError) or isinstance(value, (int, float)):
+            self.num[row, col], self.kind[row, col], self.obj[row, col] = 0.0, ERROR, (
+                value if isinstance(value, XLError) else NUM)
+        else:
+            self.num[row, col], self.kind[row, col], self.obj[row, col] = 0.0, BLANK_KIND, BLANK
+
+    def value(self, row: int, col: int):
+        if row >= self.num.shape[0] or col >= self.num.shape[1]:
+            return BLANK                  # past the last cell anything refers to
+        kind = self.kind[row, col]
+        return float(self.num[row, col]) if kind == NUMBER else self.obj[row, col]
+
+
+@dataclass
+class Slot:
+    """One reference of a group: the sheet, the top-left cell per member, the size."""
+
+    sheet: str
+    rows: np.ndarray
+    cols: np.ndarray
+    height: int
+    width: int
+
+    def same_for_all(self) -> bool:
+        return bool((self.rows == self.rows[0]).all() and (self.cols == self.cols[0]).all())
+
+    def take(self, grid_array: np.ndarray) -> np.ndarray:
+        """(members, height, width) of a grid's cells."""
+        if self.same_for_all():
+            r, c = self.rows[0], self.cols[0]
+            block = grid_array[r:r + self.height, c:c + self.width]
+            return np.broadcast_to(block, (len(self.rows),) + block.shape)
+        r = self.rows[:, None, None] + np.arange(self.height)[None, :, None]
+        c = self.cols[:, None, None] + np.arange(self.width)[None, None, :]
+        return grid_array[r, c]
+
+    def subset(self, mask: np.ndarray) -> "Slot":
+        return Slot(self.sheet, self.rows[mask], self.cols[mask], self.height, self.width)
+
+
+@dataclass
+class Group:
+    sheet: str
+    rows: np.ndarray          # the members' cells
+    cols: np.ndarray
+    tree: Node
+    slots: list[Slot]
+    expression: str           # one member's formula, for messages
+
+    def subset(self, mask: np.ndarray) -> "Group":
+        return Group(self.sheet, self.rows[mask], self.cols[mask], self.tree,
+                     [s.subset(mask) for s in self.slots], self.expression)
+
+
+# --- from formulas to groups ----------------------------------------------------------------
+
+
+def make_groups(formulas: dict[str, list[tuple[int, int, str]]]) -> list[Group]:
+    """formulas: sheet -> [(row, col, expression)]. Groups of cells that share a shape."""
+    groups = []
+    for sheet, cells in formulas.items():
+        if cells:
+            groups.extend(_sheet_groups(sheet, cells))
+    return groups
+
+
+class _References:
+    """Every reference in a sheet's formulas, from one pass of SLOT over all of them."""
+
+    def __init__(self, texts: list[str]):
+        parts = SLOT.split("\x00".join(texts))
+        literal = parts[0::7]
+        self.keys = "".join(literal).split("\x00")          # each formula without its references
+        count = len(literal) - 1
+        owner = np.cumsum(np.fromiter((p.count("\x00") for p in literal[:-1]), np.int64, count))
+        self.first = np.searchsorted(owner, np.arange(len(texts)))        # its first reference
+        self.count = np.bincount(owner, minlength=len(texts))
+        quoted, plain, c1, r1, c2, r2 = (parts[k::7] for k in range(1, 7))
+        sheets = list(zip(quoted, plain))
+        self.sheet_names = list(set(sheets))
+        ids = {name: i for i, name in enumerate(self.sheet_names)}
+        self.sheet = np.fromiter(map(ids.__getitem__, sheets), np.int64, count)
+        columns = {letters: column_number(letters) for letters in set(c1) | set(c2) if letters}
+        top = np.fromiter(map(int, r1), np.int64, count)
+        left = np.fromiter(map(columns.__getitem__, c1), np.int64, count)
+        bottom = np.fromiter((int(r) if r else -1 for r in r2), np.int64, count)
+        right = np.fromiter((columns[c] if c else -1 for c in c2), np.int64, count)
+        bottom, right = np.where(bottom < 0, top, bottom), np.where(right < 0, left, right)
+        self.top, self.bottom = np.minimum(top, bottom), np.maximum(top, bottom)
+        self.left, self.right = np.minimum(left, right), np.maximum(left, right)
+
+
+def _sheet_groups(sheet: str, cells: list[tuple[int, int, str]]) -> list[Group]:
+    texts = [cell[2] for cell in cells]
+    refs = _References(texts)
+    by_shape: dict[str, list[int]] = {}
+    for i, key in enumerate(refs.keys):
+        by_shape.setdefault(key, []).append(i)
+    groups = []
+    for members in by_shape.values():
+        groups.extend(_shape_groups(sheet, cells, np.array(members), refs))
+    return groups
+
+
+def _shape_groups(sheet: str, cells, members: np.ndarray, refs: _References) -> list[Group]:
+    expression = cells[members[0]][2]
+    tree, spans = parse(expression)
+    m = len(spans)
+    if not fast_slots_agree(expression, spans) or (refs.count[members] != m).any():
+        return [g for i in members for g in _exact_group(sheet, cells[i])]   # e.g. 'A1' inside a text
+    rows = np.array([cells[i][0] for i in members])
+    cols = np.array([cells[i][1] for i in members])
+    if not m:
+        return [Group(sheet, rows, cols, tree, [], expression)]
+    at = refs.first[members][:, None] + np.arange(m)[None, :]               # (members, references)
+    top, left = refs.top[at], refs.left[at]
+    height, width, names = refs.bottom[at] - top + 1, refs.right[at] - left + 1, refs.sheet[at]
+    signature = np.concatenate([names, height, width], axis=1)
+    if (signature == signature[0]).all():
+        which, kinds = np.zeros(len(members), np.int64), 1
+    else:
+        unique, which = np.unique(signature, axis=0, return_inverse=True)
+        which, kinds = which.reshape(-1), len(unique)
+    out = []
+    for k in range(kinds):
+        mask = which == k
+        i = int(np.argmax(mask))
+        slots = [Slot(sheet_name(*refs.sheet_names[names[i, j]], sheet), top[mask, j], left[mask, j],
+                      int(height[i, j]), int(width[i, j])) for j in range(m)]
+        out.append(Group(sheet, rows[mask], cols[mask], tree, slots, cells[members[i]][2]))
+    return out
+
+
+def _exact_group(sheet: str, member: tuple[int, int, str]) -> list[Group]:
+    row, col, expression = member
+    tree, spans = parse(expression)
+    slots = []
+    for start, end in spans:
+        match = SLOT.fullmatch(expression, start, end)
+        if match is None:
+            raise FormulaError(f"cannot read the reference {expression[start:end]!r} in ={expression}")
+        quoted, plain, c1, r1, c2, r2 = match.groups()
+        top, left = int(r1), column_number(c1)
+        bottom, right = (int(r2), column_number(c2)) if c2 else (top, left)
+        slots.append(Slot(sheet_name(quoted, plain, sheet), np.array([min(top, bottom)]),
+                          np.array([min(left, right)]), abs(bottom - top) + 1, abs(right - left) + 1))
+    return [Group(sheet, np.array([row]), np.array([col]), tree, slots, expression)]
+
+
+# --- evaluating one group -------------------------------------------------------------------
+
+
+def evaluate_group(group: Group, grids: dict[str, Grid]) -> np.ndarray:
+    n = len(group.rows)
+    areas: dict[int, Area] = {}
+
+    def area(index: int) -> Area:
+        if index not in areas:
+            slot = group.slots[index]
+            grid = grids.get(slot.sheet)
+            if grid is None:
+                raise FormulaError(f"={group.expression} on '{group.sheet}' refers to a sheet "
+                                   f"'{slot.sheet}' that does not exist")
+            kind, num = slot.take(grid.kind), slot.take(grid.num)
+            areas[index] = Area(num, kind if kind.any() else None, lambda: _objects(kind, num, slot.take(grid.obj)))
+        return areas[index]
+
+    def walk(node: Node):
+        kind = node.kind
+        if kind == "slot":
+            return area(node.value)
+        if kind == "call":
+            return call(node.value, n, [walk(a) for a in node.args])
+        if kind == "op":
+            return operator(node.value, n, walk(node.args[0]), walk(node.args[1]))
+        if kind == "neg":
+            x, errors = numbers(walk(node.args[0]), n)
+            return pack(-x, errors)
+        if kind in ("num", "str", "bool"):
+            return constant(node.value, n)
+        return constant(XLError(node.value), n)
+
+    return scalar(walk(group.tree), n)
+
+
+def _objects(kind: np.ndarray, num: np.ndarray, obj: np.ndarray) -> np.ndarray:
+    """Python values of an area: numbers from `num` (a formula's number lives only there)."""
+    out = np.array(obj, dtype=object)
+    numeric = kind == NUMBER
+    out[numeric] = num[numeric].tolist()
+    return out
+
+
+def operator(op: str, n: int, a, b) -> np.ndarray:
+    if op == "&":
+        return concat(n, a, b)
+    if op in ("=", "<>", "<", ">", "<=", ">="):
+        return comparison(op, n, a, b)
+    return arithmetic(op, n, a, b)
+
+
+def arithmetic(op: str, n: int, a, b) -> np.ndarray:
+    x, ex = numbers(a, n)
+    y, ey = numbers(b, n)
+    errors = first(ex, ey)
+    with np.errstate(all="ignore"):
+        if op == "+":
+            return pack(x + y, errors)
+        if op == "-":
+            return pack(x - y, errors)
+        if op == "*":
+            return pack(x * y, errors)
+        if op == "/":
+            return pack(np.where(y == 0, np.nan, x / np.where(y == 0, 1.0, y)), errors, DIV0)
+        zero = (x == 0) & (y < 0)
+        result = pack(np.where(zero, np.nan, np.power(x, y)), errors)
+        if zero.any():
+            result = result.astype(object)
+            result[zero & np.array([not isinstance(v, XLError) or v is NUM for v in result])] = DIV0
+        return result
+
+
+def comparison(op: str, n: int, a, b) -> np.ndarray:
+    a, b = scalar(a, n), scalar(b, n)
+    if a.dtype == np.float64 and b.dtype == np.float64:
+        return {"=": np.equal, "<>": np.not_equal, "<": np.less, ">": np.greater,
+                "<=": np.less_equal, ">=": np.greater_equal}[op](a, b)
+    out = np.array([compare(op, x, y) for x, y in zip(a.astype(object), b.astype(object))], dtype=object)
+    return out if any(isinstance(v, XLError) for v in out) else out.astype(bool)
+
+
+def concat(n: int, a, b) -> np.ndarray:
+    a, b = scalar(a, n).astype(object), scalar(b, n).astype(object)
+    out = np.empty(n, dtype=object)
+    for i, (x, y) in enumerate(zip(a, b)):
+        x, y = to_text(x), to_text(y)
+        out[i] = x if isinstance(x, XLError) else (y if isinstance(y, XLError) else x + y)
+    return out
+
+
+def store(group: Group, grid: Grid, result: np.ndarray) -> None:
+    """Write a group's results into its sheet (a blank result is 0, as in any spreadsheet)."""
+    rows, cols = group.rows, group.cols
+    if result.dtype == np.float64:
+        grid.num[rows, cols] = result
+        grid.kind[rows, cols] = NUMBER
+        return
+    if result.dtype == bool:
+        grid.num[rows, cols] = result
+        grid.kind[rows, cols] = LOGICAL
+        grid.obj[rows, cols] = result.astype(object)
+        return
+    for r, c, v in zip(rows, cols, result):
+        grid.set(r, c, 0.0 if v is BLANK else v)
+
+
+__all__ = ["Grid", "Group", "Slot", "make_groups", "evaluate_group", "store", "arithmetic", "concat", "DIV0"]

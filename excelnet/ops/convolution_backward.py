@@ -1,0 +1,185 @@
+"""Conv2D's backward rule as formulas: one SUMPRODUCT per gradient cell.
+
+With δ = ∂loss/∂(each filter's sum) (the gradient from the layer after × the activation's
+derivative × the filter's switch):
+- ∂loss/∂kernel[i, j, c, f] = Σ δ_f × (input channel c shifted by (i, j)): SUMPRODUCT of
+  δ_f's grid with a window of the input. With strides > 1, δ is first spread out by the
+  stride (zeros between), so the window is again a plain rectangle. Windows are clipped to
+  the real input: the padding zeros would add nothing.
+- ∂loss/∂bias[f] = SUM(δ_f).
+- ∂loss/∂input = a "full" correlation of δ with the filters turned by 180°: δ channel-
+  interleaved (column = x·F + f), so one kh × kw·F window pairs with one turned filter per
+  input channel, read from the filter cells a student edits.
+A switched-off filter (switch 0) has δ = 0: no gradient for it, nothing from it to the input."""
+
+from __future__ import annotations
+
+from ..layout import Cells, Planar, Rect, arrange
+from ..sheet import WEIGHTS, SheetPlan
+from .activations import FIXED
+from .backward import times_derivative, zero_or_formula
+from .base import Book, Params, WeightCells
+from .cells import new_planar
+
+
+def emit_conv_backward(op, sheet: SheetPlan, x: Planar, out: Planar, grad: Cells, params: Params,
+                       book: Book) -> tuple[Planar, tuple[WeightCells, ...]]:
+    delta = _emit_delta(op, sheet, x, out, grad, params, book)
+    spread = _spread(op, sheet, delta)
+    arrays = _emit_weight_gradients(op, sheet, x, delta, spread, params)
+    return _emit_input_gradient(op, sheet, x, spread, params.arrays[0]), arrays
+
+
+def _emit_delta(op, sheet, x, out, grad, params, book) -> Planar:
+    act = op.activation
+    name = "" if act.is_identity else f" × {act.name}′"
+    sheet.line(f"∂loss/∂(each filter's sum) = ∂loss/∂feature map{name} × the filter's switch", "heading")
+    pre = out
+    if act.derivative_needs_input:
+        pre = book.pre_activation(out) or _recompute_pre_activation(op, sheet, x, params)
+    delta = new_planar(sheet, op.output_shape, "filter", role=WEIGHTS)
+    here = sheet.title
+    for f, grid in enumerate(delta.grids):
+        switch = f"*{params.switches[f].ref(here, absolute=True)}" if params.switches else ""
+        for y in range(out.height):
+            for xo in range(out.width):
+                i = (y * out.width + xo) * out.channels + f          # Keras' flat index
+                expression = times_derivative(act, grad.flat_ref(i, here), pre.cell_ref(y, xo, f, here),
+                                              out.cell_ref(y, xo, f, here))
+                sheet.formula(grid.row + y, grid.col + xo, expression + switch)
+    return delta
+
+
+def _recompute_pre_activation(op, sheet, x, params) -> Planar:
+    """The sums before the activation, when the forward pass kept none to read."""
+    sheet.line("Each filter's sum again (the activation's derivative needs it)", "heading")
+    pre = new_planar(sheet, op.output_shape, "filter")
+    filters = op._interleaved_filters(sheet, params.arrays[0])
+    biases = [None] * len(pre.grids) if op.bias is None else [params.arrays[1].ref((f,), sheet.title)
+                                                               for f in range(len(pre.grids))]
+    op._fill(sheet, pre, op._emit_source(sheet, x), filters, biases, params.switches, FIXED["linear"])
+    return pre
+
+
+def _spread(op, sheet, delta: Planar) -> Planar:
+    """δ with (stride − 1) zeros between neighbours: its rows and columns line up with the
+    input rows and columns each output cell's window starts at."""
+    (sh, sw), (ho, wo, filters) = op.strides, op.output_shape
+    if (sh, sw) == (1, 1):
+        return delta
+    sheet.line(f"The same, spread out by the stride {sh}×{sw} (zeros between)", "heading")
+    shape = ((ho - 1) * sh + 1, (wo - 1) * sw + 1, filters)
+    spread = new_planar(sheet, shape, "filter", role=WEIGHTS)
+    here = sheet.title
+    for f, grid in enumerate(spread.grids):
+        for p in range(shape[0]):
+            for q in range(shape[1]):
+                on_grid = p % sh == 0 and q % sw == 0
+                zero_or_formula(sheet, grid.row + p, grid.col + q,
+                                delta.cell_ref(p // sh, q // sw, f, here) if on_grid else None)
+    return spread
+
+
+def _clip(start: int, length: int, lo: int, hi: int) -> tuple[int, int]:
+    """The part [a, b] of start .. start+length-1 that also lies in lo .. hi (a > b: none)."""
+    return max(start, lo), min(start + length - 1, hi)
+
+
+def _emit_weight_gradients(op, sheet, x: Planar, delta: Planar, spread: Planar,
+                           params: Params) -> tuple[WeightCells, ...]:
+    """∂loss/∂filters and ∂loss/∂biases, placed like the filters are (same picture per filter,
+    the bias where the bias is), so they line up cell for cell."""
+    kh, kw, cin, cout = op.kernel.shape
+    top, _, left, _ = op.pads
+    sheet.line("∂loss/∂filters (one small picture per input channel) and ∂loss/∂bias, laid out "
+               "like the filters", "heading")
+    heading = 1 if cin > 1 else 0
+    first, here = sheet.next_row, sheet.title
+    pictures, biases = [], []
+    for f, (dr, dc) in enumerate(arrange(cout, kh + 3 + heading, max(kw * cin, 4))):
+        row, col = first + dr, 1 + dc
+        sheet.put(row, col, f"filter {f + 1}", "label")
+        if op.bias is not None:
+            sheet.put(row + 1, col + 2, "bias", "label")
+            biases.append(sheet.block(sheet.rect(row + 1, col + 3, 1, 1), WEIGHTS))
+            sheet.formula(row + 1, col + 3, f"SUM({delta.grids[f].ref(here)})")
+        for c in range(cin if heading else 0):
+            sheet.put(row + 2, col + c * kw, f"in {c + 1}", "label")
+        picture = sheet.block(sheet.rect(row + 2 + heading, col, kh, kw * cin), WEIGHTS)
+        pictures.append(picture)
+        for i in range(kh):
+            for j in range(kw):
+                for c in range(cin):
+                    # spread row p meets input row p + i − top: keep the rows inside the input
+                    p0, p1 = _clip(0, spread.height, top - i, x.height - 1 + top - i)
+                    q0, q1 = _clip(0, spread.width, left - j, x.width - 1 + left - j)
+                    expression = None
+                    if p0 <= p1 and q0 <= q1:
+                        rows, cols = p1 - p0 + 1, q1 - q0 + 1
+                        expression = (f"SUMPRODUCT({spread.window_ref(f, p0, q0, rows, cols, here)},"
+                                      f"{x.window_ref(c, p0 + i - top, q0 + j - left, rows, cols, here)})")
+                    zero_or_formula(sheet, picture.row + i, picture.col + c * kw + j, expression)
+    arrays = (params.arrays[0].moved(pictures),)
+    return arrays if op.bias is None else arrays + (params.arrays[1].moved(biases),)
+
+
+def _emit_input_gradient(op, sheet, x: Planar, spread: Planar, kernel: WeightCells) -> Planar:
+    kh, kw, cin, cout = op.kernel.shape
+    top, _, left, _ = op.pads
+    turned = _turned_filters(op, sheet, kernel)
+    source = _interleaved(sheet, spread)
+    sheet.line("∂loss/∂input (laid out like the input): each cell a window of the gradient above "
+               "times a turned filter", "heading")
+    d_x = new_planar(sheet, x.shape, role=WEIGHTS)
+    here, height, width = sheet.title, spread.height, spread.width
+    for c, grid in enumerate(d_x.grids):
+        for p in range(x.height):
+            for q in range(x.width):
+                # turned tap i' meets spread row p + top + i' − (kh − 1)
+                i0, i1 = _clip(0, kh, kh - 1 - top - p, height + kh - 2 - top - p)
+                j0, j1 = _clip(0, kw, kw - 1 - left - q, width + kw - 2 - left - q)
+                expression = None
+                if i0 <= i1 and j0 <= j1:
+                    rows, cols = i1 - i0 + 1, (j1 - j0 + 1) * cout
+                    r0, s0 = p + top + i0 - (kh - 1), q + left + j0 - (kw - 1)
+                    expression = (f"SUMPRODUCT({source.sub_ref(r0, s0 * cout, rows, cols, here)},"
+                                  f"{turned[c].sub_ref(i0, j0 * cout, rows, cols, here, absolute=True)})")
+                zero_or_formula(sheet, grid.row + p, grid.col + q, expression)
+    return d_x
+
+
+def _turned_filters(op, sheet, kernel: WeightCells) -> list[Rect]:
+    """For each input channel c: every filter's weights for c, turned by 180°, filters side by
+    side (column = x·F + f), copied by formulas from the filter cells."""
+    kh, kw, cin, cout = op.kernel.shape
+    sheet.line("The filters turned by 180°, for each input channel (formulas: column = x·F + f)", "heading")
+    first, here, rects = sheet.next_row, sheet.title, []
+    for c, (dr, dc) in enumerate(arrange(cin, kh + 1, kw * cout)):
+        sheet.put(first + dr, 1 + dc, f"in {c + 1}", "label")
+        rect = sheet.block(sheet.rect(first + dr + 1, 1 + dc, kh, kw * cout), WEIGHTS)
+        for i in range(kh):
+            for j in range(kw):
+                for f in range(cout):
+                    sheet.formula(rect.row + i, rect.col + j * cout + f,
+                                  kernel.ref((kh - 1 - i, kw - 1 - j, c, f), here))
+        rects.append(rect)
+    return rects
+
+
+def _interleaved(sheet, spread: Planar) -> Rect:
+    """The (spread) δ with its filters side by side (column = x·F + f); δ itself for one filter."""
+    if spread.channels == 1:
+        return spread.grids[0]
+    sheet.line("The same, filters side by side (column = x·F + f)", "heading")
+    filters, here = spread.channels, sheet.title
+    rect = sheet.block(sheet.rect(sheet.next_row, 1, spread.height, spread.width * filters), WEIGHTS)
+    for p in range(spread.height):
+        for q in range(spread.width):
+            for f in range(filters):
+                row, col = spread.grids[f].row + p, spread.grids[f].col + q
+                value = sheet.cells.get((row, col))     # a stride's gap holds a plain 0: copy it
+                if isinstance(value, (int, float)):
+                    sheet.put(rect.row + p, rect.col + q * filters + f, value)
+                else:
+                    sheet.formula(rect.row + p, rect.col + q * filters + f, spread.cell_ref(p, q, f, here))
+    return rect
