@@ -69,16 +69,19 @@ def fingerprint(network) -> str:
 
 
 def workbook_numbers_are_finite(path: Path) -> bool:
+    """Every number and every cached formula value is finite; no cell holds an error."""
     from openpyxl import load_workbook
 
-    book = load_workbook(path, read_only=True)
-    for sheet in book.worksheets:
-        for row in sheet.iter_rows(values_only=True):
-            for value in row:
-                if isinstance(value, float) and not math.isfinite(value):
-                    return False
-                if isinstance(value, str) and value.startswith("#"):    # an error value
-                    return False
+    for data_only in (False, True):
+        book = load_workbook(path, read_only=True, data_only=data_only)
+        for sheet in book.worksheets:
+            for row in sheet.iter_rows(values_only=True):
+                for value in row:
+                    if isinstance(value, float) and not math.isfinite(value):
+                        return False
+                    if isinstance(value, str) and value.startswith("#"):    # an error value
+                        return False
+        book.close()
     return True
 
 
