@@ -28,26 +28,33 @@ MAX_CELLS = click.option("--max-cells", type=click.IntRange(min=1), default=None
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="excelnet")
 def main() -> None:
-    """Turn a trained Keras CNN into a spreadsheet where every step is a plain formula."""
+    """Turn a trained Keras or ONNX (PyTorch, scikit-learn) network into a spreadsheet where every
+    step is a plain formula."""
+
+
+MODEL_HELP = "Keras (.keras, .h5) or ONNX (.onnx) model. Default: the shipped MNIST CNN."
+NORMALIZE_HELP = ("Put (x − mean) / std in front of the network, per channel: MEAN,STD (e.g. 0.1307,0.3081 "
+                  "for PyTorch's MNIST) or M1,M2,M3/S1,S2,S3. The Canvas still takes 0–1 ink.")
 
 
 @main.command()
-@click.option("--model", "-m", type=click.Path(), help="Keras model (.keras or .h5). Default: the shipped MNIST CNN.")
+@click.option("--model", "-m", type=click.Path(), help=MODEL_HELP)
 @click.option("--output", "-o", type=click.Path(), help="Workbook to write (default: <model name>.xlsx).")
 @click.option("--labels", help="Class names, comma separated (default 0, 1, 2, ...).")
 @click.option("--samples", type=click.Path(), help=".npz with sample inputs `x` and labels `y` to pick from.")
+@click.option("--normalize", metavar="MEAN,STD", help=NORMALIZE_HELP)
 @click.option("--learn", is_flag=True, help="Add the learning sheets: gradients, saliency, one gradient-descent "
               "step and the forward pass after it (default output: <model name>_learn.xlsx).")
 @MAX_CELLS
-def build(model, output, labels, samples, learn, max_cells) -> None:
+def build(model, output, labels, samples, normalize, learn, max_cells) -> None:
     """Write the model as a formula-only .xlsx workbook."""
     from .convert import build as build_workbook
     from .progress import CountProgress
 
     started = time.perf_counter()
     with CountProgress("Writing cells") as progress:
-        result = _run(build_workbook, model, output, _labels(labels), samples, progress=progress, learn=learn,
-                      max_cells=max_cells)
+        result = _run(build_workbook, model, output, _labels(labels), samples, progress=progress,
+                      normalize=normalize, learn=learn, max_cells=max_cells)
     if result.note:
         _echo(f"Note: {result.note}")
     _echo(f"Wrote {result.path} ({len(result.network.ops)} layers, "
@@ -94,23 +101,24 @@ def train(output, data, epochs, seed, quiet) -> None:
 
 
 @main.command()
-@click.option("--model", "-m", type=click.Path(), help="Keras model (.keras or .h5). Default: the shipped MNIST CNN.")
+@click.option("--model", "-m", type=click.Path(), help=MODEL_HELP)
 @click.option("--samples", type=click.Path(), help=".npz of sample inputs, as for build.")
 @click.option("--labels", help="Class names, comma separated, as for build.")
+@click.option("--normalize", metavar="MEAN,STD", help="As for build.")
 @MAX_CELLS
-def summary(model, samples, labels, max_cells) -> None:
+def summary(model, samples, labels, normalize, max_cells) -> None:
     """Per layer: output shape, parameters, formula and weight cells; workbook size and speed.
 
     Plans the workbook without writing it; needs no TensorFlow."""
     from .summary import render, summarize
 
-    _echo(render(_run(summarize, model, samples, _labels(labels), max_cells=max_cells)))
+    _echo(render(_run(summarize, model, samples, _labels(labels), normalize, max_cells=max_cells)))
 
 
 @main.command()
 @click.argument("workbook", type=click.Path(dir_okay=False))
 @click.option("--model", "-m", type=click.Path(),
-              help="Keras model to compare with. Default: the model the workbook was built from.")
+              help="Keras or ONNX model to compare with. Default: the model the workbook was built from.")
 @click.option("--engine", type=click.Choice(["libreoffice", "formulas"]),
               help="Spreadsheet engine (default: LibreOffice when installed, else the formulas library).")
 @click.option("--samples", "-n", type=click.IntRange(min=1), default=20, show_default=True,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable
@@ -10,7 +11,7 @@ from .assets import DEFAULT_MODEL, DEFAULT_SAMPLES
 from .errors import ExcelnetError
 from .evaluate import Evaluator
 from .ops import Network, build_network
-from .reader import read_model
+from .reader import LayerSpec, ModelSpec, read_model
 from .text import safe_text
 from .workbook.build import WorkbookPlan, plan_workbook
 from .workbook.inputs import Samples, load_samples
@@ -38,15 +39,53 @@ def input_divisor(network: Network) -> float:
 DEFAULT_SOURCE = "excelnet's shipped model mnist_cnn.keras"
 
 
-def load_network(model: str | Path | None = None, max_cells: int | None = None) -> Network:
+def parse_normalize(text: str) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """--normalize: 'MEAN,STD' (one channel, or the same for all), 'M1,M2,M3/S1,S2,S3' or
+    'M1,M2,M3,S1,S2,S3' (per channel) -> (means, stds)."""
+    try:
+        if "/" in text:
+            means, stds = ([float(v) for v in part.split(",")] for part in text.split("/"))
+        else:
+            values = [float(v) for v in text.split(",")]
+            if len(values) % 2:
+                raise ValueError
+            means, stds = values[: len(values) // 2], values[len(values) // 2:]
+    except ValueError:
+        raise ExcelnetError(f"--normalize {text!r}: give MEAN,STD (e.g. 0.1307,0.3081), or per channel "
+                            "M1,M2,M3/S1,S2,S3") from None
+    if not all(math.isfinite(v) for v in (*means, *stds)):
+        raise ExcelnetError(f"--normalize {text!r}: every mean and standard deviation must be a finite number")
+    if not means or len(means) != len(stds) or any(s == 0 for s in stds):
+        raise ExcelnetError(f"--normalize {text!r}: as many means as standard deviations, and no zero std")
+    return tuple(means), tuple(stds)
+
+
+def normalize_text(means, stds) -> str:
+    return ",".join(f"{m:g}" for m in means) + "/" + ",".join(f"{s:g}" for s in stds)
+
+
+def with_normalization(spec: ModelSpec, normalize: str) -> ModelSpec:
+    """The model with (x − mean) / std in front: the Canvas takes 0–1 ink, the network gets what
+    it was trained on (PyTorch's transforms.Normalize)."""
+    means, stds = parse_normalize(normalize)
+    layer = LayerSpec("Affine", "normalize", {"mean": list(means), "std": list(stds), "title": "Normalize"})
+    return replace(spec, layers=(layer,) + tuple(spec.layers),
+                   extra={**spec.extra, "normalize": normalize_text(means, stds)})
+
+
+def load_network(model: str | Path | None = None, normalize: str | None = None,
+                 max_cells: int | None = None) -> Network:
     """Read and check a model; the shipped one is recorded by name, not by install path,
-    so the same workbook comes out wherever excelnet is installed."""
+    so the same workbook comes out wherever excelnet is installed. `normalize`: see parse_normalize;
+    `max_cells`: the cell budget (workbook/limits.py)."""
     if model is not None and not str(model).strip():
-        raise ExcelnetError("The model path is empty: give a Keras model file (.keras or .h5), or leave "
+        raise ExcelnetError("The model path is empty: give a model file (.keras, .h5 or .onnx), or leave "
                             "--model out to use the shipped MNIST CNN.")
     spec = read_model(model or DEFAULT_MODEL)
     if model is None:
         spec = replace(spec, source=DEFAULT_SOURCE)
+    if normalize:
+        spec = with_normalization(spec, normalize)
     return build_network(spec, max_cells)
 
 
@@ -77,14 +116,15 @@ def output_path(output: str | Path | None, model: str | Path | None, learn: bool
 def build(model: str | Path | None = None, output: str | Path | None = None,
           labels: list[str] | None = None, samples: str | Path | None = None,
           progress: Callable[[int, int], None] | None = None, learn: bool = False,
-          max_cells: int | None = None) -> BuildResult:
+          max_cells: int | None = None, normalize: str | None = None) -> BuildResult:
     """Convert `model` (default: the shipped MNIST CNN) into the workbook `output`.
 
     Everything is read and checked before the output file is touched. `progress(cells
     written, cells in all)` is called as each sheet is written, for a bar on big models. `learn`:
-    add the learning sheets (gradients, one gradient-descent step, the forward pass after it)."""
+    add the learning sheets (gradients, one gradient-descent step, the forward pass after it).
+    `normalize` ('MEAN,STD', per channel) puts (x − mean) / std in front of the network."""
     path, note = output_path(output, model, learn)
-    plan, sample_set = plan_for(model, labels, samples, max_cells, learn)
+    plan, sample_set = plan_for(model, labels, samples, max_cells, learn, normalize)
     values = Evaluator(plan.sheets).run()      # the cached value of every formula, as the workbook opens
     written = write_workbook(plan.sheets, path, progress, values)
     return BuildResult(written, plan, sample_set, note)
@@ -92,10 +132,10 @@ def build(model: str | Path | None = None, output: str | Path | None = None,
 
 def plan_for(model: str | Path | None = None, labels: list[str] | None = None,
              samples: str | Path | None = None, max_cells: int | None = None,
-             learn: bool = False) -> tuple[WorkbookPlan, Samples | None]:
+             learn: bool = False, normalize: str | None = None) -> tuple[WorkbookPlan, Samples | None]:
     """The workbook `build` would write for these arguments, planned but not written:
     `build`, `summary` and `train` all count its cells, so they report the same numbers."""
-    network = load_network(model, max_cells)
+    network = load_network(model, normalize, max_cells)
     if samples is not None and not str(samples).strip():
         raise ExcelnetError("The samples path is empty: give an .npz file, or leave --samples out.")
     if samples is None and model is None:

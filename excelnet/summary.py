@@ -199,11 +199,12 @@ def summarize_plan(plan) -> Summary:
 
 
 def summarize(model: str | Path | None = None, samples: str | Path | None = None,
-              labels: list[str] | None = None, max_cells: int | None = None) -> Summary:
+              labels: list[str] | None = None, normalize: str | None = None,
+              max_cells: int | None = None) -> Summary:
     """Plan the workbook `excelnet build` would write for these arguments, and count it."""
     from .convert import plan_for
 
-    return summarize_plan(plan_for(model, labels, samples, max_cells)[0])
+    return summarize_plan(plan_for(model, labels, samples, max_cells, normalize=normalize)[0])
 
 
 # --- text -------------------------------------------------------------------------------

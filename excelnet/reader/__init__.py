@@ -1,8 +1,9 @@
-"""Read a Keras model file (.keras, Keras 3 .h5, Keras 2 .h5) without TensorFlow.
+"""Read a model file without TensorFlow: Keras (.keras, Keras 3 .h5, Keras 2 .h5) or ONNX.
 
-The file is opened with zipfile and h5py and its JSON config is parsed: no code
-from the file runs, so a model from a stranger is safe to convert. What is read is
-bounded (reader/limits.py) and only data stored inside the file is read (reader/hdf5.py)."""
+A Keras file is opened with zipfile and h5py and its JSON config is parsed; an ONNX file is
+parsed by the onnx package (reader/onnx.py). No code from the file runs, so a model from a
+stranger is safe to convert. Both end in the same ModelSpec. What is read is bounded (reader/limits.py) and only
+data stored inside a Keras file is read (reader/hdf5.py)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import ModelFileError
+from ..errors import ExcelnetError, ModelFileError
 from ..text import clean_strings, safe_name, safe_text
 from .config import ConfigError, layer_name, model_chain
 from .hdf5 import WeightReader, _h5py
@@ -25,6 +26,7 @@ from .spec import LayerSpec, ModelSpec
 
 HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 ZIP_SIGNATURE = b"PK\x03\x04"
+ONNX_START = b"\x08"             # a serialized ModelProto starts with its ir_version field
 
 __all__ = ["read_model", "LayerSpec", "ModelSpec"]
 
@@ -38,27 +40,41 @@ def read_model(path: str | Path) -> ModelSpec:
             spec = _read_keras_zip(path, data)
         elif data.startswith(HDF5_SIGNATURE):
             spec = _read_h5(path, data)
+        elif _looks_like_onnx(path, data):
+            from .onnx import read_onnx
+
+            spec = read_onnx(path, data)
         else:
-            raise ModelFileError(path, "it is not a Keras model file (neither a .keras zip archive nor an HDF5 .h5 file)")
+            raise ModelFileError(path, "it is not a Keras model file (neither a .keras zip archive nor an HDF5 .h5 "
+                                       "file), nor an ONNX model")
     except (ConfigError, Refused) as error:
         raise ModelFileError(path, str(error)) from None
-    except ModelFileError:
+    except ExcelnetError:
         raise
     except (RuntimeError, OverflowError, ValueError, UnicodeError, KeyError):
         # h5py's answers to a damaged HDF5 structure (broken B-trees, addresses past the end, ...)
-        where = "its weights file (model.weights.h5)" if data.startswith(ZIP_SIGNATURE) else "it"
-        raise ModelFileError(path, f"{where} is a damaged HDF5 file (its internal structure is broken)") from None
+        if data.startswith(ZIP_SIGNATURE):
+            raise ModelFileError(path, "its weights file (model.weights.h5) is a damaged HDF5 file (its internal "
+                                       "structure is broken)") from None
+        if data.startswith(HDF5_SIGNATURE):
+            raise ModelFileError(path, "it is a damaged HDF5 file (its internal structure is broken)") from None
+        raise ModelFileError(path, "it is damaged: its contents are not laid out as a model file's are") from None
     except RecursionError:
         raise ModelFileError(path, "its model config is nested too deeply to be a Keras model") from None
     except MemoryError:
         raise ModelFileError(path, "it is too large to read") from None
     except Exception:  # a stranger's file may break the parser in any way: never a traceback,
         # and never an internal error's text as the reason
-        raise ModelFileError(path, "it is not laid out the way Keras writes model files, so excelnet "
-                                   "cannot read it") from None
+        raise ModelFileError(path, "it is not laid out the way model files are, so excelnet cannot "
+                                   "read it") from None
     digest = hashlib.sha256(data).hexdigest()
     return ModelSpec(spec.name, spec.input_shape, spec.layers, safe_text(str(path)), digest, spec.keras_version,
                      spec.extra)
+
+
+def _looks_like_onnx(path: Path, data: bytes) -> bool:
+    suffix = path.suffix.lower()
+    return suffix == ".onnx" or (suffix not in (".keras", ".h5", ".hdf5") and data.startswith(ONNX_START))
 
 
 def _read_bytes(path: Path) -> bytes:
