@@ -414,3 +414,18 @@ def test_empty_arguments_are_errors(tmp_path, option, words):
     assert result.exit_code != 0 and "Traceback" not in result.output, result.output
     assert words in result.output, result.output
     assert not (tmp_path / "o.xlsx").exists()
+
+
+def test_non_finite_normalization_is_refused(base, tmp_path):
+    for value in ("nan,1", "0.5,inf", "0,1/-inf"):
+        _refused(_build("-m", str(base), "-o", str(tmp_path / "o.xlsx"), "--normalize", value), "finite")
+    assert not (tmp_path / "o.xlsx").exists()
+
+
+def test_non_finite_activation_constants_are_refused(base, tmp_path):
+    def edit(config):
+        find_layer(config, "dense")["config"]["activation"] = {"class_name": "elu", "config": {"alpha": math.nan}}
+        return config
+
+    _refused_build(edit_keras(base, tmp_path / "bad.keras", config=edit), tmp_path, "'dense' (Dense)",
+                   "not finite numbers")
