@@ -78,11 +78,15 @@ class Activation:
     template: Callable[[str], str]     # receives the input as an operand (a cell, or bracketed)
     uses_input: int = 1                # how often the formula repeats its input
     bare: bool = False                 # the input is only ever a whole function argument: no brackets
-    derivative: Derivative = ONE
+    derivative: Derivative | None = None   # None: no backward rule, so --learn refuses the layer
 
     @property
     def is_identity(self) -> bool:
         return self.name == "linear"
+
+    @property
+    def has_derivative(self) -> bool:
+        return self.derivative is not None
 
     @property
     def derivative_needs_input(self) -> bool:
@@ -340,7 +344,7 @@ def _input(numpy, template) -> Derivative:
 
 
 FIXED: dict[str, Activation] = {
-    "linear": Activation("linear", lambda x: x, lambda x: x),
+    "linear": Activation("linear", lambda x: x, lambda x: x, derivative=ONE),
     "sigmoid": Activation("sigmoid", _sigmoid_np, _sigmoid, uses_input=2,
                           derivative=Derivative(lambda a: a * (1 - a), lambda a: f"{a}*(1-{a})")),
     "tanh": Activation("tanh", np.tanh, lambda x: f"TANH({x})", bare=True,

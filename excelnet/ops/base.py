@@ -145,7 +145,10 @@ class Op:
 
     @property
     def has_backward(self) -> bool:
-        return type(self).emit_backward is not Op.emit_backward
+        """A backward rule, and (for a layer with an activation) that activation's derivative."""
+        activation = getattr(self, "activation", None)
+        return (type(self).emit_backward is not Op.emit_backward
+                and getattr(activation, "has_derivative", True))
 
     def describe(self) -> str:
         """One line for the guide: what each cell of this layer computes."""

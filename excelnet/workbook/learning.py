@@ -48,7 +48,10 @@ def learn_problems(network: Network) -> list[str]:
         if ends_in_softmax(op) and op is not last:
             problems.append(f"layer {index} '{op.name}' ({op.title}) has a softmax before the last layer")
         elif not op.has_backward:
-            problems.append(f"layer {index} '{op.name}' ({op.title}) has no backward rule yet")
+            activation = getattr(op, "activation", None)
+            what = (f"its activation {activation.name} has no derivative yet"
+                    if not getattr(activation, "has_derivative", True) else "has no backward rule yet")
+            problems.append(f"layer {index} '{op.name}' ({op.title}) {what}")
     return problems
 
 
