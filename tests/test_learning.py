@@ -72,6 +72,11 @@ def _elementwise_models():
             layers.Dense(4, **random_init(59)), layers.ELU(), layers.BatchNormalization(center=False, **{
                 k: v for k, v in norm.items() if k != "beta_initializer"}),
             layers.Dense(3, **random_init(61)), layers.Activation("softmax")]),
+        # zeros around the maps; PReLU's alphas are weights with gradients (one per channel)
+        "zeropadding-prelu": keras.Sequential([
+            keras.Input((4, 4, 2)), layers.ZeroPadding2D(((1, 0), (0, 2))), layers.Conv2D(2, 2, **random_init(69)),
+            layers.PReLU(alpha_initializer=keras.initializers.RandomUniform(-0.5, 0.8, seed=70), shared_axes=[1, 2]),
+            layers.Flatten(), layers.Dense(3, activation="softmax", **random_init(71))]),
         "activation-layers-softmax-layer": keras.Sequential([
             keras.Input((5,)), layers.Dense(4, **random_init(63)), layers.Activation("sigmoid"),
             layers.Dense(4, **random_init(65)), layers.Activation("mish"), layers.Dense(3, **random_init(67)),

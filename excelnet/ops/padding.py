@@ -11,6 +11,7 @@ from ..sheet import SheetPlan
 from .base import (LARGEST_SIZE, Book, Context, Op, Params, Unsupported, check_channels_last, converter,
                    finish)
 from .cells import new_planar
+from .elementwise import same_layout_gradient
 
 
 @dataclass(frozen=True)
@@ -45,6 +46,26 @@ class ZeroPad2D(Op):
         return out
 
 
+    def backward_reference(self, x: np.ndarray, grad: np.ndarray):
+        top, _, left, _ = self.pads
+        height, width = self.input_shape[:2]
+        return np.asarray(grad, dtype=np.float64)[top:top + height, left:left + width], ()
+
+    def emit_backward(self, sheet: SheetPlan, x: Planar, out: Planar, grad: Planar, params: Params,
+                      book: Book):
+        """The border's zeros depend on nothing: each input cell takes the gradient of the output
+        cell it was copied to."""
+        top, _, left, _ = self.pads
+        sheet.line("∂loss/∂input: the gradient of the same cell inside the border", "heading")
+        d_x = same_layout_gradient(sheet, x)
+        here = sheet.title
+        for c, grid in enumerate(d_x.grids):
+            for y in range(x.height):
+                for xx in range(x.width):
+                    sheet.formula(grid.row + y, grid.col + xx, grad.cell_ref(y + top, xx + left, c, here))
+        return d_x, ()
+
+
 def _amounts(padding) -> tuple[int, int, int, int] | None:
     """Keras' forms: 1, (1, 2) (rows, columns) or ((top, bottom), (left, right))."""
     def whole(v) -> bool:
@@ -52,10 +73,10 @@ def _amounts(padding) -> tuple[int, int, int, int] | None:
 
     if whole(padding):
         return (padding,) * 4
-    if isinstance(padding, list) and len(padding) == 2:
+    if isinstance(padding, (list, tuple)) and len(padding) == 2:
         if all(whole(v) for v in padding):
             return padding[0], padding[0], padding[1], padding[1]
-        if all(isinstance(v, list) and len(v) == 2 and all(whole(w) for w in v) for v in padding):
+        if all(isinstance(v, (list, tuple)) and len(v) == 2 and all(whole(w) for w in v) for v in padding):
             return padding[0][0], padding[0][1], padding[1][0], padding[1][1]
     return None
 

@@ -12,7 +12,9 @@ import numpy as np
 from ..layout import Cells, Flat, Planar
 from ..sheet import WEIGHTS, SheetPlan
 from .base import Book, Context, Op, Params, Unsupported, WeightCells, block_cells, converter, finish
+from .backward import mirror
 from .cells import new_flat, new_planar, same_layout
+from .elementwise import same_layout_gradient
 
 
 def alpha_shape(config: dict, shape) -> tuple:
@@ -75,6 +77,34 @@ class PReLUOp(Op):
             sheet.formula(row, col, f"MAX(0,{source})+{a}*MIN(0,{source})")
         return out
 
+    def backward_reference(self, x: np.ndarray, grad: np.ndarray):
+        """Keras computes relu(x) − alpha·relu(−x); with relu'(0) = 0 the slope at exactly 0 is 0."""
+        x, grad = x.astype(np.float64), np.asarray(grad, dtype=np.float64)
+        alpha = np.broadcast_to(self.alpha.astype(np.float64), x.shape)
+        slope = np.where(x > 0, 1.0, np.where(x < 0, alpha, 0.0))
+        shared = tuple(k for k, n in enumerate(self.alpha.shape) if n == 1 and x.shape[k] != 1)
+        d_alpha = (grad * np.minimum(x, 0)).sum(axis=shared, keepdims=True).reshape(self.alpha.shape)
+        return grad * slope, (d_alpha,)
+
+    def emit_backward(self, sheet: SheetPlan, x: Cells, out: Cells, grad: Cells, params: Params,
+                      book: Book):
+        alpha, here = params.arrays[0], sheet.title
+        sheet.line("∂loss/∂input = ∂loss/∂output × slope (1 where x > 0, alpha where x < 0, 0 at 0)", "heading")
+        d_x = same_layout_gradient(sheet, x)
+        sheet.line("∂loss/∂output × MIN(0, x): what each cell adds to its alpha's gradient", "heading")
+        parts = same_layout_gradient(sheet, x)
+        groups: dict[tuple[int, ...], list[int]] = {}
+        for i, index in enumerate(np.ndindex(*self.input_shape)):
+            a = alpha.ref(self._alpha_index(index), here)
+            g, v = grad.flat_ref(i, here), x.flat_ref(i, here)
+            sheet.formula(*d_x.position(i), f"{g}*IF({v}>0,1,IF({v}<0,{a},0))")
+            sheet.formula(*parts.position(i), f"{g}*MIN(0,{v})")
+            groups.setdefault(self._alpha_index(index), []).append(i)
+        d_alpha = mirror(sheet, alpha, "∂loss/∂alpha: the sum of its cells above", ["alpha"] * len(alpha.areas))
+        for index, members in groups.items():
+            sheet.formula(*d_alpha.position(index), _sum_of(parts, members, here))
+        return d_x, (d_alpha,)
+
     def _emit_alpha(self, sheet: SheetPlan, x: Cells) -> WeightCells:
         """The alphas as numbers: one grid per channel for a picture, a block for a vector."""
         sheet.line("alpha (editable weights)", "heading")
@@ -97,6 +127,22 @@ class PReLUOp(Op):
         for idx in np.ndindex(*self.alpha.shape):
             sheet.put(*weights.position(idx), float(self.alpha[idx]), "weight")
         return weights
+
+
+def _sum_of(cells: Cells, members: list[int], here: str) -> str:
+    """SUM of the elements `members` (Keras' flat order): whole channel grids or blocks where they
+    are complete, single cells otherwise, at most 255 arguments to a SUM."""
+    refs = []
+    areas = cells.grids if isinstance(cells, Planar) else (cells.block,)
+    positions = {cells.position(i): i for i in members}
+    for area in areas:
+        inside = [(r, c) for (r, c) in positions if area.row <= r <= area.bottom and area.col <= c <= area.right]
+        if len(inside) == area.rows * area.cols:
+            refs.append(area.ref(here))
+        else:
+            refs.extend(f"{cells.flat_ref(positions[p], here)}" for p in sorted(inside))
+    chunks = [refs[k:k + 255] for k in range(0, len(refs), 255)]
+    return "+".join(f"SUM({','.join(chunk)})" for chunk in chunks)
 
 
 @converter("PReLU")
