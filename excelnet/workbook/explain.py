@@ -321,8 +321,8 @@ def _explain_conv(sheet: SheetPlan, layer: LayerCells, c: Controls, on: str) -> 
 def _activation_steps(sheet: SheetPlan, act, pre: str, on: str) -> str:
     if act.is_identity:
         return _step(sheet, "→ result (no activation)", f'IF({on},{pre},"")', "explain-result")
-    words = "relu: negative numbers become 0" if act.name == "relu" else act.name
-    return _step(sheet, f"→ result after the activation ({words})", f'IF({on},{act.formula(pre)},"")',
+    words = "relu: negatives become 0" if act.name == "relu" else act.name
+    return _step(sheet, f"→ after the activation ({words})", f'IF({on},{act.formula(pre)},"")',
                  "explain-result")
 
 
