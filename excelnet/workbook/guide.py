@@ -21,8 +21,8 @@ NO_SAMPLES_STEP = "1. Go to the Input sheet. There are no sample pictures for th
 # (tab kind, what it is, how its colours read, example values coloured like that)
 LEGEND = [
     ("input", "Input", "pictures: white = 0 (paper), black = 1 (ink)", PICTURE, [0, 0.5, 1]),
-    ("layer", "Layers", "pictures and values: white = the lowest, dark blue = the highest OF THAT PICTURE "
-     "(each picture has its own scale: dark blue is 1.2 on one, 8.5 on another)", ACTIVATIONS, [0, 0.5, 1]),
+    ("layer", "Layers", "pictures and values: white = the lowest, blue = the highest OF THAT PICTURE (each picture "
+     "has its own scale: the bluest cell is 1.2 on one picture, 8.5 on another)", ACTIVATIONS, [0, 0.5, 1]),
     ("weights", "Weights", "weights: brown = negative, white = zero, teal = positive (again each block has its "
      "own scale); you may edit every weight", WEIGHTS, [-1, 0, 1]),
     ("output", "Output", "probabilities as bars; the predicted class is highlighted", BARS, [0.1, 0.5, 0.9]),
@@ -53,7 +53,7 @@ LEARNING = [
 ]
 
 TABLE_HEADER = ["sheet", "layer", "type", "what each cell computes", "output shape", "parameters", "formula cells"]
-WIDTHS = {1: 22, 2: 24, 3: 20, 4: 62, 5: 14, 6: 12, 7: 13}
+WIDTHS = {1: 22, 2: 24, 3: 20, 4: 96, 5: 14, 6: 12, 7: 13}
 
 
 def emit_guide(sheet: SheetPlan, model_name: str, rows: list[list], source: str, sha256: str,
@@ -169,4 +169,4 @@ def emit_experiments(sheet: SheetPlan) -> None:
     sheet.line("A 45-minute lesson: seven experiments (the full text is docs/teaching.md)", "heading")
     for title, short in EXPERIMENTS:
         row = sheet.line(title.split(": ", 1)[1], "text")
-        sheet.put(row, 2, short, "text")
+        sheet.put(row, 4, short, "text")
