@@ -92,6 +92,21 @@ def block_cells(sheet: str, areas: "list[Rect]", shape: tuple[int, ...],
 
 
 @dataclass(frozen=True)
+class SteppedWeights:
+    """A weight array after one step of gradient descent that no cells hold: w − rate × g is
+    applied where the weights are read, as SUMPRODUCT(x, w) − rate × SUMPRODUCT(x, g) (exactly
+    Σ x·(w − rate·g)). For a kernel too big to show a second time (the learning workbook's Step
+    sheet says so in words); only an op whose `reads_stepped(k)` is true gets one."""
+
+    weights: WeightCells
+    grads: WeightCells
+    rate: Rect                    # the LearningRate cell
+
+    def rate_ref(self, here: str) -> str:
+        return self.rate.ref(here, absolute=True)
+
+
+@dataclass(frozen=True)
 class Params:
     """The cells a layer reads its parameters from. The first forward pass writes the weights
     as numbers; a later pass (after a gradient step) can read other cells laid out the same way.
@@ -141,6 +156,10 @@ class Op:
         laid out like `out` (before the softmax for an op that ends in one, as above).
         Returns (input gradient cells, weight gradient cells)."""
         raise NotImplementedError
+
+    def reads_stepped(self, k: int) -> bool:
+        """Whether the forward pass after a step can read weight array k as SteppedWeights."""
+        return False
 
     @property
     def has_backward(self) -> bool:
