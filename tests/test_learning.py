@@ -153,6 +153,14 @@ def test_big_dense_kernels_step_inside_the_sums(libreoffice, tmp_path, monkeypat
                                     [(0, RATES[0]), (2, RATES[1])], "stepped inside the sums")
     assert checked == 2 * 4
 
+    import keras                                               # a one-unit layer: nothing to space out
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1, activation="tanh", **random_init(15)),
+                              keras.layers.Dense(3, activation="softmax", **random_init(17))])
+    result = _build(model, tmp_path, "one-unit")
+    checked = _check_in_libreoffice(libreoffice, result, model, _input(model, "one-unit", rng),
+                                    [(1, RATES[1])], "one unit")
+    assert checked == 4
+
     monkeypatch.setattr(dense_backward, "_even_spacing", lambda kernel, book: None)
     model = _dense_models()["wide-reshape"]                   # 120 units: the sum in two parts
     result = _build(model, tmp_path, "written-out")

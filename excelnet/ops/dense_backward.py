@@ -19,8 +19,8 @@ UNITS_PER_FORMULA = 100   # written-out sums: at most this many terms per formul
 
 def emit_dense_input_gradient(sheet: SheetPlan, x: Flat, kernel: WeightCells, delta: Flat, book: Book) -> Flat:
     inputs, units = kernel.shape
-    spacing = _even_spacing(kernel, book)
-    if spacing is None or units == 1:
+    spacing = _even_spacing(kernel, book) if units > 1 else None     # one unit: w_i × δ is already short
+    if spacing is None:
         return _written_out(sheet, x, kernel, delta)
     axis, step = spacing
     spread = _spread_delta(sheet, delta, kernel, axis, step)
