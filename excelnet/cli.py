@@ -128,7 +128,8 @@ def summary(model, samples, labels, normalize, max_cells) -> None:
               "digits: only the shipped digits; random: uniform in the model's input range.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the random inputs.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
-def verify(workbook, model, engine, samples, kind, seed, quiet) -> None:
+@MAX_CELLS
+def verify(workbook, model, engine, samples, kind, seed, quiet, max_cells) -> None:
     """Recalculate WORKBOOK in a real engine and compare with the model's NumPy forward pass.
 
     Exits with status 1 when any output differs beyond rtol 1e-5 / atol 1e-6, a prediction
@@ -136,7 +137,8 @@ def verify(workbook, model, engine, samples, kind, seed, quiet) -> None:
     from .verify import verify as run_verify
 
     started = time.perf_counter()
-    report = _run(run_verify, workbook, model, engine, samples, kind, seed, progress=not quiet)
+    report = _run(run_verify, workbook, model, engine, samples, kind, seed, progress=not quiet,
+                  max_cells=max_cells)
     for line in report.lines():
         _echo(line)
     click.echo(f"({time.perf_counter() - started:.1f} s)")

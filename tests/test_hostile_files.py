@@ -243,6 +243,11 @@ def test_a_huge_declared_input_is_refused_at_once(tmp_path):
 def test_max_cells_sets_the_budget(base, tmp_path):
     _refused(_build("-m", str(base), "-o", str(tmp_path / "o.xlsx"), "--max-cells", "50"), "budget of 50")
     assert _build("-m", str(base), "-o", str(tmp_path / "o.xlsx"), "--max-cells", "5000").exit_code == 0
+    # verify plans the model again: it takes the same budget
+    verify = ["verify", str(tmp_path / "o.xlsx"), "-m", str(base), "--engine", "formulas", "-n", "1", "-q"]
+    _refused(CliRunner().invoke(main, verify + ["--max-cells", "50"]), "budget of 50")
+    run = CliRunner().invoke(main, verify + ["--max-cells", "5000"])
+    assert run.exit_code == 0, run.output
 
 
 @pytest.mark.parametrize("shape", [[0, 5, 1], [-3, 5, 1], [5.5, 5, 1], ["5", 5, 1], [True, 5, 1]])
