@@ -96,11 +96,12 @@ class Evaluator:
         grid = self.grids[sheet]
         return np.where(grid.kind[rows, cols] == NUMBER, grid.num[rows, cols], np.nan)
 
-    def sheet_values(self, sheet: str):
-        """A function (row, col) -> the Python value to store for a formula cell of `sheet`."""
+    def cell_values(self, sheet: str, rows: list[int], cols: list[int]) -> list:
+        """The Python value to store for each of these formula cells: a float, str, bool or XLError
+        (a blank result is 0, as in any spreadsheet)."""
         grid = self.grids[sheet]
-        num, kind, obj = grid.num.tolist(), grid.kind.tolist(), grid.obj
-
-        def lookup(row: int, col: int):
-            return num[row][col] if kind[row][col] == NUMBER else python_value(obj[row, col])
-        return lookup
+        rows, cols = np.asarray(rows, np.int64), np.asarray(cols, np.int64)
+        out = grid.num[rows, cols].tolist()
+        for i in np.flatnonzero(grid.kind[rows, cols] != NUMBER).tolist():
+            out[i] = python_value(grid.obj[rows[i], cols[i]])
+        return out
