@@ -11,8 +11,7 @@ from __future__ import annotations
 
 import math
 import os
-from itertools import chain, compress, repeat
-from operator import is_
+from itertools import compress
 import tempfile
 from copy import copy
 from pathlib import Path
@@ -31,8 +30,7 @@ from openpyxl.worksheet.hyperlink import Hyperlink
 from .bulk_cells import BulkCells, patch_workbook
 from .layout import column_letter, quote_sheet
 from .sheet import (ACTIVATIONS, BARS, CANVAS, CONTROL, GRADIENTS, PICTURE, PROBABILITIES, RAW_BARS, SWITCH,
-                    WEIGHTS,
-                    Formula, SheetPlan, Text)
+                    WEIGHTS, CellKinds, Formula, SheetPlan, Text)
 
 FONT = "Calibri"
 INK = "1F3864"            # headings
@@ -236,11 +234,8 @@ class _SheetCells:
     rest (openpyxl cells: text, links, ...), and the look of each grid cell by its block."""
 
     def __init__(self, plan: SheetPlan):
-        values = list(plan.cells.values())
-        keys = np.fromiter(chain.from_iterable(plan.cells), np.int64, 2 * len(values)).reshape(-1, 2)
-        kinds = list(map(type, values))
-        formula, number = (np.fromiter(map(is_, kinds, repeat(kind)), bool, len(kinds)) for kind in (Formula, float))
-        number |= np.fromiter(map(is_, kinds, repeat(int)), bool, len(kinds))
+        kinds = CellKinds.of(plan.cells)
+        keys, values, formula, number = kinds.keys, kinds.values, kinds.formula, kinds.number.copy()
         number[number] = [math.isfinite(v) for v in compress(values, number)]
         other = ~(formula | number)
         for at in np.flatnonzero(other).tolist():   # rare kinds: numpy numbers, bool, text, ...
