@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gc
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable
@@ -44,6 +46,21 @@ def load_network(model: str | Path | None = None) -> Network:
     return build_network(spec)
 
 
+@contextmanager
+def collector_paused():
+    """Pause Python's cycle collector while a workbook is made. It walks every live object each
+    time enough new ones have been made, and a build makes millions (cells, formulas, strings)
+    that all live until the end: the walks took a third of `build --learn`. Nothing in a build
+    needs a cycle freed early; collection resumes afterwards."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
 def build(model: str | Path | None = None, output: str | Path | None = None,
           labels: list[str] | None = None, samples: str | Path | None = None,
           progress: Callable[[int, int], None] | None = None, learn: bool = False) -> BuildResult:
@@ -56,9 +73,10 @@ def build(model: str | Path | None = None, output: str | Path | None = None,
     if samples is None and model is None:
         samples = DEFAULT_SAMPLES
     sample_set = load_samples(samples, network.input_shape, input_divisor(network)) if samples else None
-    plan = plan_workbook(network, sample_set, labels, learn)
     if output is None:
         output = Path((Path(model).stem if model else "mnist_cnn") + ("_learn" if learn else "") + ".xlsx")
-    values = Evaluator(plan.sheets).run()      # the cached value of every formula, as the workbook opens
-    path = write_workbook(plan.sheets, output, progress, values)
+    with collector_paused():       # the model is read and checked: from here on, cells by the hundred thousand
+        plan = plan_workbook(network, sample_set, labels, learn)
+        values = Evaluator(plan.sheets).run()      # the cached value of every formula, as the workbook opens
+        path = write_workbook(plan.sheets, output, progress, values)
     return BuildResult(path, plan, sample_set)
