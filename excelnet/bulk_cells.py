@@ -127,12 +127,12 @@ def merge_sheet(xml: bytes, bulk: BulkCells, dimension: str) -> bytes:
     return DIMENSION.sub(f'<dimension ref="{dimension}"/>'.encode(), xml, count=1)
 
 
-def patch_workbook(path: str | Path, sheets: dict[str, tuple[BulkCells, str]]) -> None:
-    """Merge bulk cells into the saved workbook at `path` (sheet part name -> cells, dimension)."""
-    path = Path(path)
-    with zipfile.ZipFile(path) as source:
+def patch_workbook(saved, path: str | Path, sheets: dict[str, tuple[BulkCells, str]]) -> None:
+    """Write the workbook openpyxl `saved` (a path or file object) to `path`, compressed, with the
+    bulk cells merged into its sheets (sheet part name -> cells, dimension)."""
+    with zipfile.ZipFile(saved) as source:
         parts = [(info, source.read(info.filename)) for info in source.infolist()]
-    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as target:
+    with zipfile.ZipFile(Path(path), "w", zipfile.ZIP_DEFLATED) as target:
         for info, data in parts:
             if info.filename in sheets:
                 bulk, dimension = sheets[info.filename]

@@ -9,8 +9,11 @@ registered with the workbook once and its style record copied onto each cell
 
 from __future__ import annotations
 
+import datetime
+import io
 import math
 import os
+import zipfile
 from itertools import compress
 import tempfile
 from copy import copy
@@ -26,6 +29,7 @@ from openpyxl.styles.differential import DifferentialStyle
 from openpyxl.workbook.defined_name import DefinedName
 from openpyxl.worksheet.datavalidation import DataValidation
 from openpyxl.worksheet.hyperlink import Hyperlink
+from openpyxl.writer.excel import ExcelWriter
 
 from .bulk_cells import BulkCells, patch_workbook
 from .layout import column_letter, quote_sheet
@@ -131,15 +135,26 @@ def write_workbook(sheets: list[SheetPlan], path: str | Path,
     handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
     os.close(handle)
     try:
-        workbook.save(temporary)
+        saved = _save_uncompressed(workbook)
         # Each sheet's part name is only known once openpyxl has saved it.
-        patch_workbook(temporary, {ws.path.lstrip("/"): (cells, dimension) for ws, cells, dimension in bulk if len(cells)})
+        patch_workbook(saved, temporary,
+                       {ws.path.lstrip("/"): (cells, dimension) for ws, cells, dimension in bulk if len(cells)})
         os.chmod(temporary, 0o666 & ~_umask())   # mkstemp makes it private; a workbook is a normal file
         os.replace(temporary, path)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
     return path
+
+
+def _save_uncompressed(workbook: Workbook) -> io.BytesIO:
+    """What workbook.save() writes, into memory and not compressed: patch_workbook compresses
+    each part once, as it writes the file."""
+    saved = io.BytesIO()
+    workbook.properties.modified = datetime.datetime.now(tz=datetime.timezone.utc).replace(tzinfo=None)
+    with zipfile.ZipFile(saved, "w", zipfile.ZIP_STORED, allowZip64=True) as archive:
+        ExcelWriter(workbook, archive).save()
+    return saved
 
 
 def _umask() -> int:
