@@ -9,6 +9,8 @@ here even though the probabilities do not move."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from itertools import chain, compress, repeat
+from operator import is_
 
 import numpy as np
 
@@ -100,11 +102,21 @@ class Tracer:
         self.weight_cells = self._weights()
         self.sheets = [title for title, kind in kinds.items() if kind in ("layer", "weights")]
         self.layer_sheets = [block.sheet for block in self.layers]
-        self.outputs = {title: (index, cells) for index, (title, cells) in self.plan.outputs.items()}
+        self.outputs = {block.sheet: self._output_cells(block) for block in self.layers
+                        if block.sheet in {title for title, _ in self.plan.outputs.values()}}
         input_sheet = next(sheet for sheet in self.plan.sheets if sheet.kind == "input")
         names = ["Canvas"] if "Canvas" in input_sheet.names else sorted(
             (n for n in input_sheet.names if n.startswith("Canvas_")), key=lambda n: int(n[7:]))
         self.canvases = [input_sheet.names[name] for name in names]
+
+    def _output_cells(self, block: _Block) -> tuple[int, np.ndarray, np.ndarray]:
+        """(layer number, which of the block's cells hold the layer's output, the output element
+        each of those holds): the NumPy forward pass decides those cells."""
+        index, cells = next((i, c) for i, (title, c) in self.plan.outputs.items() if title == block.sheet)
+        size = int(np.prod(cells.shape))
+        element = {cells.position(i): i for i in range(size)}
+        found = np.array([element.get(cell, -1) for cell in zip(block.rows.tolist(), block.cols.tolist())], np.int64)
+        return index, found >= 0, found[found >= 0]
 
     @staticmethod
     def _formulas(sheet) -> _Block:
@@ -146,10 +158,8 @@ class Tracer:
         for block in self.layers:
             values = self.evaluator.numbers(block.sheet, block.rows, block.cols)
             if block.sheet in self.outputs:      # the layer's output: the NumPy forward pass decides
-                index, cells = self.outputs[block.sheet]
-                reference = np.asarray(trace[index - 1], dtype=np.float64).reshape(-1)
-                where = {cells.position(i): v for i, v in enumerate(reference)}
-                values = np.array([where.get((r, c), v) for r, c, v in zip(block.rows, block.cols, values)])
+                index, held, element = self.outputs[block.sheet]
+                values[held] = np.asarray(trace[index - 1], dtype=np.float64).reshape(-1)[element]
             out[block.sheet] = values
         return out
 
@@ -188,8 +198,15 @@ def grid_reader(data: dict[str, list[list]]):
             rows = data.get(sheet) or [[]]
             width = max(len(row) for row in rows)
             out = np.full((len(rows) + 1, width + 1), np.nan)
-            for r, row in enumerate(rows):
-                out[r + 1, 1:len(row) + 1] = [v if isinstance(v, float) else np.nan for v in row]
+            if all(len(row) == width for row in rows):     # LibreOffice's data arrays: all rows alike
+                values = list(chain.from_iterable(rows))
+                number = np.fromiter(map(is_, map(type, values), repeat(float)), bool, len(values))
+                inner = out[1:, 1:].reshape(-1)
+                inner[number] = list(compress(values, number))
+                out[1:, 1:] = inner.reshape(len(rows), width)
+            else:
+                for r, row in enumerate(rows):
+                    out[r + 1, 1:len(row) + 1] = [v if isinstance(v, float) else np.nan for v in row]
             grids[sheet] = out
         return grids[sheet]
 

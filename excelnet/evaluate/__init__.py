@@ -52,6 +52,7 @@ class Evaluator:
                                       max(right, int(slot.cols.max()) + slot.width - 1)]
         self.grids = {name: Grid(*size) for name, size in extent.items()}
         self._write_constants()
+        self._undo: list[tuple[str, int, int, tuple]] = []    # what run() typed over, to put back
         self.order = schedule(self.groups, self.grids)
         self.formula_count = sum(len(cells.texts) for cells in formulas.values())
 
@@ -71,10 +72,14 @@ class Evaluator:
     def run(self, changes: dict[tuple[str, int, int], object] | None = None) -> "Evaluator":
         """Evaluate every formula; `changes` types values into cells first ((sheet, row, col) -> value,
         None to empty a cell). Each run starts from the sheets as planned."""
-        if changes:
-            self._write_constants()
-            for (sheet, row, col), value in changes.items():
-                self.grids[sheet].set(row, col, value)
+        for sheet, row, col, saved in reversed(self._undo):     # the cells the last run typed into
+            grid = self.grids[sheet]
+            grid.num[row, col], grid.kind[row, col], grid.obj[row, col] = saved
+        self._undo = []
+        for (sheet, row, col), value in (changes or {}).items():
+            grid = self.grids[sheet]
+            self._undo.append((sheet, row, col, (grid.num[row, col], grid.kind[row, col], grid.obj[row, col])))
+            grid.set(row, col, value)
         for group in self.order:
             store(group, self.grids[group.sheet], evaluate_group(group, self.grids))
         return self

@@ -7,7 +7,7 @@ column that refers to the column beside it) are split by the depth of each cell.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from itertools import repeat
 
 import numpy as np
@@ -56,17 +56,23 @@ class Slot:
     height: int
     width: int
 
+    _at: tuple | None = field(default=None, init=False, repr=False, compare=False)
+
     def same_for_all(self) -> bool:
         return bool((self.rows == self.rows[0]).all() and (self.cols == self.cols[0]).all())
 
     def take(self, grid_array: np.ndarray) -> np.ndarray:
         """(members, height, width) of a grid's cells."""
-        if self.same_for_all():
-            r, c = self.rows[0], self.cols[0]
+        if self._at is None:     # worked out once: each run takes numbers, kinds (and values) of every slot
+            if self.same_for_all():
+                self._at = (int(self.rows[0]), int(self.cols[0]))
+            else:
+                self._at = (self.rows[:, None, None] + np.arange(self.height)[None, :, None],
+                            self.cols[:, None, None] + np.arange(self.width)[None, None, :])
+        r, c = self._at
+        if isinstance(r, int):
             block = grid_array[r:r + self.height, c:c + self.width]
             return np.broadcast_to(block, (len(self.rows),) + block.shape)
-        r = self.rows[:, None, None] + np.arange(self.height)[None, :, None]
-        c = self.cols[:, None, None] + np.arange(self.width)[None, None, :]
         return grid_array[r, c]
 
     def subset(self, mask: np.ndarray) -> "Slot":
