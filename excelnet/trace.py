@@ -85,7 +85,7 @@ class Tracer:
 
     def __init__(self, network, has_samples: bool):
         from .assets import DEFAULT_SAMPLES
-        from .convert import input_divisor
+        from .convert import collector_paused, input_divisor
         from .workbook.inputs import load_samples
 
         samples = None
@@ -95,8 +95,9 @@ class Tracer:
             samples = matching(shipped, network.input_shape) or Samples(
                 np.zeros((1, int(np.prod(network.input_shape)))), np.zeros(1, int))
         self.network = network
-        self.plan = plan_workbook(network, samples)
-        self.evaluator = Evaluator(self.plan.sheets)
+        with collector_paused():          # tens of thousands of cells, as in a build
+            self.plan = plan_workbook(network, samples)
+            self.evaluator = Evaluator(self.plan.sheets)
         kinds = {sheet.title: sheet.kind for sheet in self.plan.sheets}
         self.layers = [self._formulas(sheet) for sheet in self.plan.sheets if sheet.kind == "layer"]
         self.weight_cells = self._weights()
@@ -131,9 +132,9 @@ class Tracer:
         cells = {sheet.title: sheet.cells for sheet in self.plan.sheets}
         for params in self.plan.params.values():
             for array in params.arrays:
-                for idx in np.ndindex(*array.shape):
-                    position = array.position(idx)
-                    found.setdefault(array.sheet, {})[position] = float(cells[array.sheet][position])
+                positions = array.positions()
+                values = map(float, map(cells[array.sheet].__getitem__, positions))
+                found.setdefault(array.sheet, {}).update(zip(positions, values))
             for rect in params.switches:
                 position = (rect.row, rect.col)
                 found.setdefault(rect.sheet, {})[position] = float(cells[rect.sheet][position])

@@ -57,6 +57,10 @@ class WeightCells:
         """(row, col) of one element."""
         return self._positions[tuple(index)]
 
+    def positions(self) -> list[tuple[int, int]]:
+        """(row, col) of every element, in C order (as np.ndindex walks the array)."""
+        return list(self._positions.values())
+
     @cached_property
     def _positions(self) -> dict[tuple[int, ...], tuple[int, int]]:
         """Every element's (row, col), computed at once: the learning sheets ask for each of
