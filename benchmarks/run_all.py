@@ -25,6 +25,7 @@ BENCHMARKS = [
     ("recalc_cost", "Cost models behind `excelnet summary` (recalculation, file size)", ["--repeat", "9"]),
     ("formulas_engine", "The `formulas` library", []),
     ("fidelity", "Fidelity: 10,000 MNIST test digits in LibreOffice vs Keras", []),
+    ("onnx_lenet", "LeNet-5 from ONNX beside the same network from Keras", ["--repeat", "5"]),
 ]
 
 INTRO = """# Benchmark results

@@ -18,24 +18,32 @@ def _labels(value: str | None) -> list[str] | None:
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="excelnet")
 def main() -> None:
-    """Turn a trained Keras CNN into a spreadsheet where every step is a plain formula."""
+    """Turn a trained Keras or ONNX (PyTorch, scikit-learn) network into a spreadsheet where every
+    step is a plain formula."""
+
+
+MODEL_HELP = "Keras (.keras, .h5) or ONNX (.onnx) model. Default: the shipped MNIST CNN."
+NORMALIZE_HELP = ("Put (x − mean) / std in front of the network, per channel: MEAN,STD (e.g. 0.1307,0.3081 "
+                  "for PyTorch's MNIST) or M1,M2,M3/S1,S2,S3. The Canvas still takes 0–1 ink.")
 
 
 @main.command()
-@click.option("--model", "-m", type=click.Path(), help="Keras model (.keras or .h5). Default: the shipped MNIST CNN.")
+@click.option("--model", "-m", type=click.Path(), help=MODEL_HELP)
 @click.option("--output", "-o", type=click.Path(), help="Workbook to write (default: <model name>.xlsx).")
 @click.option("--labels", help="Class names, comma separated (default 0, 1, 2, ...).")
 @click.option("--samples", type=click.Path(), help=".npz with sample inputs `x` and labels `y` to pick from.")
+@click.option("--normalize", metavar="MEAN,STD", help=NORMALIZE_HELP)
 @click.option("--learn", is_flag=True, help="Add the learning sheets: gradients, saliency, one gradient-descent "
               "step and the forward pass after it (default output: <model name>_learn.xlsx).")
-def build(model, output, labels, samples, learn) -> None:
+def build(model, output, labels, samples, normalize, learn) -> None:
     """Write the model as a formula-only .xlsx workbook."""
     from .convert import build as build_workbook
     from .progress import CountProgress
 
     started = time.perf_counter()
     with CountProgress("Writing cells") as progress:
-        result = _run(build_workbook, model, output, _labels(labels), samples, progress=progress, learn=learn)
+        result = _run(build_workbook, model, output, _labels(labels), samples, progress=progress,
+                      normalize=normalize, learn=learn)
     click.echo(f"Wrote {result.path} ({len(result.network.ops)} layers, "
                f"{result.plan.formula_cells:,} formula cells) in {time.perf_counter() - started:.2f} s")
 
@@ -80,22 +88,23 @@ def train(output, data, epochs, seed, quiet) -> None:
 
 
 @main.command()
-@click.option("--model", "-m", type=click.Path(), help="Keras model (.keras or .h5). Default: the shipped MNIST CNN.")
+@click.option("--model", "-m", type=click.Path(), help=MODEL_HELP)
 @click.option("--samples", type=click.Path(), help=".npz of sample inputs, as for build.")
 @click.option("--labels", help="Class names, comma separated, as for build.")
-def summary(model, samples, labels) -> None:
+@click.option("--normalize", metavar="MEAN,STD", help="As for build.")
+def summary(model, samples, labels, normalize) -> None:
     """Per layer: output shape, parameters, formula and weight cells; workbook size and speed.
 
     Plans the workbook without writing it; needs no TensorFlow."""
     from .summary import render, summarize
 
-    click.echo(render(_run(summarize, model, samples, _labels(labels))))
+    click.echo(render(_run(summarize, model, samples, _labels(labels), normalize)))
 
 
 @main.command()
 @click.argument("workbook", type=click.Path(dir_okay=False))
 @click.option("--model", "-m", type=click.Path(),
-              help="Keras model to compare with. Default: the model the workbook was built from.")
+              help="Keras or ONNX model to compare with. Default: the model the workbook was built from.")
 @click.option("--engine", type=click.Choice(["libreoffice", "formulas"]),
               help="Spreadsheet engine (default: LibreOffice when installed, else the formulas library).")
 @click.option("--samples", "-n", type=click.IntRange(min=1), default=20, show_default=True,

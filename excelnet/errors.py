@@ -28,14 +28,14 @@ class UnsupportedModelError(ExcelnetError):
     Collects every problem so the user sees them all at once."""
 
     def __init__(self, problems: list[str], supported: list[str], source: str = "",
-                 activations: list[str] | None = None):
+                 activations: list[str] | None = None, kind: str = "layers"):
         self.problems = list(problems)
         what = f"'{source}'" if source else "the model"
         count = len(self.problems)
         lines = [f"Cannot convert {what}: {count} part{'s' if count != 1 else ''} of it cannot be "
                  "written as spreadsheet formulas (nothing was written):"]
         lines += [f"  - {_one_line(p)}" for p in self.problems]
-        lines.append("Supported layers: " + ", ".join(sorted(supported)) + ".")
+        lines.append(f"Supported {kind}: " + ", ".join(sorted(supported)) + ".")
         if activations:
             lines.append("Supported activations: " + ", ".join(sorted(activations)) + ".")
         super().__init__("\n".join(lines))

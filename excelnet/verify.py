@@ -335,7 +335,7 @@ def verify(workbook: str | Path, model: str | Path | None = None, engine: str | 
         raise ExcelnetError("--samples must be at least 1")
     public = read_public_cells(workbook)
     choice = find_model(workbook, public.values, model)
-    network = load_network(choice.path)
+    network = load_network(choice.path, public.values.get("InputNormalize") or None)
     chosen = choose_inputs(network, samples, inputs, seed, samples_path)
     size = int(np.prod(network.input_shape))
     canvas = sum(c.shape[0] * c.shape[1] for c in public.canvases)

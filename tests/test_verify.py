@@ -191,3 +191,22 @@ def test_default_workbook_is_recognised_and_verified_on_shipped_digits(libreoffi
     assert "shipped default model" in report.model.how
     assert report.inputs.description.startswith("8 shipped digits")
     assert list(report.inputs.labels) == list(default_build.samples.labels[:8])
+
+
+def test_formulas_engine_keeps_multi_area_names_quiet(tmp_path, capfd, caplog):
+    """The formulas library cannot represent Weights_<i>_<k> names with several areas; it must not
+    print tracebacks about them while excelnet evaluates a workbook."""
+    import keras
+
+    from excelnet.convert import build
+    from excelnet.engines.formulas_engine import FormulasWorkbook
+
+    model = keras.Sequential([keras.Input((4, 4, 1)), keras.layers.Conv2D(2, 2, **random_init(3)),
+                              keras.layers.Flatten(), keras.layers.Dense(3, activation="softmax", **random_init(5))])
+    model.save(tmp_path / "m.keras")
+    result = build(tmp_path / "m.keras", tmp_path / "m.xlsx")
+    assert any(isinstance(v, tuple) and len(v) > 1 for s in result.plan.sheets for v in s.names.values())
+    probabilities = FormulasWorkbook(result.path).probabilities(np.full((4, 4, 1), 0.5))
+    assert np.isclose(probabilities.sum(), 1.0)
+    out, err = capfd.readouterr()
+    assert "Failed DISPATCHING" not in out + err + caplog.text

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import importlib
+import logging
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -24,9 +25,24 @@ def _quiet(formulas):
     original = module.tqdm
     module.tqdm = functools.partial(original, disable=True)
     try:
-        yield
+        with _no_dispatch_log():
+            yield
     finally:
         module.tqdm = original
+
+
+@contextmanager
+def _no_dispatch_log():
+    """The library cannot represent a multi-area defined name (Weights_<i>_<k> of a layer whose
+    weights are several blocks) and logs a traceback for it, although no formula reads the name.
+    Those names are for people and for excelnet's own readers: keep the log quiet."""
+    log = logging.getLogger("schedula")
+    level = log.level
+    log.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        log.setLevel(level)
 
 
 class FormulasWorkbook:
@@ -55,7 +71,8 @@ class FormulasWorkbook:
         """The values of `wanted` cells (sheet, row, col) after typing `x` into the canvas."""
         values = dict(zip(self._inputs, self.canvas_order(x)))
         keys = [self._key(*cell) for cell in wanted]
-        solution = self._model.calculate(inputs=values, outputs=keys)
+        with _no_dispatch_log():
+            solution = self._model.calculate(inputs=values, outputs=keys)
         out = []
         for key in keys:
             found = solution.get(key)
@@ -66,7 +83,8 @@ class FormulasWorkbook:
     def probabilities(self, x: np.ndarray) -> np.ndarray:
         """The Probabilities cells after typing `x` into the canvas."""
         values = dict(zip(self._inputs, self.canvas_order(x)))
-        solution = self._model.calculate(inputs=values, outputs=self._outputs)
+        with _no_dispatch_log():
+            solution = self._model.calculate(inputs=values, outputs=self._outputs)
         return np.array([float(np.asarray(solution[key].value).reshape(-1)[0]) for key in self._outputs])
 
     def read_ranges(self, x: np.ndarray, ranges, typed: dict | None = None) -> list[np.ndarray]:
@@ -78,6 +96,7 @@ class FormulasWorkbook:
         keys = [[[self._key(r.sheet, row, col) for col in range(r.left, r.right + 1)]
                  for row in range(r.top, r.bottom + 1)] for r in ranges]
         wanted = [key for area in keys for row in area for key in row]
-        solution = self._model.calculate(inputs=values, outputs=wanted)
+        with _no_dispatch_log():
+            solution = self._model.calculate(inputs=values, outputs=wanted)
         return [np.array([[np.asarray(solution[key].value).reshape(-1)[0] for key in row] for row in area],
                          dtype=object) for area in keys]

@@ -38,7 +38,7 @@ class PublicCells:
     prediction: NamedRange
     sample: NamedRange | None
     label: NamedRange | None
-    values: dict                           # constant texts: ModelSource, ModelSHA256
+    values: dict                           # constant texts: ModelSource, ModelSHA256, InputNormalize
 
 
 def _open(path: str | Path):
@@ -64,7 +64,7 @@ def read_public_cells(path: str | Path) -> PublicCells:
         ranges = {name: _parse(defined.attr_text) for name, defined in workbook.defined_names.items()
                   if len(_areas(defined.attr_text)) == 1}
         values = {}
-        for name in ("ModelSource", "ModelSHA256"):
+        for name in ("ModelSource", "ModelSHA256", "InputNormalize"):
             if name in ranges:
                 where = ranges[name]
                 values[name] = workbook[where.sheet].cell(where.top, where.left).value

@@ -106,7 +106,10 @@ class Network:
 
     @property
     def output_description(self) -> str:
-        """One sentence saying what the model's outputs are."""
+        """One sentence saying what the model's outputs are (a reader may say it, e.g. for an ONNX
+        model that ends in LogSoftmax, whose exp the workbook shows)."""
+        if self.spec.extra.get("output_note"):
+            return str(self.spec.extra["output_note"])
         return OUTPUT_MEANING.get(self.output_activation,
                                   f"{self.output_activation} outputs, not probabilities; the prediction is "
                                   "the class with the largest output.")

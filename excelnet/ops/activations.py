@@ -275,6 +275,14 @@ def hard_sigmoid(keras2: bool) -> Activation:
                       derivative=Derivative(lambda a: _between_np(0, 1)(a) / 6, _between(0, 1, "1/6")))
 
 
+def hard_sigmoid_with(alpha: float, beta: float) -> Activation:
+    """clip(alpha·x + beta, 0, 1) with any constants (ONNX HardSigmoid; PyTorch uses 1/6 and 0.5)."""
+    alpha, beta = float(alpha), float(beta)
+    return Activation("hard_sigmoid", lambda x: np.clip(alpha * x + beta, 0, 1),
+                      lambda x: f"MAX(0,MIN(1,{_num(alpha)}*{x}+{_num(beta)}))",
+                      derivative=Derivative(lambda a: alpha * _between_np(0, 1)(a), _between(0, 1, _num(alpha))))
+
+
 def _hard_silu_np(x):
     return x * np.clip(x / 6 + 0.5, 0, 1)
 
@@ -340,10 +348,22 @@ SOFTMAX = "softmax"   # not element-wise: handled by the softmax emitter
 NAMES = sorted(set(FIXED) | {"relu", "leaky_relu", "elu", "selu", "hard_sigmoid", "softmax"})
 
 
+# Activations whose constants a model may set: {"class_name": name, "config": {constant: value}}
+WITH_CONSTANTS = {
+    "hard_sigmoid": lambda c: hard_sigmoid_with(c.get("alpha", 0.2), c.get("beta", 0.5)),
+    "elu": lambda c: elu(c.get("alpha", 1.0)),
+    "selu": lambda c: elu(c.get("alpha", SELU_ALPHA), c.get("scale", SELU_SCALE), "selu"),
+    "leaky_relu": lambda c: leaky_relu(c.get("alpha", 0.2)),
+}
+
+
 def activation(spec, keras2: bool = False) -> Activation | str:
     """Resolve a Keras activation (a name or a serialized dict) to an Activation.
 
-    Returns the string 'softmax' for softmax, which needs a whole vector."""
+    A dict whose config is itself a dict gives the constants of a parameterised activation
+    (WITH_CONSTANTS). Returns the string 'softmax' for softmax, which needs a whole vector."""
+    if isinstance(spec, dict) and isinstance(spec.get("config"), dict) and spec.get("class_name") in WITH_CONSTANTS:
+        return WITH_CONSTANTS[spec["class_name"]](spec["config"])
     if isinstance(spec, dict):   # a serialized function: {"class_name": "function", "config": "relu"}
         config = spec.get("config")
         name = config if isinstance(config, str) else spec.get("class_name")

@@ -19,7 +19,7 @@ from .base import (Book, Context, Op, Params, Unsupported, WeightCells, block_ce
                    converter, finish, option)
 from .cells import fill_like, new_planar, shape_text, write_values
 from .convolution_backward import emit_conv_backward
-from ..shapes import output_size, padding_amounts, pair
+from ..shapes import on_axis, output_size, padding_amounts, padding_text, pair, parse_padding
 
 
 @dataclass(frozen=True)
@@ -30,7 +30,7 @@ class Conv2D(Op):
     kernel: np.ndarray            # (kh, kw, C_in, C_out)
     bias: np.ndarray | None       # (C_out,)
     strides: tuple[int, int]
-    padding: str
+    padding: object               # 'valid', 'same' or ((top, bottom), (left, right))
     activation: Activation
     title = "Conv2D"
 
@@ -38,8 +38,8 @@ class Conv2D(Op):
     def pads(self) -> tuple[int, int, int, int]:
         """(top, bottom, left, right) zero padding."""
         (kh, kw), (sh, sw) = self.kernel.shape[:2], self.strides
-        top, bottom = padding_amounts(self.input_shape[0], kh, sh, self.padding)
-        left, right = padding_amounts(self.input_shape[1], kw, sw, self.padding)
+        top, bottom = padding_amounts(self.input_shape[0], kh, sh, on_axis(self.padding, 0))
+        left, right = padding_amounts(self.input_shape[1], kw, sw, on_axis(self.padding, 1))
         return top, bottom, left, right
 
     def parameter_count(self) -> int:
@@ -48,7 +48,7 @@ class Conv2D(Op):
     def describe(self) -> str:
         kh, kw, cin, cout = self.kernel.shape
         act = "" if self.activation.is_identity else f", then {self.activation.name}"
-        return f"{cout} filters of {kh}×{kw}×{cin}, stride {self.strides[0]}×{self.strides[1]}, padding {self.padding}{act}"
+        return f"{cout} filters of {kh}×{kw}×{cin}, stride {self.strides[0]}×{self.strides[1]}, padding {padding_text(self.padding)}{act}"
 
     def _patches(self, x: np.ndarray):
         """(i, j, the input values kernel tap (i, j) meets at every output position, as a view
@@ -213,9 +213,7 @@ def conv2d(layer, shape, context: Context) -> Conv2D | None:
         reasons.append(f"dilation_rate={option(config, 'dilation_rate')} is not supported (only 1)")
     if option(config, "groups", 1) != 1:
         reasons.append(f"groups={config['groups']} is not supported (only 1)")
-    padding = option(config, "padding", "valid")
-    if padding not in ("valid", "same"):
-        reasons.append(f"padding={padding!r} is not supported (only 'valid' or 'same')")
+    padding = _padding(config, reasons)
     act = _conv_activation(config, context, reasons)
     if shape is not None and len(shape) != 3:
         reasons.append(f"its input {tuple(shape)} is not an image (H, W, C)")
@@ -225,13 +223,22 @@ def conv2d(layer, shape, context: Context) -> Conv2D | None:
     bias = layer.weights[1] if option(config, "use_bias", True) and len(layer.weights) > 1 else None
     strides = pair(option(config, "strides", 1))
     kh, kw = kernel.shape[:2]
-    out_shape = (output_size(shape[0], kh, strides[0], padding),
-                 output_size(shape[1], kw, strides[1], padding), kernel.shape[3])
+    out_shape = (output_size(shape[0], kh, strides[0], on_axis(padding, 0)),
+                 output_size(shape[1], kw, strides[1], on_axis(padding, 1)), kernel.shape[3])
     if kernel.shape[2] != shape[2]:
         raise Unsupported(f"its kernel expects {kernel.shape[2]} input channels but the input has {shape[2]}")
     if min(out_shape) < 1:
         raise Unsupported(f"a {kh}×{kw} kernel does not fit the {shape_text(shape)} input")
     return Conv2D(layer.name, tuple(shape), out_shape, kernel, bias, strides, padding, act)
+
+
+def _padding(config, reasons):
+    """'valid', 'same', or explicit ((top, bottom), (left, right)) zeros (what ONNX/PyTorch files carry)."""
+    try:
+        return parse_padding(option(config, "padding", "valid"))
+    except ValueError as error:
+        reasons.append(str(error))
+        return "valid"
 
 
 def _conv_activation(config, context, reasons) -> Activation | None:

@@ -139,13 +139,15 @@ class AffineOp(Op):
             rect = rects[name]
             return rect.cell_ref(0, 0 if rect.cols == 1 else i % channels, here, absolute=True)
 
-        if self.epsilon is None:
-            fill_like(sheet, x, out, lambda ref, i: f"{ref}*{param('scale', i)}+{param('offset', i)}")
-        else:
-            fill_like(sheet, x, out, lambda ref, i: (
-                f"({ref}-{param('moving mean', i)})/SQRT({param('moving variance', i)}+{eps})"
-                f"*{param('gamma', i)}+{param('beta', i)}"))
+        fill_like(sheet, x, out, lambda ref, i: self.formula(ref, lambda name: param(name, i), eps))
         return out
+
+    def formula(self, ref: str, param, eps: str | None) -> str:
+        """One cell's formula; `param(name)` is the reference to that parameter of its channel."""
+        if self.epsilon is None:
+            return f"{ref}*{param('scale')}+{param('offset')}"
+        return (f"({ref}-{param('moving mean')})/SQRT({param('moving variance')}+{eps})"
+                f"*{param('gamma')}+{param('beta')}")
 
 
     # --- backward ------------------------------------------------------------------------------
@@ -224,6 +226,43 @@ class AffineOp(Op):
         d_x = same_layout_gradient(sheet, x)
         fill_elements(sheet, d_x, [grad], lambda refs, c: f"{refs[0]}*{rows['scale'].cell_ref(0, c, here, absolute=True)}")
         return d_x, tuple(weights[name].moved([rows[name]]) for name in self.weight_rows)
+
+
+@dataclass(frozen=True)
+class NormalizeOp(AffineOp):
+    """(x − mean) / std per channel: the normalisation a PyTorch model expects of its input
+    (excelnet build --normalize), or a division by a constant inside an ONNX graph."""
+
+    title: str = "Normalize"
+
+    def describe(self) -> str:
+        return "(x − mean) / std"
+
+    def reference(self, x: np.ndarray) -> np.ndarray:
+        p = self._params()
+        return (x.astype(np.float64) - p["mean"]) / p["std"]
+
+    def formula(self, ref: str, param, eps: str | None) -> str:
+        return f"({ref}-{param('mean')})/{param('std')}"
+
+    # --- backward: ∂/∂x of (x − mean)/std is 1/std --------------------------------------------
+
+    def backward_reference(self, x: np.ndarray, grad: np.ndarray):
+        return np.asarray(grad, dtype=np.float64) / self._params()["std"], ()
+
+    def emit_backward(self, sheet: SheetPlan, x: Cells, out: Cells, grad: Cells, params: Params,
+                      book: Book):
+        sheet.line("∂loss/∂input = ∂loss/∂output ÷ std (the std of the input's channel, below)", "heading")
+        row = sheet.line("std", "label")
+        std = np.atleast_1d(self._params()["std"])
+        rect = write_values(sheet, sheet.rect(row, 2, 1, std.size), std)
+        sheet.next_row = row + 2
+        d_x = same_layout_gradient(sheet, x)
+        here = sheet.title
+        fill_elements(sheet, d_x, [grad], lambda refs, i: (
+            f"{refs[0]}/{rect.cell_ref(0, 0 if std.size == 1 else i % std.size, here, absolute=True)}"))
+        return d_x, ()
+
 
 
 def _elementwise(layer, shape, act: Activation, title: str) -> ActivationOp | None:
@@ -318,3 +357,24 @@ def rescaling(layer, shape, context: Context):
     table = (("scale", np.atleast_1d(np.asarray(scale, dtype=np.float32))),
              ("offset", np.atleast_1d(np.asarray(offset, dtype=np.float32))))
     return AffineOp(layer.name, tuple(shape), tuple(shape), table, None, "Rescaling")
+
+
+@converter("Affine")
+def affine(layer, shape, context: Context):
+    """A per-channel scale and shift, or (x − mean) / std: element-wise arithmetic with constants
+    (what ONNX's Mul/Add/Sub/Div by constants and `excelnet build --normalize` become)."""
+    config, reasons = layer.config, []
+    keys = ("mean", "std") if "std" in config else ("scale", "offset")
+    values = [np.atleast_1d(np.asarray(config.get(key, 1.0 if key in ("scale", "std") else 0.0), dtype=np.float64))
+              for key in keys]
+    channels = (shape or [0])[-1]
+    for key, value in zip(keys, values):
+        if value.ndim != 1 or (value.size != 1 and shape is not None and value.size != channels):
+            reasons.append(f"{key} has {value.size} values; only one, or one per channel ({channels}), is supported")
+    if "std" in config and any(np.any(v == 0) for v in values[1:]):
+        reasons.append("std contains a zero")
+    if not finish(reasons, shape):
+        return None
+    table = tuple(zip(keys, values))
+    op, title = (NormalizeOp, "Normalize") if keys[0] == "mean" else (AffineOp, "Scale and shift")
+    return op(layer.name, tuple(shape), tuple(shape), table, None, str(config.get("title") or title))

@@ -16,7 +16,7 @@ import numpy as np
 
 from ..layout import Cells, Flat, Planar
 from ..sheet import WEIGHTS, SheetPlan
-from ..shapes import output_size, padding_amounts, pair
+from ..shapes import on_axis, output_size, padding_amounts, padding_text, pair, parse_padding, window_span
 from .base import Book, Params, Context, Op, Unsupported, check_channels_last, converter, finish, option
 from .backward import zero_or_formula
 from .cells import new_flat, new_planar, shape_text
@@ -32,44 +32,66 @@ class Pool2D(Op):
     kind: str                     # "max" or "average"
     pool: tuple[int, int]
     strides: tuple[int, int]
-    padding: str
+    padding: object               # 'valid', 'same' or ((top, bottom), (left, right))
+    ceil_mode: bool = False       # keep a last, partial window (PyTorch/ONNX)
+    count_include_pad: bool = False  # average: divide by the window's size including padding
 
     @property
     def title(self) -> str:
         return "MaxPooling2D" if self.kind == "max" else "AveragePooling2D"
 
     def describe(self) -> str:
+        extra = ", ceil mode" if self.ceil_mode else ""
+        extra += ", padding counted in the average" if self.count_include_pad and self.kind == "average" else ""
         return (f"{self.kind} of each {self.pool[0]}×{self.pool[1]} window, "
-                f"stride {self.strides[0]}×{self.strides[1]}, padding {self.padding}")
+                f"stride {self.strides[0]}×{self.strides[1]}, padding {padding_text(self.padding)}{extra}")
+
+    def spans(self, axis: int):
+        """(start, length, padded length) of each output position's window along one axis, clipped
+        to the input: padding adds no values, so the max or average is over real cells (divided by
+        the padded length instead when count_include_pad)."""
+        size, window, stride = self.input_shape[axis], self.pool[axis], self.strides[axis]
+        before, after = padding_amounts(size, window, stride, on_axis(self.padding, axis))
+        for i in range(self.output_shape[axis]):
+            yield window_span(i * stride - before, window, size, before, after)
 
     def windows(self, axis: int):
-        """(start, length) of each output position's window along one axis, clipped to
-        the input: 'same' padding adds no values, so the max or average is over real cells."""
-        size, window, stride = self.input_shape[axis], self.pool[axis], self.strides[axis]
-        before, _ = padding_amounts(size, window, stride, self.padding)
-        for i in range(self.output_shape[axis]):
-            start = i * stride - before
-            lo, hi = max(start, 0), min(start + window, size)
-            yield lo, hi - lo
+        """(start, length) of each output position's window along one axis, clipped to the input."""
+        for start, length, _ in self.spans(axis):
+            yield start, length
+
+    def _divides(self) -> bool:
+        """Whether a window's average is SUM/count with padding counted, not AVERAGE of real cells."""
+        return self.kind == "average" and self.count_include_pad
+
+    def count(self, i: int, j: int) -> int:
+        """What output (i, j)'s average divides by: its real cells, or with count_include_pad its
+        cells inside the padded input."""
+        (_, h, ph), (_, w, pw) = list(self.spans(0))[i], list(self.spans(1))[j]
+        return ph * pw if self._divides() else h * w
 
     def reference(self, x: np.ndarray) -> np.ndarray:
         reduce = FUNCTIONS[self.kind][1]
         out = np.zeros(self.output_shape)
-        for i, (y0, h) in enumerate(self.windows(0)):
-            for j, (x0, w) in enumerate(self.windows(1)):
-                out[i, j] = reduce(x[y0:y0 + h, x0:x0 + w].astype(np.float64), axis=(0, 1))
+        for i, (y0, h, ph) in enumerate(self.spans(0)):
+            for j, (x0, w, pw) in enumerate(self.spans(1)):
+                window = x[y0:y0 + h, x0:x0 + w].astype(np.float64)
+                out[i, j] = window.sum(axis=(0, 1)) / (ph * pw) if self._divides() else reduce(window, axis=(0, 1))
         return out
 
     def emit(self, sheet: SheetPlan, x: Planar, book: Book, params: Params | None = None) -> Planar:
         name = FUNCTIONS[self.kind][0]
-        sheet.line(f"Each cell: the {self.kind} of a {self.pool[0]}×{self.pool[1]} window "
+        how = f"the {self.kind}" if not self._divides() else "the sum (padding counts as zeros) divided by the count"
+        sheet.line(f"Each cell: {how} of a {self.pool[0]}×{self.pool[1]} window "
                    "of the same channel in the layer before.", "note", skip=1)
         out = new_planar(sheet, self.output_shape)
         here = sheet.title
         for c, grid in enumerate(out.grids):
-            for i, (y0, h) in enumerate(self.windows(0)):
-                for j, (x0, w) in enumerate(self.windows(1)):
-                    sheet.formula(grid.row + i, grid.col + j, f"{name}({x.window_ref(c, y0, x0, h, w, here)})")
+            for i, (y0, h, ph) in enumerate(self.spans(0)):
+                for j, (x0, w, pw) in enumerate(self.spans(1)):
+                    window = x.window_ref(c, y0, x0, h, w, here)
+                    formula = f"SUM({window})/{ph * pw}" if self._divides() else f"{name}({window})"
+                    sheet.formula(grid.row + i, grid.col + j, formula)
         return out
 
     def _placed_windows(self):
@@ -86,7 +108,7 @@ class Pool2D(Op):
                     first = int(np.argmax(window[:, c]))      # the first maximum, row by row
                     d_x[y0 + first // w, x0 + first % w, c] += grad[i, j, c]
                 else:
-                    d_x[y0:y0 + h, x0:x0 + w, c] += grad[i, j, c] / (h * w)
+                    d_x[y0:y0 + h, x0:x0 + w, c] += grad[i, j, c] / self.count(i, j)
         return d_x, ()
 
     def emit_backward(self, sheet: SheetPlan, x: Planar, out: Planar, grad: Cells, params: Params,
@@ -102,7 +124,7 @@ class Pool2D(Op):
         for (i, j), (y0, h), (x0, w) in self._placed_windows():
             for y in range(y0, y0 + h):
                 for xx in range(x0, x0 + w):
-                    terms.setdefault((y, xx), []).append(((i, j), (y - y0) * w + (xx - x0) + 1, h * w))
+                    terms.setdefault((y, xx), []).append(((i, j), (y - y0) * w + (xx - x0) + 1, self.count(i, j)))
         for c, grid in enumerate(d_x.grids):
             for y in range(self.input_shape[0]):
                 for xx in range(self.input_shape[1]):
@@ -198,19 +220,23 @@ def _check_image(config, shape, reasons) -> None:
 def pool2d(layer, shape, context: Context) -> Pool2D | None:
     config, reasons = layer.config, []
     _check_image(config, shape, reasons)
-    padding = option(config, "padding", "valid")
-    if padding not in ("valid", "same"):
-        reasons.append(f"padding={padding!r} is not supported (only 'valid' or 'same')")
+    try:
+        padding = parse_padding(option(config, "padding", "valid"))
+    except ValueError as error:
+        reasons.append(str(error))
     if not finish(reasons, shape):
         return None
     pool = pair(option(config, "pool_size", 2))
     strides = pair(option(config, "strides", pool))
-    out = (output_size(shape[0], pool[0], strides[0], padding),
-           output_size(shape[1], pool[1], strides[1], padding), shape[2])
+    ceil_mode = bool(option(config, "ceil_mode", False))
+    out = tuple(output_size(shape[a], pool[a], strides[a], on_axis(padding, a), ceil_mode) for a in (0, 1))
     if min(out) < 1:
         raise Unsupported(f"a {pool[0]}×{pool[1]} pool does not fit the {shape_text(shape)} input")
+    if not isinstance(padding, str) and any(2 * max(on_axis(padding, a)) > pool[a] for a in (0, 1)):
+        raise Unsupported(f"padding {padding_text(padding)} is more than half the {pool[0]}×{pool[1]} window")
     kind = "max" if layer.class_name.startswith("Max") else "average"
-    return Pool2D(layer.name, tuple(shape), out, kind, pool, strides, padding)
+    return Pool2D(layer.name, tuple(shape), out + (shape[2],), kind, pool, strides, padding, ceil_mode,
+                  bool(option(config, "count_include_pad", False)))
 
 
 @converter("GlobalMaxPooling2D", "GlobalMaxPool2D", "GlobalAveragePooling2D", "GlobalAvgPool2D")

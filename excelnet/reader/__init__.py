@@ -1,7 +1,8 @@
-"""Read a Keras model file (.keras, Keras 3 .h5, Keras 2 .h5) without TensorFlow.
+"""Read a model file without TensorFlow: Keras (.keras, Keras 3 .h5, Keras 2 .h5) or ONNX.
 
-The file is opened with zipfile and h5py and its JSON config is parsed: no code
-from the file runs, so a model from a stranger is safe to convert."""
+A Keras file is opened with zipfile and h5py and its JSON config is parsed; an ONNX file is
+parsed by the onnx package (reader/onnx.py). No code from the file runs, so a model from a
+stranger is safe to convert. Both end in the same ModelSpec."""
 
 from __future__ import annotations
 
@@ -14,12 +15,13 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import ModelFileError
+from ..errors import ExcelnetError, ModelFileError
 from .config import ConfigError, layer_name, model_chain
 from .spec import LayerSpec, ModelSpec
 
 HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 ZIP_SIGNATURE = b"PK\x03\x04"
+ONNX_START = b"\x08"             # a serialized ModelProto starts with its ir_version field
 
 __all__ = ["read_model", "LayerSpec", "ModelSpec"]
 
@@ -33,16 +35,26 @@ def read_model(path: str | Path) -> ModelSpec:
             spec = _read_keras_zip(path, data)
         elif data.startswith(HDF5_SIGNATURE):
             spec = _read_h5(path, data)
+        elif _looks_like_onnx(path, data):
+            from .onnx import read_onnx
+
+            spec = read_onnx(path, data)
         else:
-            raise ModelFileError(path, "it is not a Keras model file (neither a .keras zip archive nor an HDF5 .h5 file)")
+            raise ModelFileError(path, "it is not a Keras model file (neither a .keras zip archive nor an HDF5 .h5 "
+                                       "file), nor an ONNX model")
     except ConfigError as error:
         raise ModelFileError(path, str(error)) from None
-    except ModelFileError:
+    except ExcelnetError:
         raise
     except Exception as error:  # a stranger's file may break the parser in any way: never a traceback
         raise ModelFileError(path, f"it is not a model excelnet can read ({type(error).__name__}: {error})") from None
     digest = hashlib.sha256(data).hexdigest()
     return ModelSpec(spec.name, spec.input_shape, spec.layers, str(path), digest, spec.keras_version, spec.extra)
+
+
+def _looks_like_onnx(path: Path, data: bytes) -> bool:
+    suffix = path.suffix.lower()
+    return suffix == ".onnx" or (suffix not in (".keras", ".h5", ".hdf5") and data.startswith(ONNX_START))
 
 
 def _read_bytes(path: Path) -> bytes:

@@ -122,7 +122,8 @@ def plan_workbook(network: Network, samples: Samples | None = None,
                            f"{len(samples.labels)} pictures", 0, 0])
     spec = network.spec
     emit_guide(guide, network.name, layer_rows, spec.source, spec.sha256, list(network.skipped),
-               thing if samples is not None else None, learn=learn)
+               thing if samples is not None else None, learn=learn,
+               normalize=str(spec.extra.get("normalize", "")))
     sheets = [s for s in book.sheets if s is not data] + ([data] if data else [])  # data last
     check_limits(sheets)
     return WorkbookPlan(sheets, network, params, outputs)

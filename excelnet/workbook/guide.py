@@ -52,7 +52,8 @@ WIDTHS = {1: 22, 2: 24, 3: 20, 4: 62, 5: 14, 6: 12, 7: 13}
 
 
 def emit_guide(sheet: SheetPlan, model_name: str, rows: list[list], source: str, sha256: str,
-               skipped: list[tuple[str, str]], thing: str | None = "picture", learn: bool = False) -> None:
+               skipped: list[tuple[str, str]], thing: str | None = "picture", learn: bool = False,
+               normalize: str = "") -> None:
     """`rows`: one per sheet of the network, in data-flow order, laid out as TABLE_HEADER.
     `thing`: what the samples are in a word ("digit"), None when there are none to pick."""
     sheet.gridlines = False
@@ -82,6 +83,11 @@ def emit_guide(sheet: SheetPlan, model_name: str, rows: list[list], source: str,
     row = sheet.line("model SHA-256", "label")
     sheet.put(row, 2, sha256, "label")
     sheet.names["ModelSHA256"] = sheet.rect(row, 2, 1, 1)
+    if normalize:      # verify puts the same step in front of the model
+        row = sheet.line("input normalised", "label")
+        sheet.put(row, 2, normalize, "label")
+        sheet.put(row, 3, "mean/std per channel: the first layer computes (x − mean) / std", "note")
+        sheet.names["InputNormalize"] = sheet.rect(row, 2, 1, 1)
     sheet.wide_columns = dict(WIDTHS)
     sheet.freeze = (2, 1)
 

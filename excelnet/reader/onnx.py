@@ -1,0 +1,187 @@
+"""Read an ONNX model (PyTorch's exporters, skl2onnx) into the same ModelSpec a Keras file gives.
+
+The graph is walked once, in topological order. A node whose inputs are all constants (the
+Shape → Gather → Unsqueeze → Concat → Reshape of `x.view(x.size(0), -1)`, Constant, Cast,
+a transposed weight) is computed right away; every other node must take the one data tensor
+and becomes Keras-style LayerSpecs (reader/onnx_ops.py). Feature maps are converted from
+ONNX's NCHW to Keras' channels-last here, so no op ever asks where a layer came from."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import UnsupportedModelError
+from .onnx_graph import DEFAULT_DOMAINS, Graph, node_label, parse_model, read_graph
+from .onnx_ops import DATA, DATA_OUTPUT, OPS, WHY_NOT, NodeProblem, attributes, supported_ops
+from .spec import LayerSpec, ModelSpec
+
+
+@dataclass(frozen=True)
+class Tensor:
+    """The data tensor between two nodes: its ONNX shape (batch axis of 1 first), its Keras shape
+    (channels last, no batch axis), and order[k] = the ONNX flat index of Keras' flat element k."""
+
+    shape: tuple[int, ...]
+    keras: tuple[int, ...]
+    order: np.ndarray
+
+    @staticmethod
+    def of_onnx(shape: tuple[int, ...]) -> "Tensor":
+        """An NCHW feature map becomes (H, W, C); anything else keeps its order."""
+        shape = tuple(int(d) for d in shape)
+        if len(shape) == 4:
+            _, c, h, w = shape
+            return Tensor(shape, (h, w, c), np.arange(c * h * w).reshape(c, h, w).transpose(1, 2, 0).reshape(-1))
+        return Tensor(shape, shape[1:], np.arange(int(np.prod(shape[1:]))))
+
+    def reshaped(self, shape: tuple[int, ...], keras: tuple[int, ...] | None = None) -> "Tensor":
+        """The same numbers under a new ONNX shape; Keras' flat order stays what it was."""
+        return Tensor(tuple(int(d) for d in shape), self.keras if keras is None else keras, self.order)
+
+    @property
+    def is_image(self) -> bool:
+        return len(self.shape) == 4 and len(self.keras) == 3
+
+    @property
+    def is_vector(self) -> bool:
+        return len(self.keras) == 1
+
+    @property
+    def in_order(self) -> bool:
+        return bool(np.array_equal(self.order, np.arange(self.order.size)))
+
+
+class Walk:
+    """State while the nodes are turned into layers."""
+
+    def __init__(self, graph: Graph):
+        self.graph = graph
+        self.layers: list[LayerSpec] = []
+        self.problems: list[str] = []
+        self.output_note = ""
+        self.last_output = ""          # the data tensor the last layer wrote
+        self.values: dict[str, np.ndarray] = dict(graph.constants)
+        self.data: dict[str, Tensor | None] = {}
+        self.input = self._input_tensor()
+
+    @property
+    def opset(self) -> int:
+        return self.graph.opset
+
+    def is_last(self, node) -> bool:
+        return node.output[0] == self.graph.output_name
+
+    def _input_tensor(self) -> Tensor | None:
+        dims = self.graph.input_dims
+        if not dims:
+            return None
+        rest = dims[1:]
+        if len(dims) not in (2, 3, 4) or not all(isinstance(d, int) and d > 0 for d in rest):
+            self.problems.append(f"the graph input '{self.graph.input_name}' has shape {dims}; only (batch, "
+                                 "features), (batch, H, W) and (batch, channels, H, W) with known sizes are supported")
+            return None
+        if isinstance(dims[0], int) and dims[0] > 1:
+            self.problems.append(f"the graph input '{self.graph.input_name}' is fixed to batches of {dims[0]}; "
+                                 "export it with a batch of 1 or a dynamic batch axis")
+            return None
+        tensor = Tensor.of_onnx((1,) + tuple(rest))
+        self.data[self.graph.input_name] = tensor
+        return tensor
+
+    def run(self) -> None:
+        uses = Counter(name for node in self.graph.nodes if node.op_type not in ("Shape", "Size")
+                       for name in node.input if name)
+        for node in self.graph.nodes:
+            inputs = [name for name in node.input if name]
+            if all(name in self.values for name in inputs) and node.domain in DEFAULT_DOMAINS:
+                self._fold(node, [self.values[name] if name else None for name in node.input])
+            elif node.op_type in ("Shape", "Size") and self.data.get(node.input[0]) is not None:
+                self._fold(node, [np.zeros(self.data[node.input[0]].shape, np.float32)])
+            else:
+                self._layer(node, inputs, uses)
+        self._finish()
+
+    def _fold(self, node, values: list) -> None:
+        try:
+            results = self.graph.evaluate(node, values)
+        except Exception as error:  # the reference evaluator may reject a stranger's node in any way
+            self.problems.append(f"{node_label(node)}: its constant inputs cannot be computed "
+                                 f"({type(error).__name__}: {error})")
+            results = []
+        for name, value in zip([n for n in node.output if n], results):
+            self.values[name] = value
+
+    def _layer(self, node, inputs: list[str], uses: Counter) -> None:
+        data = [name for name in inputs if name not in self.values]
+        label = node_label(node)
+        out = node.output[DATA_OUTPUT.get(node.op_type, 0)]
+        self.data[out] = None
+        if len(data) != 1:
+            self.problems.append(f"{label} combines {len(data)} computed tensors ({', '.join(data)}); only a single "
+                                 "chain of layers is supported")
+            return
+        if uses[data[0]] > 1:
+            self.problems.append(f"{label}: its input '{data[0]}' also feeds other nodes (a branch); only a "
+                                 "single chain of layers is supported")
+        x = self.data.get(data[0])
+        mapper = OPS.get(node.op_type) if node.domain in DEFAULT_DOMAINS + ("ai.onnx.ml",) else None
+        if mapper is None:
+            if node.domain in DEFAULT_DOMAINS + ("ai.onnx.ml",):   # unknown domains are reported by read_graph
+                self.problems.append(f"{label} {WHY_NOT.get(node.op_type, 'is not an operator excelnet supports')}")
+            return
+        args = [DATA if name == data[0] else self.values.get(name) if name else None for name in node.input]
+        extra = [name for k, name in enumerate(node.output) if name and name != out and uses[name]]
+        try:
+            if extra:
+                raise NodeProblem(f"its output '{extra[0]}' is used, which is not supported")
+            layers, y = mapper(node, x, args, attributes(node), self)
+        except NodeProblem as problem:
+            self.problems.append(f"{label}: {'; '.join(problem.reasons)}")
+            return
+        self.layers.extend(layers)
+        self.data[out] = y
+        if layers:
+            self.last_output = out
+
+    def _finish(self) -> None:
+        name = self.graph.output_name
+        if not name or self.problems or self.graph.problems:
+            return
+        if name in self.values:
+            self.problems.append(f"the output '{name}' does not depend on the input")
+            return
+        y = self.data.get(name)
+        if y is not None and not y.in_order:
+            self.problems.append(f"the output '{name}' is a flattened feature map: its values are in PyTorch's "
+                                 "channel-first order, which is only supported when a Gemm or MatMul reads them")
+        if y is not None and not self.layers:
+            self.problems.append("the graph has no nodes that compute anything")
+
+
+def layer_name(node) -> str:
+    """PyTorch's '/conv1/Conv' reads better as 'conv1'."""
+    name = (node.name or node.output[0]).strip("/")
+    suffix = "/" + node.op_type
+    if name.endswith(suffix) and len(name) > len(suffix):
+        name = name[: -len(suffix)]
+    return name or node.op_type
+
+
+def read_onnx(path: Path, data: bytes) -> ModelSpec:
+    """An ONNX file as a ModelSpec, or one error listing every node that cannot be converted."""
+    model = parse_model(path, data)
+    graph = read_graph(path, model)
+    walk = Walk(graph)
+    if not graph.problems:
+        walk.run()
+    problems = graph.problems + walk.problems
+    if problems:
+        raise UnsupportedModelError(problems, supported_ops(), str(path), kind="ONNX operators")
+    extra = {"format": "onnx", "opset": graph.opset, "producer": model.producer_name}
+    if walk.output_note:
+        extra["output_note"] = walk.output_note
+    return ModelSpec(path.stem, walk.input.keras, tuple(walk.layers), extra=extra)

@@ -1,0 +1,192 @@
+"""An ONNX file as a graph excelnet can walk: parsed, checked, pruned to the output that
+matters, with a way to compute any node whose inputs are all constants.
+
+Only the `onnx` package is used (protobuf and NumPy, its reference evaluator for folding):
+no onnxruntime, no torch, and nothing in the file is ever executed."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import ModelFileError
+
+INSTALL = "pip install 'excelnet[onnx]'   (or: pip install onnx)"
+DEFAULT_DOMAINS = ("", "ai.onnx")
+ML_DOMAIN = "ai.onnx.ml"
+FLOAT_TYPES = (1, 11)          # TensorProto.FLOAT, DOUBLE
+NOT_ONNX = ("it is not a readable ONNX model: its bytes are not a complete ONNX protobuf message "
+            "(a damaged, truncated or non-ONNX file)")
+
+
+def import_onnx():
+    """The onnx package, or one message with the exact pip command."""
+    try:
+        import onnx
+        import onnx.numpy_helper  # noqa: F401
+    except ImportError:
+        from ..errors import ExcelnetError
+
+        raise ExcelnetError(f"reading ONNX files needs the onnx package: {INSTALL}") from None
+    return onnx
+
+
+def parse_model(path: Path, data: bytes):
+    """The ModelProto in `data`, with external data read from the model's own folder."""
+    onnx = import_onnx()
+    model = onnx.ModelProto()
+    try:
+        model.ParseFromString(data)
+    except Exception:  # protobuf's DecodeError, or worse for random bytes
+        raise ModelFileError(path, NOT_ONNX) from None
+    if model.ir_version <= 0 or not model.HasField("graph") or not model.opset_import:
+        raise ModelFileError(path, NOT_ONNX)
+    _load_external_data(onnx, path, model)
+    if model.functions:           # the dynamo exporter may keep modules as local functions
+        import onnx.inliner
+
+        model = onnx.inliner.inline_local_functions(model)
+    return model
+
+
+def _all_tensors(model):
+    yield from model.graph.initializer
+    for node in model.graph.node:
+        for attribute in node.attribute:
+            if attribute.HasField("t"):
+                yield attribute.t
+
+
+def _load_external_data(onnx, path: Path, model) -> None:
+    """Tensors stored in other files must lie inside the model's folder: a model file must not
+    make excelnet read /etc/passwd or ../../secrets."""
+    from onnx.external_data_helper import load_external_data_for_tensor, uses_external_data
+
+    folder = path.resolve().parent
+    for tensor in _all_tensors(model):
+        if not uses_external_data(tensor):
+            continue
+        location = next((e.value for e in tensor.external_data if e.key == "location"), "")
+        target = (folder / location).resolve()
+        if not location or Path(location).is_absolute() or not target.is_relative_to(folder):
+            raise ModelFileError(path, f"its tensor '{tensor.name}' points to external data {location!r} outside "
+                                       "the model's folder, which excelnet refuses to read")
+        if not target.is_file():
+            raise ModelFileError(path, f"its tensor '{tensor.name}' needs the external data file "
+                                       f"'{location}', which is missing")
+        try:
+            load_external_data_for_tensor(tensor, str(folder))
+        except Exception as error:
+            raise ModelFileError(path, f"its external data '{location}' cannot be read ({error})") from None
+
+
+@dataclass
+class Graph:
+    """The part of an ONNX graph that computes the chosen output, in topological order."""
+
+    model: object
+    nodes: list                          # NodeProtos that the output needs
+    constants: dict[str, np.ndarray]     # initializers
+    input_name: str
+    input_dims: tuple                    # the graph input's dims (ints, or names for symbolic ones)
+    output_name: str
+    opset: int
+    problems: list[str] = field(default_factory=list)
+
+    def evaluate(self, node, values: list) -> list[np.ndarray]:
+        """Outputs of one node from constant inputs (None for an absent optional input), computed by
+        onnx's reference evaluator under the model's own opsets."""
+        from onnx import helper
+        from onnx.reference import ReferenceEvaluator
+
+        feeds = {name: value for name, value in zip(node.input, values) if name}
+        inputs = [helper.make_tensor_value_info(name, helper.np_dtype_to_tensor_dtype(value.dtype), value.shape)
+                  for name, value in feeds.items()]
+        outputs = [helper.make_tensor_value_info(name, 0, None) for name in node.output if name]
+        graph = helper.make_graph([node], "fold", inputs, outputs)
+        model = helper.make_model(graph, opset_imports=self.model.opset_import, ir_version=self.model.ir_version)
+        results = ReferenceEvaluator(model).run(None, feeds)
+        return [np.asarray(r) for r in results]
+
+
+def node_label(node) -> str:
+    name = node.name or (node.output[0] if node.output else "")
+    return f"node '{name}' ({node.op_type})"
+
+
+def read_graph(path: Path, model) -> Graph:
+    """Check inputs, outputs and domains; keep the nodes the probability output needs."""
+    from onnx import numpy_helper
+
+    graph, problems = model.graph, []
+    opset = next((o.version for o in model.opset_import if o.domain in DEFAULT_DOMAINS), 0)
+    constants = {t.name: numpy_helper.to_array(t) for t in graph.initializer}
+    inputs = [i for i in graph.input if i.name not in constants]
+    if len(inputs) != 1:
+        names = ", ".join(f"'{i.name}'" for i in inputs)
+        problems.append(f"the graph has {len(inputs)} inputs ({names or 'none'}); only one input is supported")
+    output = _choose_output(graph, problems)
+    if not graph.node:
+        problems.append("the graph is empty: it has no nodes that compute anything")
+    nodes = _needed(graph.node, output, constants) if output else list(graph.node)
+    for node in nodes:
+        if node.domain not in DEFAULT_DOMAINS + (ML_DOMAIN,):
+            problems.append(f"{node_label(node)} is in the operator domain '{node.domain}', which excelnet does "
+                            "not know (only the standard ONNX operators are supported)")
+    dims, name = (), ""
+    if len(inputs) == 1:
+        name, dims = inputs[0].name, _input_dims(inputs[0], problems)
+    return Graph(model, nodes, constants, name, dims, output or "", opset, problems)
+
+
+def _choose_output(graph, problems: list[str]) -> str | None:
+    """The one float tensor output (probabilities or scores). Label outputs (integers, strings)
+    of scikit-learn classifiers are left out; a ZipMap's list of dicts cannot be a cell range."""
+    producers = {out: node for node in graph.node for out in node.output}
+    tensors = []
+    for output in graph.output:
+        kind = output.type.WhichOneof("value")
+        if kind != "tensor_type":
+            maker = producers.get(output.name)
+            if maker is not None and maker.op_type == "ZipMap":
+                problems.append(f"output '{output.name}' is a ZipMap (a list of {{class: probability}} "
+                                "dictionaries), which cells cannot hold; export the classifier without it: "
+                                "skl2onnx.to_onnx(model, X, options={'zipmap': False}) (or "
+                                "convert_sklearn(..., options={id(model): {'zipmap': False}}))")
+            else:
+                problems.append(f"output '{output.name}' is a {kind}, not a tensor")
+        elif output.type.tensor_type.elem_type in FLOAT_TYPES:
+            tensors.append(output.name)
+    if len(tensors) > 1:
+        problems.append(f"the graph has {len(tensors)} numeric outputs ({', '.join(tensors)}); only one output "
+                        "is supported")
+    if not tensors and not problems and graph.output:
+        problems.append("the graph has no floating-point output (class scores or probabilities)")
+    return tensors[0] if len(tensors) == 1 else None
+
+
+def _needed(nodes, output: str, constants: dict) -> list:
+    """The nodes `output` depends on, in file (topological) order."""
+    producer = {out: i for i, node in enumerate(nodes) for out in node.output if out}
+    keep, todo = set(), [output]
+    while todo:
+        name = todo.pop()
+        index = producer.get(name)
+        if index is None or index in keep:
+            continue
+        keep.add(index)
+        todo.extend(i for i in nodes[index].input if i and i not in constants)
+    return [node for i, node in enumerate(nodes) if i in keep]
+
+
+def _input_dims(value_info, problems: list[str]) -> tuple:
+    tensor = value_info.type.tensor_type
+    if value_info.type.WhichOneof("value") != "tensor_type" or tensor.elem_type not in FLOAT_TYPES:
+        problems.append(f"the graph input '{value_info.name}' is not a float tensor")
+        return ()
+    if not tensor.HasField("shape"):
+        problems.append(f"the graph input '{value_info.name}' does not declare its shape")
+        return ()
+    return tuple(d.dim_value if d.HasField("dim_value") else (d.dim_param or "?") for d in tensor.shape.dim)
