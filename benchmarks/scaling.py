@@ -64,9 +64,9 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as folder, bar(sizes, label="building") as items:
             for size in items:
                 model = make_model(size, Path(folder) / f"h{size}.keras")
-                summary = summarize(model)
+                summary = summarize(model, max_cells=5_000_000)
                 out = Path(folder) / f"h{size}.xlsx"
-                run = run_process(EXCELNET + ["build", "-m", str(model), "-o", str(out)])
+                run = run_process(EXCELNET + ["build", "-m", str(model), "-o", str(out), "--max-cells", "5000000"])
                 if run.returncode:
                     sys.exit(run.stderr)
                 n, file_size = summary.total.formulas, out.stat().st_size

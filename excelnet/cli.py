@@ -9,10 +9,20 @@ import click
 
 from . import __version__
 from .errors import ExcelnetError
+from .text import safe_message
 
 
 def _labels(value: str | None) -> list[str] | None:
-    return [part.strip() for part in value.split(",")] if value else None
+    if value is None:
+        return None
+    if not value.strip():
+        raise click.BadParameter("is empty: give one name per class, separated by commas", param_hint="--labels")
+    return [part.strip() for part in value.split(",")]
+
+
+MAX_CELLS = click.option("--max-cells", type=click.IntRange(min=1), default=None,
+                         help="Refuse a workbook of more cells than this, before planning it "
+                              "(default 1,000,000: about 0.8 GB to build).")
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -35,7 +45,8 @@ NORMALIZE_HELP = ("Put (x − mean) / std in front of the network, per channel: 
 @click.option("--normalize", metavar="MEAN,STD", help=NORMALIZE_HELP)
 @click.option("--learn", is_flag=True, help="Add the learning sheets: gradients, saliency, one gradient-descent "
               "step and the forward pass after it (default output: <model name>_learn.xlsx).")
-def build(model, output, labels, samples, normalize, learn) -> None:
+@MAX_CELLS
+def build(model, output, labels, samples, normalize, learn, max_cells) -> None:
     """Write the model as a formula-only .xlsx workbook."""
     from .convert import build as build_workbook
     from .progress import CountProgress
@@ -43,9 +54,11 @@ def build(model, output, labels, samples, normalize, learn) -> None:
     started = time.perf_counter()
     with CountProgress("Writing cells") as progress:
         result = _run(build_workbook, model, output, _labels(labels), samples, progress=progress,
-                      normalize=normalize, learn=learn)
-    click.echo(f"Wrote {result.path} ({len(result.network.ops)} layers, "
-               f"{result.plan.formula_cells:,} formula cells) in {time.perf_counter() - started:.2f} s")
+                      normalize=normalize, learn=learn, max_cells=max_cells)
+    if result.note:
+        _echo(f"Note: {result.note}")
+    _echo(f"Wrote {result.path} ({len(result.network.ops)} layers, "
+          f"{result.plan.formula_cells:,} formula cells) in {time.perf_counter() - started:.2f} s")
 
 
 @main.command()
@@ -83,8 +96,8 @@ def train(output, data, epochs, seed, quiet) -> None:
         raise
     click.echo(f"Test accuracy: {100 * result['test_accuracy']:.2f}% on {result['test_images']:,} test images "
                f"({epochs} epochs, seed {seed}, {time.perf_counter() - started:.0f} s)")
-    click.echo(f"Saved {result['output_path']} ({result['parameters']:,} parameters, about "
-               f"{result['formula_cells']:,} formula cells). Next: excelnet build -m {result['output_path']}")
+    _echo(f"Saved {result['output_path']} ({result['parameters']:,} parameters, "
+          f"{result['formula_cells']:,} formula cells). Next: excelnet build -m {result['output_path']}")
 
 
 @main.command()
@@ -92,13 +105,14 @@ def train(output, data, epochs, seed, quiet) -> None:
 @click.option("--samples", type=click.Path(), help=".npz of sample inputs, as for build.")
 @click.option("--labels", help="Class names, comma separated, as for build.")
 @click.option("--normalize", metavar="MEAN,STD", help="As for build.")
-def summary(model, samples, labels, normalize) -> None:
+@MAX_CELLS
+def summary(model, samples, labels, normalize, max_cells) -> None:
     """Per layer: output shape, parameters, formula and weight cells; workbook size and speed.
 
     Plans the workbook without writing it; needs no TensorFlow."""
     from .summary import render, summarize
 
-    click.echo(render(_run(summarize, model, samples, _labels(labels), normalize)))
+    _echo(render(_run(summarize, model, samples, _labels(labels), normalize, max_cells=max_cells)))
 
 
 @main.command()
@@ -114,7 +128,8 @@ def summary(model, samples, labels, normalize) -> None:
               "digits: only the shipped digits; random: uniform in the model's input range.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the random inputs.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
-def verify(workbook, model, engine, samples, kind, seed, quiet) -> None:
+@MAX_CELLS
+def verify(workbook, model, engine, samples, kind, seed, quiet, max_cells) -> None:
     """Recalculate WORKBOOK in a real engine and compare with the model's NumPy forward pass.
 
     Exits with status 1 when any output differs beyond rtol 1e-5 / atol 1e-6, a prediction
@@ -122,12 +137,18 @@ def verify(workbook, model, engine, samples, kind, seed, quiet) -> None:
     from .verify import verify as run_verify
 
     started = time.perf_counter()
-    report = _run(run_verify, workbook, model, engine, samples, kind, seed, progress=not quiet)
+    report = _run(run_verify, workbook, model, engine, samples, kind, seed, progress=not quiet,
+                  max_cells=max_cells)
     for line in report.lines():
-        click.echo(line)
+        _echo(line)
     click.echo(f"({time.perf_counter() - started:.1f} s)")
     if not report.ok:
         sys.exit(1)
+
+
+def _echo(text: str) -> None:
+    """Print text that may hold names from a model file or the command line, made safe."""
+    click.echo(safe_message(text))
 
 
 def _run(function, *args, **kwargs):
@@ -135,9 +156,13 @@ def _run(function, *args, **kwargs):
     try:
         return function(*args, **kwargs)
     except ExcelnetError as error:
-        raise click.ClickException(str(error)) from None
+        raise click.ClickException(safe_message(error)) from None
     except OSError as error:
-        raise click.ClickException(f"{getattr(error, 'filename', '') or ''} {error.strerror or error}".strip()) from None
+        raise click.ClickException(safe_message(f"{getattr(error, 'filename', '') or ''} "
+                                                f"{error.strerror or error}".strip())) from None
+    except MemoryError:
+        raise click.ClickException("excelnet ran out of memory; try a smaller model or a lower "
+                                   "--max-cells") from None
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import math
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -13,6 +14,7 @@ from .errors import ExcelnetError
 from .evaluate import Evaluator
 from .ops import Network, build_network
 from .reader import LayerSpec, ModelSpec, read_model
+from .text import safe_text
 from .workbook.build import WorkbookPlan, plan_workbook
 from .workbook.inputs import Samples, load_samples
 from .writer import write_workbook
@@ -23,6 +25,7 @@ class BuildResult:
     path: Path
     plan: WorkbookPlan
     samples: Samples | None
+    note: str | None = None          # e.g. that .xlsx was added to the output name
 
     @property
     def network(self) -> Network:
@@ -52,6 +55,8 @@ def parse_normalize(text: str) -> tuple[tuple[float, ...], tuple[float, ...]]:
     except ValueError:
         raise ExcelnetError(f"--normalize {text!r}: give MEAN,STD (e.g. 0.1307,0.3081), or per channel "
                             "M1,M2,M3/S1,S2,S3") from None
+    if not all(math.isfinite(v) for v in (*means, *stds)):
+        raise ExcelnetError(f"--normalize {text!r}: every mean and standard deviation must be a finite number")
     if not means or len(means) != len(stds) or any(s == 0 for s in stds):
         raise ExcelnetError(f"--normalize {text!r}: as many means as standard deviations, and no zero std")
     return tuple(means), tuple(stds)
@@ -70,15 +75,44 @@ def with_normalization(spec: ModelSpec, normalize: str) -> ModelSpec:
                    extra={**spec.extra, "normalize": normalize_text(means, stds)})
 
 
-def load_network(model: str | Path | None = None, normalize: str | None = None) -> Network:
+def load_network(model: str | Path | None = None, normalize: str | None = None,
+                 max_cells: int | None = None) -> Network:
     """Read and check a model; the shipped one is recorded by name, not by install path,
-    so the same workbook comes out wherever excelnet is installed. `normalize`: see parse_normalize."""
+    so the same workbook comes out wherever excelnet is installed. `normalize`: see parse_normalize;
+    `max_cells`: the cell budget (workbook/limits.py)."""
+    if model is not None and not str(model).strip():
+        raise ExcelnetError("The model path is empty: give a model file (.keras, .h5 or .onnx), or leave "
+                            "--model out to use the shipped MNIST CNN.")
     spec = read_model(model or DEFAULT_MODEL)
     if model is None:
         spec = replace(spec, source=DEFAULT_SOURCE)
     if normalize:
         spec = with_normalization(spec, normalize)
-    return build_network(spec)
+    return build_network(spec, max_cells)
+
+
+def output_path(output: str | Path | None, model: str | Path | None, learn: bool = False) -> tuple[Path, str | None]:
+    """Where the workbook goes, and a note when excelnet chose part of the name.
+
+    Refused before any work: a name that is not .xlsx (verify and Excel would not open it
+    as a workbook), a folder, or nothing at all."""
+    default = (Path(model).stem if model else "mnist_cnn") + ("_learn" if learn else "") + ".xlsx"
+    if output is None:
+        return Path(default), None
+    text = str(output)
+    if not text.strip():
+        raise ExcelnetError("The output name is empty: give a file name ending in .xlsx.")
+    path = Path(text)
+    if text.endswith(("/", "\\")) or path.is_dir():
+        example = path / default
+        raise ExcelnetError(f"The output '{safe_text(text)}' is a folder; give the workbook's file name, "
+                            f"such as '{safe_text(str(example))}'.")
+    if path.suffix == "":
+        return path.with_name(path.name + ".xlsx"), f"added .xlsx to the output name: {safe_text(path.name)}.xlsx"
+    if path.suffix.lower() != ".xlsx":
+        raise ExcelnetError(f"The output '{safe_text(text)}' does not end in .xlsx: excelnet writes Excel "
+                            f"workbooks, so name it e.g. '{safe_text(str(path.with_suffix('.xlsx')))}'.")
+    return path, None
 
 
 @contextmanager
@@ -99,21 +133,36 @@ def collector_paused():
 def build(model: str | Path | None = None, output: str | Path | None = None,
           labels: list[str] | None = None, samples: str | Path | None = None,
           progress: Callable[[int, int], None] | None = None, learn: bool = False,
-          normalize: str | None = None) -> BuildResult:
+          max_cells: int | None = None, normalize: str | None = None) -> BuildResult:
     """Convert `model` (default: the shipped MNIST CNN) into the workbook `output`.
 
     Everything is read and checked before the output file is touched. `progress(cells
     written, cells in all)` is called as each sheet is written, for a bar on big models. `learn`:
     add the learning sheets (gradients, one gradient-descent step, the forward pass after it).
     `normalize` ('MEAN,STD', per channel) puts (x − mean) / std in front of the network."""
-    network = load_network(model, normalize)
+    path, note = output_path(output, model, learn)
+    plan, sample_set = plan_for(model, labels, samples, max_cells, learn, normalize)
+    with collector_paused():
+        values = Evaluator(plan.sheets).run()      # the cached value of every formula, as the workbook opens
+        written = write_workbook(plan.sheets, path, progress, values)
+    return BuildResult(written, plan, sample_set, note)
+
+
+def plan_for(model: str | Path | None = None, labels: list[str] | None = None,
+             samples: str | Path | None = None, max_cells: int | None = None,
+             learn: bool = False, normalize: str | None = None) -> tuple[WorkbookPlan, Samples | None]:
+    """The workbook `build` would write for these arguments, planned but not written:
+    `build`, `summary` and `train` all count its cells, so they report the same numbers."""
+    network = load_network(model, normalize, max_cells)
+    if samples is not None and not str(samples).strip():
+        raise ExcelnetError("The samples path is empty: give an .npz file, or leave --samples out.")
     if samples is None and model is None:
         samples = DEFAULT_SAMPLES
     sample_set = load_samples(samples, network.input_shape, input_divisor(network)) if samples else None
-    if output is None:
-        output = Path((Path(model).stem if model else "mnist_cnn") + ("_learn" if learn else "") + ".xlsx")
     with collector_paused():       # the model is read and checked: from here on, cells by the hundred thousand
-        plan = plan_workbook(network, sample_set, labels, learn)
-        values = Evaluator(plan.sheets).run()      # the cached value of every formula, as the workbook opens
-        path = write_workbook(plan.sheets, output, progress, values)
-    return BuildResult(path, plan, sample_set)
+        return plan_workbook(network, sample_set, labels, learn), sample_set
+
+
+def formula_cells(model: str | Path) -> int:
+    """How many formula cells `excelnet build -m model` writes (what `summary` reports too)."""
+    return plan_for(model)[0].formula_cells

@@ -53,7 +53,9 @@ def parse_padding(value):
         return value
     try:
         (top, bottom), (left, right) = value
-        amounts = tuple(int(v) for v in (top, bottom, left, right))
+        amounts = (top, bottom, left, right)
+        if not all(isinstance(v, int) and not isinstance(v, bool) for v in amounts):
+            raise ValueError
     except (TypeError, ValueError):
         raise ValueError(f"padding={value!r} is not supported (only 'valid', 'same' or "
                          "((top, bottom), (left, right)))") from None

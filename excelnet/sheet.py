@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from .layout import Rect
+from .text import safe_text
 
 
 @dataclass(frozen=True)
@@ -62,10 +63,11 @@ class SheetPlan:
     picture_range: tuple[float, float] = (0.0, 1.0)             # white .. black for PICTURE and CANVAS
     rules: list[tuple[Rect, str, str]] = field(default_factory=list)  # (cells, formula for the first, style)
     gridlines: bool = True
+    layer: tuple[str, str] | None = None          # (name, class) of the layer whose sheet this is
 
     def put(self, row: int, col: int, value: Any, style: str | None = None) -> None:
-        if isinstance(value, str):
-            value = Text(value)
+        if isinstance(value, str):         # text, made safe for the XML of a workbook (no NUL,
+            value = Text(safe_text(value, keep="\n\t"))   # control characters or lone surrogates)
         self.cells[(row, col)] = value
         if style:
             self.styles[(row, col)] = style

@@ -199,18 +199,12 @@ def summarize_plan(plan) -> Summary:
 
 
 def summarize(model: str | Path | None = None, samples: str | Path | None = None,
-              labels: list[str] | None = None, normalize: str | None = None) -> Summary:
+              labels: list[str] | None = None, normalize: str | None = None,
+              max_cells: int | None = None) -> Summary:
     """Plan the workbook `excelnet build` would write for these arguments, and count it."""
-    from .assets import DEFAULT_SAMPLES
-    from .convert import input_divisor, load_network
-    from .workbook.build import plan_workbook
-    from .workbook.inputs import load_samples
+    from .convert import plan_for
 
-    network = load_network(model, normalize)
-    if samples is None and model is None and Path(DEFAULT_SAMPLES).exists():
-        samples = DEFAULT_SAMPLES
-    sample_set = load_samples(samples, network.input_shape, input_divisor(network)) if samples else None
-    return summarize_plan(plan_workbook(network, sample_set, labels))
+    return summarize_plan(plan_for(model, labels, samples, max_cells, normalize=normalize)[0])
 
 
 # --- text -------------------------------------------------------------------------------

@@ -169,20 +169,6 @@ def default_architecture(seed: int = 0) -> "keras.Sequential":
     )
 
 
-def estimate_formula_cells(model: "keras.Model") -> int:
-    """Rough workbook size: one cell per output element, plus interleaved conv inputs and softmax."""
-    cells = 0
-    for layer in model.layers:
-        kind = type(layer).__name__
-        if kind in ("Conv2D", "MaxPooling2D", "Dense", "Flatten"):
-            cells += int(np.prod(layer.output.shape[1:]))
-        if kind == "Conv2D" and layer.input.shape[-1] > 1:
-            cells += int(np.prod(layer.input.shape[1:]))
-        if kind == "Dense" and layer.get_config().get("activation") == "softmax":
-            cells += 2 * int(layer.output.shape[-1])
-    return cells
-
-
 # --- training --------------------------------------------------------------
 
 
@@ -246,6 +232,8 @@ def train(
     progress: bool = True,
 ) -> dict[str, Any]:
     """Train the default CNN, save it (.keras or .h5) and measure it on the full test set."""
+    from .convert import formula_cells
+
     (x_train, y_train), (x_test, y_test) = load_mnist(data_dir)
     _make_deterministic(seed)
     model = default_architecture(seed)
@@ -269,5 +257,5 @@ def train(
         "seed": seed,
         "train_seconds": seconds,
         "parameters": int(model.count_params()),
-        "formula_cells": estimate_formula_cells(model),
+        "formula_cells": formula_cells(output_path),    # planned from the saved file, as build counts them
     }

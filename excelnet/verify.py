@@ -326,8 +326,9 @@ def evaluate(workbook: Path, engine: str, inputs: np.ndarray, progress: bool = T
 
 def verify(workbook: str | Path, model: str | Path | None = None, engine: str | None = None,
            samples: int = 20, inputs: str = "auto", seed: int = 0, progress: bool = True,
-           samples_path: str | Path | None = None, office=None) -> Report:
-    """Compare `workbook` with the model on `samples` inputs; see Report.ok and Report.lines()."""
+           samples_path: str | Path | None = None, office=None, max_cells: int | None = None) -> Report:
+    """Compare `workbook` with the model on `samples` inputs; see Report.ok and Report.lines().
+    `max_cells`: the cell budget, as for build (a workbook built with a larger one needs it too)."""
     from .convert import load_network
     from .engines.names import read_public_cells
 
@@ -338,7 +339,7 @@ def verify(workbook: str | Path, model: str | Path | None = None, engine: str | 
         raise ExcelnetError("--samples must be at least 1")
     public = read_public_cells(workbook)
     choice = find_model(workbook, public.values, model)
-    network = load_network(choice.path, public.values.get("InputNormalize") or None)
+    network = load_network(choice.path, public.values.get("InputNormalize") or None, max_cells)
     chosen = choose_inputs(network, samples, inputs, seed, samples_path)
     size = int(np.prod(network.input_shape))
     canvas = sum(c.shape[0] * c.shape[1] for c in public.canvases)

@@ -85,6 +85,26 @@ CASES = {
 }
 
 
+def prelu(shape, shared_axes=None):
+    def make():
+        import keras
+        return keras.layers.PReLU(alpha_initializer=keras.initializers.RandomUniform(-0.5, 0.8, seed=7),
+                                  shared_axes=shared_axes)
+    return make, shape, "zero-corner"
+
+
+CASES.update({
+    "zeropadding-asymmetric": keras_layer("ZeroPadding2D", (3, 4, 2), "normal", ((1, 0), (2, 1))),
+    "zeropadding-1": keras_layer("ZeroPadding2D", (2, 2, 1), "normal", 1),
+    # a zero corner: PReLU's slope at exactly 0 is 0 in TensorFlow (relu(x) − alpha·relu(−x))
+    "prelu-per-cell": prelu((4, 4, 2)),
+    "prelu-per-channel": prelu((4, 4, 3), shared_axes=[1, 2]),
+    "prelu-one-alpha": prelu((4, 4, 2), shared_axes=[1, 2, 3]),
+    "prelu-per-pixel-shared-channels": prelu((4, 3, 3), shared_axes=[3]),
+    "prelu-vector": keras_layer("PReLU", (6,), "normal"),
+})
+
+
 def _activation_case(name, *args, **options):
     return keras_layer(name, (KINKS.size,), "kinks", *args, **options)
 
@@ -215,7 +235,8 @@ def test_softmax_passes_the_loss_gradient_through():
 
 LIBREOFFICE_CASES = ["conv-3ch-3x3-stride2-same-relu", "conv-2ch-2x3-stride2-valid-swish-nobias",
                      "maxpool-3-stride1-overlapping-ties", "globalmax-ties", "avgpool-3-stride2-same",
-                     "batchnorm-image", "ReLU-slope-threshold-max", "activation-relu"]
+                     "batchnorm-image", "ReLU-slope-threshold-max", "activation-relu", "prelu-per-channel",
+                     "zeropadding-asymmetric"]
 
 
 @pytest.mark.parametrize("case_id", LIBREOFFICE_CASES)

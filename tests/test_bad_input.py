@@ -193,7 +193,7 @@ def test_every_unsupported_layer_is_listed_at_once(tmp_path):
         twice(name="twice"),
         layers.Reshape((2, 4), name="to_sequence"),
         layers.LSTM(3, name="memory"),
-        layers.Dense(4, activation="gelu", name="gelu_dense"),
+        layers.Dense(4, activation="log_softmax", name="log_softmax_dense"),
         layers.Dense(3, activation="softmax", name="fine"),
     ])
     path = tmp_path / "many.keras"
@@ -205,7 +205,7 @@ def test_every_unsupported_layer_is_listed_at_once(tmp_path):
     message = str(error.value)
     expected = {"dilated": ("Conv2D", "dilation_rate"), "grouped": ("Conv2D", "groups"),
                 "plus_one": ("Lambda", "Python code"), "twice": ("Twice", "custom layer"),
-                "memory": ("LSTM", "recurrent"), "gelu_dense": ("Dense", "activation 'gelu'")}
+                "memory": ("LSTM", "recurrent"), "log_softmax_dense": ("Dense", "activation 'log_softmax'")}
     for name, (cls, why) in expected.items():
         line = next((l for l in message.splitlines() if f"'{name}' ({cls})" in l), None)
         assert line is not None, f"{name} ({cls}) missing from:\n{message}"
@@ -247,7 +247,7 @@ def test_branches_are_refused_with_every_layer_named(tmp_path):
     c = layers.Conv2D(2, 1, name="c")(added)
     joined = layers.Concatenate(name="join")([c, added])
     x = layers.Flatten()(joined)
-    x = layers.Dense(3, activation="gelu", name="head")(x)
+    x = layers.Dense(3, activation="log_softmax", name="head")(x)
     path = tmp_path / "branchy.keras"
     keras.Model(inputs, x).save(path)
     output = tmp_path / "out.xlsx"

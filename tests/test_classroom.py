@@ -9,6 +9,7 @@ Filter switches are found by their defined names Switch_<layer>_<k> (k counts fr
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -18,7 +19,7 @@ import numpy as np
 import pytest
 from openpyxl import load_workbook
 
-from conftest import assert_matches, random_init, save_model
+from conftest import IN_CI, assert_matches, random_init, save_model
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLES = [1, 2, 3, 4, 5, 8, 13, 21, 34, 55, 89, 144]      # 1-based, as typed into Sample
@@ -313,6 +314,11 @@ def test_model_without_samples_works_from_the_canvas(libreoffice, small_model_pa
 @pytest.mark.libreoffice
 @pytest.mark.slow
 def test_render_tool_makes_one_png_per_sheet(libreoffice, small_model_path, tmp_path):
+    if shutil.which("pdftoppm") is None:
+        reason = "the renderer needs pdftoppm from poppler-utils (apt-get install poppler-utils)"
+        if IN_CI:
+            pytest.fail(f"poppler-utils is required in CI: {reason}")
+        pytest.skip(reason)
     path, _ = small_model_path
     subprocess.run([sys.executable, str(REPO / "tools" / "render_workbook.py"), "-m", str(path),
                     "--out", str(tmp_path), "--dpi", "40", "input=Input", "layer=@1", "output=Output"],

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import re
 import struct
 import subprocess
 import sys
@@ -61,6 +62,12 @@ def test_train_one_epoch_on_a_local_idx_folder(tmp_path):
     assert "(1 epochs, seed 3" in result.output
     network = load_network(out)       # the saved model converts (read without TensorFlow)
     assert network.input_shape == (28, 28, 1) and network.output_shape == (10,)
+    # train, build and summary report one and the same number of formula cells
+    promised = re.search(r"([\d,]+) formula cells", result.output)[1]
+    built = CliRunner().invoke(main, ["build", "-m", str(out), "-o", str(tmp_path / "tiny.xlsx")])
+    assert f"{promised} formula cells" in built.output, (result.output, built.output)
+    summary = CliRunner().invoke(main, ["summary", "-m", str(out)])
+    assert re.search(rf"^total\s.*\s{promised}\s", summary.output, re.M), (promised, summary.output)
 
 
 def test_train_reads_an_mnist_npz(tmp_path):

@@ -72,6 +72,11 @@ def _elementwise_models():
             layers.Dense(4, **random_init(59)), layers.ELU(), layers.BatchNormalization(center=False, **{
                 k: v for k, v in norm.items() if k != "beta_initializer"}),
             layers.Dense(3, **random_init(61)), layers.Activation("softmax")]),
+        # zeros around the maps; PReLU's alphas are weights with gradients (one per channel)
+        "zeropadding-prelu": keras.Sequential([
+            keras.Input((4, 4, 2)), layers.ZeroPadding2D(((1, 0), (0, 2))), layers.Conv2D(2, 2, **random_init(69)),
+            layers.PReLU(alpha_initializer=keras.initializers.RandomUniform(-0.5, 0.8, seed=70), shared_axes=[1, 2]),
+            layers.Flatten(), layers.Dense(3, activation="softmax", **random_init(71))]),
         "activation-layers-softmax-layer": keras.Sequential([
             keras.Input((5,)), layers.Dense(4, **random_init(63)), layers.Activation("sigmoid"),
             layers.Dense(4, **random_init(65)), layers.Activation("mish"), layers.Dense(3, **random_init(67)),
@@ -188,6 +193,32 @@ def test_learn_refuses_layers_without_a_backward_rule_all_at_once(tmp_path, monk
     message = str(error.value)
     assert "layer 1 'flat' (Flatten) has no backward rule" in message
     assert "layer 2 'again' (Reshape) has no backward rule" in message
+
+
+def test_learn_refuses_an_activation_without_a_derivative(tmp_path, monkeypatch):
+    """An activation that has no derivative is refused, never differentiated as if its slope were 1."""
+    import dataclasses
+
+    import keras
+
+    from excelnet.convert import build
+    from excelnet.ops import activations
+    from excelnet.workbook.learning import LearnError
+
+    monkeypatch.setitem(activations.FIXED, "tanh", dataclasses.replace(activations.FIXED["tanh"], derivative=None))
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, activation="tanh", name="squash",
+                                                                    **random_init(1)),
+                              keras.layers.Dense(2, activation="softmax", **random_init(3))])
+    with pytest.raises(LearnError) as error:
+        build(_save(model, tmp_path), tmp_path / "m.xlsx", learn=True)
+    assert "layer 1 'squash' (Dense) its activation tanh has no derivative yet" in str(error.value)
+
+
+def test_every_supported_activation_has_a_derivative():
+    from excelnet.ops.activations import NAMES, SOFTMAX, activation
+
+    missing = [name for name in NAMES if name != SOFTMAX and not activation(name).has_derivative]
+    assert not missing, missing
 
 
 def test_cli_learn_refusal_is_one_message_and_writes_nothing(tmp_path):

@@ -39,10 +39,30 @@ def test_function_problems_counts_arguments_and_nesting():
     assert function_problems("ABS(" * 70 + "1" + ")" * 70) == (1, 70)
 
 
-def _plan(title="3 big", first="Layer 3: big (Dense) → output 2"):
-    sheet = SheetPlan(title, "layer")
+def _plan(title="3 big", first="Layer 3: big (Dense) → output 2", layer=("big", "Dense"), kind="layer"):
+    sheet = SheetPlan(title, kind, layer=layer)
     sheet.put(1, 1, first)
     return sheet
+
+
+@pytest.mark.parametrize("kind, expected", [("layer", "layer 'x (y) → z: w' (Dense) on sheet 'odd'"),
+                                            ("weights", "the weights of layer 'x (y) → z: w' on sheet 'odd'")])
+def test_messages_name_the_layer_from_the_plan_not_from_the_sheet_text(kind, expected):
+    """A layer name with brackets and arrows (which once confused a regex over the title line),
+    and a title line that says something else: the plan's own record of the layer decides."""
+    sheet = _plan("odd", "Layer 1: decoy (Conv2D) → output 3", ("x (y) → z: w", "Dense"), kind)
+    sheet.put(MAX_ROWS + 1, 1, 1.0)
+    with pytest.raises(SpreadsheetLimitError) as error:
+        check_limits([sheet])
+    assert expected in str(error.value) and "decoy" not in str(error.value)
+
+
+def test_a_sheet_of_no_layer_is_named_as_a_sheet():
+    sheet = _plan("Input", "The input", None, "input")
+    sheet.put(1, MAX_COLS + 1, 1.0)
+    with pytest.raises(SpreadsheetLimitError) as error:
+        check_limits([sheet])
+    assert "sheet 'Input' needs 16,385 columns" in str(error.value)
 
 
 @pytest.mark.parametrize("where,words", [

@@ -140,7 +140,9 @@ def test_default_architecture_uses_only_supported_layers() -> None:
     allowed = {"Conv2D", "MaxPooling2D", "Flatten", "Dropout", "Dense"}
     model = training.default_architecture(seed=0)
     assert {type(layer).__name__ for layer in model.layers} <= allowed
-    assert training.estimate_formula_cells(model) <= 25_000
+    from excelnet.convert import formula_cells
+
+    assert formula_cells(MODEL_PATH) <= 25_000
 
 
 def test_same_seed_trains_identical_weights(tmp_path: Path) -> None:

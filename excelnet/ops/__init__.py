@@ -8,9 +8,10 @@ import numpy as np
 
 from ..errors import UnsupportedModelError
 from ..reader.spec import ModelSpec
-from . import convolution, core, elementwise, pooling  # noqa: F401  (they register converters)
+from . import convolution, core, elementwise, padding, pooling, prelu  # noqa: F401  (they register converters)
 from .activations import NAMES as ACTIVATION_NAMES
 from .base import CONVERTERS, IDENTITY_LAYERS, Context, Op, Unsupported, supported_layers
+from .weights import weight_problems
 
 MERGE = "merges branches, and only a single chain of layers is supported"
 RECURRENT = "is a recurrent layer: it loops over time steps, which a fixed grid of formulas cannot express"
@@ -21,7 +22,8 @@ REFUSED_WHY = {
     **{name: RECURRENT for name in ("LSTM", "GRU", "SimpleRNN", "RNN", "Bidirectional", "ConvLSTM1D",
                                     "ConvLSTM2D", "ConvLSTM3D", "LSTMCell", "GRUCell", "SimpleRNNCell",
                                     "StackedRNNCells", "TimeDistributed", "CuDNNLSTM", "CuDNNGRU")},
-    **{name: "is a model inside the model; nested models are not supported (rebuild it as one Sequential)"
+    **{name: "is a model inside the model; nested models are supported only as blocks of augmentation or "
+             "noise layers (identity at inference): rebuild it as one Sequential"
        for name in ("Sequential", "Functional", "Model")},
     **{name: "is not supported: of the convolutions only Conv2D is"
        for name in ("Conv1D", "Conv3D", "DepthwiseConv2D", "SeparableConv2D", "Conv2DTranspose",
@@ -57,6 +59,28 @@ def common_problems(config) -> list[str]:
     if config.get("quantization_config"):
         reasons.append("quantized weights are not supported")
     return reasons
+
+
+def _identity_config(layer) -> bool:
+    """A layer config (JSON) that computes nothing at inference: Dropout, Random*, an Input,
+    or a nested Sequential of those."""
+    if not isinstance(layer, dict):
+        return False
+    module = layer.get("module")
+    if isinstance(module, str) and module and not module.startswith(("keras", "tf_keras", "tensorflow")):
+        return False
+    name = layer.get("class_name")
+    if name == "Sequential":
+        inner = (layer.get("config") or {}).get("layers") if isinstance(layer.get("config"), dict) else None
+        return isinstance(inner, list) and all(_identity_config(l) for l in inner)
+    return name == "InputLayer" or name in IDENTITY_LAYERS
+
+
+def is_identity_block(layer) -> bool:
+    """A nested Sequential that only augments or adds noise while training (RandomFlip,
+    RandomRotation, Dropout, ...): the identity at inference, like its layers on their own."""
+    return layer.class_name == "Sequential" and not is_custom(layer) and \
+        _identity_config({"class_name": "Sequential", "config": layer.config})
 
 
 def refusal_reason(layer) -> str:
@@ -130,8 +154,10 @@ class Network:
         return outputs
 
 
-def build_network(spec: ModelSpec) -> Network:
-    """Check every layer; raise one UnsupportedModelError listing all problems."""
+def build_network(spec: ModelSpec, max_cells: int | None = None) -> Network:
+    """Check every layer; raise one UnsupportedModelError listing all problems. A network whose
+    workbook would exceed Excel's limits or `max_cells` (default: limits.DEFAULT_CELL_BUDGET)
+    is refused from its shapes, before anything is planned."""
     context = Context(spec.keras_version)
     problems = list(spec.extra.get("problems", ()))
     ops, skipped = [], []
@@ -144,7 +170,7 @@ def build_network(spec: ModelSpec) -> Network:
         shape = None
     for layer in spec.layers:
         label = f"layer '{layer.name}' ({layer.class_name})"
-        if layer.class_name in IDENTITY_LAYERS and not is_custom(layer):
+        if (layer.class_name in IDENTITY_LAYERS and not is_custom(layer)) or is_identity_block(layer):
             skipped.append((layer.name, layer.class_name))
             continue
         convert = None if is_custom(layer) else CONVERTERS.get(layer.class_name)
@@ -158,14 +184,17 @@ def build_network(spec: ModelSpec) -> Network:
             problems.append(f"{label}: {'; '.join(common)}")
             shape = None
             continue
+        # The weights first: every converter may then rely on their count, shape and numbers.
+        reasons = weight_problems(layer.class_name, layer.config, layer.weights, shape)
         try:
-            op = convert(layer, shape, context)
+            op = convert(layer, None if reasons else shape, context)
         except Unsupported as error:
-            problems.append(f"{label}: {'; '.join(error.reasons)}")
-            shape = None
-            continue
-        except Exception as error:  # a stranger's config or weights may be wrong in any way
-            problems.append(f"{label}: its weights or config do not fit ({type(error).__name__}: {error})")
+            reasons += error.reasons
+        except Exception:  # a stranger's config may be wrong in ways no check foresaw: no traceback,
+            # and no internal error's text as the reason
+            reasons.append(f"its config is not that of a {layer.class_name} layer excelnet can read")
+        if reasons:
+            problems.append(f"{label}: {'; '.join(reasons)}")
             shape = None
             continue
         if op is not None:
@@ -176,7 +205,7 @@ def build_network(spec: ModelSpec) -> Network:
     if problems:
         raise UnsupportedModelError(problems, supported_layers(), spec.source, ACTIVATION_NAMES)
     network = Network(spec.name, tuple(spec.input_shape), tuple(ops), tuple(skipped), spec)
-    from ..workbook.limits import check_network  # the sheets it needs, from the shapes alone
+    from ..workbook.limits import DEFAULT_CELL_BUDGET, check_network  # from the shapes alone
 
-    check_network(network)
+    check_network(network, max_cells or DEFAULT_CELL_BUDGET)
     return network

@@ -2,7 +2,7 @@
 
 Every formula is written so no branch can overflow: EXP only ever sees a
 number <= 0, because the `formulas` engine evaluates both branches of an IF.
-Only functions every spreadsheet has are used: MAX, MIN, IF, EXP, LN, ABS, TANH.
+Only functions every spreadsheet has are used: MAX, MIN, IF, EXP, LN, ABS, TANH, ERF.
 
 Each activation also knows its derivative (for the learning sheets), written from the
 activation's output where that is possible (a fused activation has no cells holding its
@@ -12,6 +12,7 @@ At the kinks the derivative is TensorFlow's: relu'(0) = 0, relu6'(6) = 0, ..."""
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from functools import cached_property
@@ -77,11 +78,15 @@ class Activation:
     template: Callable[[str], str]     # receives the input as an operand (a cell, or bracketed)
     uses_input: int = 1                # how often the formula repeats its input
     bare: bool = False                 # the input is only ever a whole function argument: no brackets
-    derivative: Derivative = ONE
+    derivative: Derivative | None = None   # None: no backward rule, so --learn refuses the layer
 
     @property
     def is_identity(self) -> bool:
         return self.name == "linear"
+
+    @property
+    def has_derivative(self) -> bool:
+        return self.derivative is not None
 
     @property
     def derivative_needs_input(self) -> bool:
@@ -275,6 +280,39 @@ def hard_sigmoid(keras2: bool) -> Activation:
                       derivative=Derivative(lambda a: _between_np(0, 1)(a) / 6, _between(0, 1, "1/6")))
 
 
+def _erf_np(x):
+    """The error function for arrays, in float64 (math.erf is exact to double precision)."""
+    return np.vectorize(math.erf, otypes=[np.float64])(x)
+
+
+def gelu(approximate: bool = False) -> Activation:
+    """Keras' gelu: x·Φ(x) = 0.5·x·(1 + erf(x/√2)), with ERF (Excel 2010+, LibreOffice and Google
+    Sheets have it); approximate=True is the tanh form 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³))).
+    The derivatives are written from the input: Φ(x) + x·φ(x), and for the tanh form
+    0.5·(1 + t) + 0.5·x·(1 − t²)·√(2/π)·(1 + 3·0.044715·x²) with t the tanh."""
+    if approximate:
+        c = math.sqrt(2 / math.pi)
+
+        def inner(v: str) -> str:
+            return f"TANH({_num(c)}*({v}+0.044715*{v}^3))"
+
+        def slope_np(x):
+            t = np.tanh(c * (x + 0.044715 * x ** 3))
+            return 0.5 * (1 + t) + 0.5 * x * (1 - t * t) * c * (1 + 3 * 0.044715 * x * x)
+
+        slope = Derivative(slope_np, lambda v: f"0.5*(1+{inner(v)})+0.5*{v}*(1-{inner(v)}^2)*{_num(c)}"
+                                               f"*(1+0.134145*{v}^2)", of_output=False)
+        return Activation("gelu (tanh approximation)",
+                          lambda x: 0.5 * x * (1 + np.tanh(c * (x + 0.044715 * x ** 3))),
+                          lambda x: f"0.5*{x}*(1+{inner(x)})", uses_input=3, derivative=slope)
+    root2, root2pi = math.sqrt(2.0), math.sqrt(2 * math.pi)
+    slope = Derivative(lambda x: 0.5 * (1 + _erf_np(x / root2)) + x * np.exp(-0.5 * x * x) / root2pi,
+                       lambda v: f"0.5*(1+ERF({v}/{_num(root2)}))+{v}*EXP(-0.5*{v}*{v})/{_num(root2pi)}",
+                       of_output=False)
+    return Activation("gelu", lambda x: 0.5 * x * (1 + _erf_np(x / root2)),
+                      lambda x: f"0.5*{x}*(1+ERF({x}/{_num(root2)}))", uses_input=2, derivative=slope)
+
+
 def hard_sigmoid_with(alpha: float, beta: float) -> Activation:
     """clip(alpha·x + beta, 0, 1) with any constants (ONNX HardSigmoid; PyTorch uses 1/6 and 0.5)."""
     alpha, beta = float(alpha), float(beta)
@@ -306,7 +344,7 @@ def _input(numpy, template) -> Derivative:
 
 
 FIXED: dict[str, Activation] = {
-    "linear": Activation("linear", lambda x: x, lambda x: x),
+    "linear": Activation("linear", lambda x: x, lambda x: x, derivative=ONE),
     "sigmoid": Activation("sigmoid", _sigmoid_np, _sigmoid, uses_input=2,
                           derivative=Derivative(lambda a: a * (1 - a), lambda a: f"{a}*(1-{a})")),
     "tanh": Activation("tanh", np.tanh, lambda x: f"TANH({x})", bare=True,
@@ -345,7 +383,7 @@ FIXED["silu"] = FIXED["swish"]
 FIXED["hard_swish"] = FIXED["hard_silu"]
 
 SOFTMAX = "softmax"   # not element-wise: handled by the softmax emitter
-NAMES = sorted(set(FIXED) | {"relu", "leaky_relu", "elu", "selu", "hard_sigmoid", "softmax"})
+NAMES = sorted(set(FIXED) | {"relu", "leaky_relu", "elu", "selu", "hard_sigmoid", "softmax", "gelu"})
 
 
 # Activations whose constants a model may set: {"class_name": name, "config": {constant: value}}
@@ -357,16 +395,27 @@ WITH_CONSTANTS = {
 }
 
 
+def _check_constants(name: str, constants: dict) -> None:
+    """A parameterised activation's constants are pasted into formulas: finite numbers only."""
+    bad = {k: v for k, v in constants.items()
+           if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v)}
+    if bad:
+        raise Unsupported(f"activation {name!r} has constants that are not finite numbers ({bad!r})")
+
+
 def activation(spec, keras2: bool = False) -> Activation | str:
     """Resolve a Keras activation (a name or a serialized dict) to an Activation.
 
     A dict whose config is itself a dict gives the constants of a parameterised activation
     (WITH_CONSTANTS). Returns the string 'softmax' for softmax, which needs a whole vector."""
     if isinstance(spec, dict) and isinstance(spec.get("config"), dict) and spec.get("class_name") in WITH_CONSTANTS:
+        _check_constants(spec["class_name"], spec["config"])
         return WITH_CONSTANTS[spec["class_name"]](spec["config"])
+    approximate = False
     if isinstance(spec, dict):   # a serialized function: {"class_name": "function", "config": "relu"}
         config = spec.get("config")
         name = config if isinstance(config, str) else spec.get("class_name")
+        approximate = isinstance(config, dict) and config.get("approximate") is True
     else:
         name = spec
     name = name or "linear"
@@ -382,6 +431,8 @@ def activation(spec, keras2: bool = False) -> Activation | str:
         return elu()
     if name == "selu":
         return elu(SELU_ALPHA, SELU_SCALE, "selu")
+    if name == "gelu":
+        return gelu(approximate)
     if name == "hard_sigmoid":
         return hard_sigmoid(keras2)
     if name in FIXED:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from functools import cached_property
 from itertools import product
@@ -149,7 +150,10 @@ class Op:
 
     @property
     def has_backward(self) -> bool:
-        return type(self).emit_backward is not Op.emit_backward
+        """A backward rule, and (for a layer with an activation) that activation's derivative."""
+        activation = getattr(self, "activation", None)
+        return (type(self).emit_backward is not Op.emit_backward
+                and getattr(activation, "has_derivative", True))
 
     def describe(self) -> str:
         """One line for the guide: what each cell of this layer computes."""
@@ -218,6 +222,53 @@ def supported_layers() -> list[str]:
 def option(config: dict, key: str, default: Any = None) -> Any:
     value = config.get(key, default)
     return default if value is None else value
+
+
+LARGEST_SIZE = 2**20      # a window or size larger than this fits no sheet
+
+
+def number(config: dict, key: str, default, reasons: list[str], optional: bool = False) -> float | None:
+    """A finite number setting (JSON may hold NaN, Infinity, text or a list); None if absent
+    and `optional`, or when it is wrong (the reason is added to `reasons`)."""
+    value = config.get(key)
+    if value is None:
+        if optional:
+            return None
+        value = default
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        reasons.append(f"{key}={value!r} is not a number")
+        return None
+    if not math.isfinite(value):
+        reasons.append(f"{key}={value!r} is not a finite number")
+        return None
+    return float(value)
+
+
+def _whole(value, minimum: int) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and minimum <= value <= LARGEST_SIZE
+
+
+def whole(config: dict, key: str, default: int | None, reasons: list[str], minimum: int = 1) -> int | None:
+    """A whole-number setting such as units or filters (None, and fine, when absent without a default)."""
+    value = option(config, key, default)
+    if value is None:
+        return None
+    if not _whole(value, minimum):
+        reasons.append(f"{key}={value!r} is not a whole number from {minimum} to {LARGEST_SIZE:,}")
+        return None
+    return value
+
+
+def whole_pair(config: dict, key: str, default, reasons: list[str]) -> tuple[int, int] | None:
+    """A size per axis, such as kernel_size or strides: 3 or [3, 3] (None when absent without a default)."""
+    value = option(config, key, default)
+    if value is None:
+        return None
+    both = value if isinstance(value, (list, tuple)) else [value, value]
+    if len(both) != 2 or not all(_whole(v, 1) for v in both):
+        reasons.append(f"{key}={value!r} is not one or two whole numbers from 1 to {LARGEST_SIZE:,}")
+        return None
+    return both[0], both[1]
 
 
 def check_channels_last(config: dict, reasons: list[str]) -> None:

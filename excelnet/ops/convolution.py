@@ -16,10 +16,10 @@ from ..layout import Cells, Planar, Rect, arrange
 from ..sheet import SWITCH, SheetPlan
 from .activations import FIXED, SOFTMAX, Activation, activation
 from .base import (Book, Context, Op, Params, Unsupported, WeightCells, block_cells, check_channels_last,
-                   converter, finish, option)
+                   converter, finish, option, whole, whole_pair)
 from .cells import fill_like, new_planar, shape_text, write_values
 from .convolution_backward import emit_conv_backward
-from ..shapes import on_axis, output_size, padding_amounts, padding_text, pair, parse_padding
+from ..shapes import on_axis, output_size, padding_amounts, padding_text, parse_padding
 
 
 @dataclass(frozen=True)
@@ -207,26 +207,27 @@ class Conv2D(Op):
 
 @converter("Conv2D", "Convolution2D")
 def conv2d(layer, shape, context: Context) -> Conv2D | None:
+    """The weights were checked against this config and shape before (ops/weights.py)."""
     config, reasons = layer.config, []
     check_channels_last(config, reasons)
-    if pair(option(config, "dilation_rate", 1)) != (1, 1):
+    if whole_pair(config, "dilation_rate", 1, reasons) not in ((1, 1), None):
         reasons.append(f"dilation_rate={option(config, 'dilation_rate')} is not supported (only 1)")
     if option(config, "groups", 1) != 1:
-        reasons.append(f"groups={config['groups']} is not supported (only 1)")
+        reasons.append(f"groups={config['groups']!r} is not supported (only 1)")
     padding = _padding(config, reasons)
+    strides = whole_pair(config, "strides", 1, reasons)
+    whole_pair(config, "kernel_size", None, reasons)
+    whole(config, "filters", None, reasons)
     act = _conv_activation(config, context, reasons)
     if shape is not None and len(shape) != 3:
         reasons.append(f"its input {tuple(shape)} is not an image (H, W, C)")
     if not finish(reasons, shape):
         return None
     kernel = layer.weights[0]
-    bias = layer.weights[1] if option(config, "use_bias", True) and len(layer.weights) > 1 else None
-    strides = pair(option(config, "strides", 1))
+    bias = layer.weights[1] if len(layer.weights) > 1 else None
     kh, kw = kernel.shape[:2]
     out_shape = (output_size(shape[0], kh, strides[0], on_axis(padding, 0)),
                  output_size(shape[1], kw, strides[1], on_axis(padding, 1)), kernel.shape[3])
-    if kernel.shape[2] != shape[2]:
-        raise Unsupported(f"its kernel expects {kernel.shape[2]} input channels but the input has {shape[2]}")
     if min(out_shape) < 1:
         raise Unsupported(f"a {kh}×{kw} kernel does not fit the {shape_text(shape)} input")
     return Conv2D(layer.name, tuple(shape), out_shape, kernel, bias, strides, padding, act)

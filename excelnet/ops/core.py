@@ -9,7 +9,7 @@ import numpy as np
 from ..layout import Cells, Flat, flat_width
 from ..sheet import SheetPlan
 from .activations import FIXED, SOFTMAX, Activation, activation
-from .base import Book, Context, Op, Params, Unsupported, WeightCells, block_cells, converter, finish, option
+from .base import Book, Context, Op, Params, Unsupported, WeightCells, block_cells, converter, finish, option, whole
 from .cells import fill_like, new_flat, new_planar, write_values
 from .grad_cells import like, mirror_weights, place_weights, sum_of_products
 
@@ -245,13 +245,17 @@ def flatten(layer, shape, context: Context) -> Gather | None:
 
 @converter("Reshape")
 def reshape(layer, shape, context: Context) -> Gather | None:
-    target = list(option(layer.config, "target_shape", []))
+    target = option(layer.config, "target_shape", [])
     reasons = []
-    if len(target) not in (1, 2, 3):
+    sizes_ok = isinstance(target, list) and all(isinstance(d, int) and not isinstance(d, bool) and
+                                                (d >= 1 or d == -1) for d in target) and target.count(-1) <= 1
+    if not sizes_ok:
+        reasons.append(f"target_shape={target!r} is not a list of whole sizes (one of them may be -1)")
+    elif len(target) not in (1, 2, 3):
         reasons.append(f"target_shape={tuple(target)} is not supported (only 1-D vectors and 2-D/3-D images)")
     if not finish(reasons, shape):
         return None
-    size = int(np.prod(shape))
+    target, size = list(target), int(np.prod(shape))
     if -1 in target:
         known = int(np.prod([d for d in target if d != -1]))
         target[target.index(-1)] = size // known
@@ -269,10 +273,9 @@ def dense(layer, shape, context: Context) -> Dense | None:
         reasons.extend(error.reasons)
     if shape is not None and len(shape) != 1:
         reasons.append(f"Dense on a {len(shape)}-D input {tuple(shape)} is not supported (add a Flatten before it)")
+    whole(layer.config, "units", None, reasons)
     if not finish(reasons, shape):
         return None
-    kernel = layer.weights[0]
-    if kernel.shape[0] != shape[0]:
-        raise Unsupported(f"its kernel expects {kernel.shape[0]} inputs but the layer before gives {shape[0]}")
-    bias = layer.weights[1] if option(layer.config, "use_bias", True) and len(layer.weights) > 1 else None
+    kernel = layer.weights[0]                 # checked against the input and units (ops/weights.py)
+    bias = layer.weights[1] if len(layer.weights) > 1 else None
     return Dense(layer.name, tuple(shape), (kernel.shape[1],), kernel, bias, act)

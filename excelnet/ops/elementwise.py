@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -10,7 +11,8 @@ from ..layout import Cells, Flat, Rect
 from ..sheet import WEIGHTS, SheetPlan
 from .activations import SOFTMAX, Activation, activation, elu, leaky_relu, relu
 from .backward import channel_range, fill_elements, times_derivative
-from .base import Book, Params, WeightCells, block_cells, Context, Op, Unsupported, converter, finish, option
+from .base import (Book, Params, WeightCells, block_cells, Context, Op, Unsupported, converter, finish, number,
+                   option)
 from .cells import fill_like, new_flat, new_planar, parameter_table, same_layout, write_values
 from .core import emit_softmax, softmax
 
@@ -281,22 +283,34 @@ def activation_layer(layer, shape, context: Context):
 
 @converter("ReLU")
 def relu_layer(layer, shape, context: Context):
-    config = layer.config
-    act = relu(config.get("max_value"), float(option(config, "negative_slope", 0.0)),
-               float(option(config, "threshold", 0.0)))
-    return _elementwise(layer, shape, act, "ReLU")
+    config, reasons = layer.config, []
+    max_value = number(config, "max_value", None, reasons, optional=True)
+    slope = number(config, "negative_slope", 0.0, reasons)
+    threshold = number(config, "threshold", 0.0, reasons)
+    if max_value is not None and max_value < 0:
+        reasons.append(f"max_value={max_value!r} is negative")
+    if not finish(reasons, shape):
+        return None
+    return _elementwise(layer, shape, relu(max_value, slope, threshold), "ReLU")
 
 
 @converter("LeakyReLU")
 def leaky_relu_layer(layer, shape, context: Context):
-    config = layer.config
-    slope = option(config, "negative_slope", option(config, "alpha", 0.3))   # Keras 2 calls it alpha
-    return _elementwise(layer, shape, leaky_relu(float(slope)), "LeakyReLU")
+    reasons = []
+    key = "negative_slope" if "negative_slope" in layer.config else "alpha"    # Keras 2 calls it alpha
+    slope = number(layer.config, key, 0.3, reasons)
+    if not finish(reasons, shape):
+        return None
+    return _elementwise(layer, shape, leaky_relu(slope), "LeakyReLU")
 
 
 @converter("ELU")
 def elu_layer(layer, shape, context: Context):
-    return _elementwise(layer, shape, elu(float(option(layer.config, "alpha", 1.0))), "ELU")
+    reasons = []
+    alpha = number(layer.config, "alpha", 1.0, reasons)
+    if not finish(reasons, shape):
+        return None
+    return _elementwise(layer, shape, elu(alpha), "ELU")
 
 
 @converter("Softmax")
@@ -319,20 +333,22 @@ def batch_norm(layer, shape, context: Context):
     axis = axis[0] if isinstance(axis, list) and len(axis) == 1 else axis
     if shape is not None and axis not in (-1, len(shape)):
         reasons.append(f"axis={axis} is not supported (only the last, channel axis)")
+    epsilon = number(config, "epsilon", 1e-3, reasons)
+    if epsilon is not None and epsilon < 0:
+        reasons.append(f"epsilon={epsilon!r} is negative")
     if not finish(reasons, shape):
         return None
     channels = shape[-1]
-    weights = list(layer.weights)
+    weights = list(layer.weights)             # checked: one value per channel (ops/weights.py)
     gamma = weights.pop(0) if option(config, "scale", True) else np.ones(channels)
     beta = weights.pop(0) if option(config, "center", True) else np.zeros(channels)
-    if len(weights) != 2:
-        raise Unsupported("its moving mean and variance weights are missing")
-    if any(np.size(w) != channels for w in (gamma, beta, *weights)):
-        raise Unsupported(f"its parameters do not have one value for each of the {channels} channels")
+    if not np.all(weights[1].astype(np.float64) + epsilon > 0):
+        raise Unsupported("its moving variance plus epsilon is not positive for every channel "
+                          "(a square root of it divides each value)")
     table = (("gamma", gamma), ("beta", beta), ("moving mean", weights[0]), ("moving variance", weights[1]))
     present = tuple(name for name, on in (("gamma", option(config, "scale", True)),
                                           ("beta", option(config, "center", True))) if on)
-    return AffineOp(layer.name, tuple(shape), tuple(shape), table, float(option(config, "epsilon", 1e-3)),
+    return AffineOp(layer.name, tuple(shape), tuple(shape), table, epsilon,
                     weight_rows=present + ("moving mean", "moving variance"))
 
 
@@ -350,8 +366,12 @@ def rescaling(layer, shape, context: Context):
     scale, offset = (_plain(layer.config.get(key, default)) for key, default in (("scale", 1.0), ("offset", 0.0)))
     reasons = []
     for name, value in (("scale", scale), ("offset", offset)):
-        if isinstance(value, dict) or (isinstance(value, list) and len(value) not in (1, (shape or [0])[-1])):
+        values = value if isinstance(value, list) else [value]
+        if not values or len(values) not in (1, (shape or [len(values)])[-1]) or \
+                any(isinstance(v, bool) or not isinstance(v, (int, float)) for v in values):
             reasons.append(f"{name}={value!r} is not supported (only a number or one per channel)")
+        elif not all(math.isfinite(v) for v in values):
+            reasons.append(f"{name}={value!r} is not a finite number")
     if not finish(reasons, shape):
         return None
     table = (("scale", np.atleast_1d(np.asarray(scale, dtype=np.float32))),

@@ -16,8 +16,8 @@ import numpy as np
 
 from ..layout import Cells, Flat, Planar
 from ..sheet import WEIGHTS, SheetPlan
-from ..shapes import on_axis, output_size, padding_amounts, padding_text, pair, parse_padding, window_span
-from .base import Book, Params, Context, Op, Unsupported, check_channels_last, converter, finish, option
+from ..shapes import on_axis, output_size, padding_amounts, padding_text, parse_padding, window_span
+from .base import Book, Params, Context, Op, Unsupported, check_channels_last, converter, finish, option, whole_pair
 from .backward import zero_or_formula
 from .cells import new_flat, new_planar, shape_text
 
@@ -224,10 +224,10 @@ def pool2d(layer, shape, context: Context) -> Pool2D | None:
         padding = parse_padding(option(config, "padding", "valid"))
     except ValueError as error:
         reasons.append(str(error))
+    pool = whole_pair(config, "pool_size", 2, reasons)
+    strides = whole_pair(config, "strides", pool or 2, reasons)
     if not finish(reasons, shape):
         return None
-    pool = pair(option(config, "pool_size", 2))
-    strides = pair(option(config, "strides", pool))
     ceil_mode = bool(option(config, "ceil_mode", False))
     out = tuple(output_size(shape[a], pool[a], strides[a], on_axis(padding, a), ceil_mode) for a in (0, 1))
     if min(out) < 1:

@@ -63,20 +63,29 @@ def _split_input(layers: list[dict], body: dict) -> tuple[tuple[int, ...], list[
             return shape, layers
     shape = body.get("build_input_shape")
     if isinstance(shape, (list, tuple)) and len(shape) > 1:
-        if any(d is None for d in shape[1:]):
-            raise ConfigError(f"the input shape {tuple(shape[1:])} has unknown dimensions")
-        return tuple(int(d) for d in shape[1:]), layers
+        return _dims(shape[1:]), layers
     raise ConfigError("the model does not declare its input shape (build it or add an Input)")
 
 
 def _batch_shape(layer_config: dict) -> tuple[int, ...]:
+    if not isinstance(layer_config, dict):
+        return ()
     for key in ("batch_shape", "batch_input_shape"):
         shape = layer_config.get(key)
         if shape:
-            if any(d is None for d in shape[1:]):
-                raise ConfigError(f"the input shape {tuple(shape[1:])} has unknown dimensions")
-            return tuple(int(d) for d in shape[1:])
+            if not isinstance(shape, (list, tuple)):
+                raise ConfigError(f"its input shape {shape!r} is not a list of sizes")
+            return _dims(shape[1:])
     return ()
+
+
+def _dims(shape) -> tuple[int, ...]:
+    """Sizes of the input axes: whole numbers of at least 1 (JSON may say anything)."""
+    if any(d is None for d in shape):
+        raise ConfigError(f"the input shape {tuple(shape)} has unknown dimensions")
+    if not all(isinstance(d, int) and not isinstance(d, bool) and d >= 1 for d in shape):
+        raise ConfigError(f"the input shape {tuple(shape)!r} is not made of whole numbers of at least 1")
+    return tuple(shape)
 
 
 def _functional_chain(body: dict) -> tuple[list[dict], list[str]]:
@@ -105,9 +114,14 @@ def _functional_chain(body: dict) -> tuple[list[dict], list[str]]:
         return list(body["layers"]), problems
     if inputs[0] not in layers:
         raise ConfigError(f"its input layer '{inputs[0]}' is not among its layers")
-    chain, current = [layers[inputs[0]]], inputs[0]
+    chain, current, seen = [layers[inputs[0]]], inputs[0], {inputs[0]}
     while consumers.get(current):
         current = consumers[current][0]
+        if current in seen or current not in layers:
+            loop = " → ".join(f"'{layer_name(l)}'" for l in chain) + f" → '{current}'"
+            why = "form a cycle" if current in seen else "refer to a layer that is not in the model"
+            raise ConfigError(f"its layers {why} ({loop}), so they cannot be a model")
+        seen.add(current)
         chain.append(layers[current])
     if current != outputs[0]:
         raise ConfigError(f"its chain of layers from '{inputs[0]}' ends at '{current}', not at the output '{outputs[0]}'")
@@ -125,11 +139,11 @@ def layer_name(layer: dict) -> str:
 
 def _endpoint_names(endpoints: Any) -> list[str]:
     """input_layers/output_layers: [name, 0, 0] or [[name, 0, 0], ...]."""
-    if not endpoints:
+    if not endpoints or not isinstance(endpoints, list):
         return []
     if isinstance(endpoints[0], str):
         return [endpoints[0]]
-    return [e[0] for e in endpoints]
+    return [str(e[0]) for e in endpoints if isinstance(e, list) and e]
 
 
 def inbound_layer_names(layer: dict) -> list[str]:
@@ -141,8 +155,10 @@ def inbound_layer_names(layer: dict) -> list[str]:
 
 def _collect_history(node: Any, names: list[str]) -> None:
     if isinstance(node, dict):
-        history = node.get("config", {}).get("keras_history") if node.get("class_name") == "__keras_tensor__" else None
-        if history:
+        config = node.get("config")
+        history = config.get("keras_history") if isinstance(config, dict) and \
+            node.get("class_name") == "__keras_tensor__" else None
+        if isinstance(history, list) and history and isinstance(history[0], str):
             names.append(history[0])
             return
         for value in node.values():

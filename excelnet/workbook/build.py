@@ -11,6 +11,7 @@ from ..ops import Network
 from ..ops.base import Book, Params
 from ..ops.cells import shape_text
 from ..sheet import SWITCH, SheetPlan
+from ..text import safe_name
 from .guide import emit_guide
 from .limits import check_limits
 from .inputs import Samples, emit_digits, emit_input_sheet, matching
@@ -40,7 +41,7 @@ def class_names(network: Network, labels: list[str] | None) -> list:
         return list(range(count))
     if len(labels) != count:
         raise ExcelnetError(f"--labels gives {len(labels)} names but the model has {count} outputs")
-    return [int(l) if l.isdigit() else l for l in labels]
+    return [int(l) if l.isdigit() and l.isascii() else safe_name(l) for l in labels]
 
 
 def name_switches(sheet: SheetPlan, layer: str) -> None:
@@ -93,7 +94,6 @@ def plan_workbook(network: Network, samples: Samples | None = None,
                    shape_text(network.input_shape), 0, input_sheet.formula_count()]]
     for index, op in enumerate(network.ops, start=1):
         sheet = book.add_sheet(f"{index} {op.name}", "layer")
-        # limits.py reads the layer's name and class back from this line: keep "Layer N: name (Class) → "
         sheet.line(f"Layer {index}: {op.name} ({op.title}) → output {shape_text(op.output_shape)}", "title")
         before, recorded = len(book.sheets), len(book.params)
         x_in, x = x, op.emit(sheet, x, book)
@@ -104,6 +104,7 @@ def plan_workbook(network: Network, samples: Samples | None = None,
         name_weights(book, index, params[index])
         for made in [sheet] + book.sheets[before:]:       # the layer's sheet and its weight sheets
             made.freeze = made.freeze or (2, 1)
+            made.layer = (op.name, op.title)               # whose sheet it is, for messages (limits.py)
         formulas = sum(s.formula_count() for s in [sheet] + book.sheets[before:])
         layer_rows.append([sheet.title, op.name, op.title, op.describe(), shape_text(op.output_shape),
                            op.parameter_count(), formulas])

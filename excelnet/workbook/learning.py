@@ -48,7 +48,10 @@ def learn_problems(network: Network) -> list[str]:
         if ends_in_softmax(op) and op is not last:
             problems.append(f"layer {index} '{op.name}' ({op.title}) has a softmax before the last layer")
         elif not op.has_backward:
-            problems.append(f"layer {index} '{op.name}' ({op.title}) has no backward rule yet")
+            activation = getattr(op, "activation", None)
+            what = (f"its activation {activation.name} has no derivative yet"
+                    if not getattr(activation, "has_derivative", True) else "has no backward rule yet")
+            problems.append(f"layer {index} '{op.name}' ({op.title}) {what}")
     return problems
 
 
@@ -135,6 +138,7 @@ def _backward(book, network, flows, params, verdict: OutputCells, target: Rect):
     for index in range(count, 0, -1):
         op, (x, out) = network.ops[index - 1], flows[index - 1]
         sheet = book.add_sheet(f"Back {index} {op.name}", "backward")
+        sheet.layer = (op.name, op.title)           # whose sheet it is, for messages (limits.py)
         sheet.line(f"Layer {index}: {op.name} ({op.title}) ← backward: how the loss changes with each value",
                    "title")
         if grad is None:

@@ -8,7 +8,6 @@ rows, columns, formula length, arguments per function and nesting."""
 from __future__ import annotations
 
 import math
-import re
 from itertools import repeat
 from operator import itemgetter
 
@@ -23,8 +22,6 @@ MAX_ARGUMENTS = 255            # arguments of one function call
 MAX_NESTING = 64               # levels of nested function calls
 ARRANGE_WIDTH = 120            # columns that grids wrap at (layout.arrange)
 
-_TITLE = re.compile(r"^Layer \d+: (?P<name>.*) \((?P<cls>[^()]*)\) [→←] ")
-_WEIGHTS = re.compile(r"^Weights of (?P<name>.*): ")
 
 
 def _fail(problems: list[str]) -> None:
@@ -77,8 +74,45 @@ def layer_needs(op, input_block: tuple[int, int]) -> tuple[dict[str, tuple[int, 
     return needs, block
 
 
-def check_network(network) -> None:
-    """Refuse, naming the layer and by how much, a model whose sheets cannot fit in Excel."""
+DEFAULT_CELL_BUDGET = 1_000_000   # cells of all kinds: about 0.8 GB to build, seconds per recalculation
+
+
+def layer_cells(op) -> int:
+    """About how many cells (formulas and numbers) an op's sheets hold, from its shapes:
+    its output, once more when the activation gets its own cells, its weights, and for a
+    convolution the padded, interleaved copy of its input. Never much below the truth."""
+    from ..ops.convolution import Conv2D
+
+    cells = 2 * math.prod(op.output_shape) + 2 * op.parameter_count() + 16
+    if isinstance(op, Conv2D):
+        top, bottom, left, right = op.pads
+        h, w, c = op.input_shape
+        cells += (h + top + bottom) * (w + left + right) * c
+    return cells
+
+
+def estimated_cells(network) -> int:
+    """Cells of the whole workbook: the Input sheet (canvas, sample, network input) and every layer."""
+    return 3 * math.prod(network.input_shape) + sum(layer_cells(op) for op in network.ops)
+
+
+def check_budget(network, budget: int) -> None:
+    """Refuse a workbook larger than `budget` cells before planning it: planning allocates
+    every cell, so a few-kB model declaring a 1000 x 1000 input would exhaust the memory."""
+    cells = estimated_cells(network)
+    if cells > budget:
+        biggest = max(network.ops, key=layer_cells, default=None)
+        where = f"; the largest layer is '{biggest.name}' ({biggest.title}) with about " \
+                f"{layer_cells(biggest):,}" if biggest is not None else ""
+        raise SpreadsheetLimitError(
+            f"The workbook would have about {cells:,} cells, more than the budget of {budget:,}{where} "
+            "(nothing was written). Each million cells takes about 0.8 GB to build and makes every "
+            "recalculation slow; raise the budget with --max-cells if that is what you want.")
+
+
+def check_network(network, budget: int = DEFAULT_CELL_BUDGET) -> None:
+    """Refuse, naming the layer and by how much, a model whose sheets cannot fit in Excel
+    or in the cell budget."""
     from ..layout import flat_width
 
     problems = []
@@ -97,22 +131,19 @@ def check_network(network) -> None:
                 problems.append(_over(what, cols, MAX_COLS, "columns"))
         block = out_block
     _fail(problems)
+    check_budget(network, budget)
 
 
 # --- After planning: the exact sheets ----------------------------------------------------------
 
 def _who(sheet: SheetPlan) -> str:
-    """'layer 'conv' (Conv2D) on sheet '2 conv'' where the sheet says whose it is."""
-    first = sheet.cells.get((1, 1))
-    text = getattr(first, "value", first)
-    if isinstance(text, str):
-        match = _TITLE.match(text)
-        if match:
-            return f"layer '{match['name']}' ({match['cls']}) on sheet '{sheet.title}'"
-        match = _WEIGHTS.match(text)
-        if match:
-            return f"the weights of layer '{match['name']}' on sheet '{sheet.title}'"
-    return f"sheet '{sheet.title}'"
+    """'layer 'conv' (Conv2D) on sheet '2 conv'', from the layer the sheet belongs to."""
+    if sheet.layer is None:
+        return f"sheet '{sheet.title}'"
+    name, kind = sheet.layer
+    if sheet.kind == "weights":
+        return f"the weights of layer '{name}' on sheet '{sheet.title}'"
+    return f"layer '{name}' ({kind}) on sheet '{sheet.title}'"
 
 
 def function_problems(expression: str) -> tuple[int, int]:
