@@ -19,12 +19,14 @@ RESULTS = HERE / "RESULTS.md"
 BENCHMARKS = [
     ("accuracy", "Accuracy of the default model", []),
     ("build_time", "Build time of the default workbook", ["--profile"]),
+    ("verify_time", "Verify time of the default workbook (LibreOffice, every cell traced)", []),
     ("scaling", "Scaling to a million formula cells", []),
     ("layouts", "Convolution layouts in LibreOffice (the measured hint)", []),
     ("libreoffice", "LibreOffice: load, recalculation, one edit", []),
     ("recalc_cost", "Cost models behind `excelnet summary` (recalculation, file size)", ["--repeat", "9"]),
     ("formulas_engine", "The `formulas` library", []),
     ("fidelity", "Fidelity: 10,000 MNIST test digits in LibreOffice vs Keras", []),
+    ("learn", "The learning workbook (excelnet build --learn)", []),
     ("onnx_lenet", "LeNet-5 from ONNX beside the same network from Keras", ["--repeat", "5"]),
 ]
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from functools import cached_property
+from itertools import product
 from typing import Any, Callable
 
 import numpy as np
@@ -57,16 +58,20 @@ class WeightCells:
         """(row, col) of one element."""
         return self._positions[tuple(index)]
 
+    def positions(self) -> list[tuple[int, int]]:
+        """(row, col) of every element, in C order (as np.ndindex walks the array)."""
+        return list(self._positions.values())
+
     @cached_property
     def _positions(self) -> dict[tuple[int, ...], tuple[int, int]]:
         """Every element's (row, col), computed at once: the learning sheets ask for each of
         tens of thousands of weights several times (cached on the frozen instance's __dict__)."""
         corners = np.array([[a.row, a.col] for a in self.areas], dtype=np.int64).reshape(-1, 2)
         cells = (corners[self.area_index] + self.offsets).reshape(-1, 2).tolist()
-        return dict(zip(np.ndindex(*self.shape), map(tuple, cells)))
+        return dict(zip(product(*map(range, self.shape)), map(tuple, cells)))   # C order, as np.ndindex
 
     def ref(self, index: tuple[int, ...], here: str, absolute: bool = True) -> str:
-        return ref(self.sheet, *self.position(index), here, absolute)
+        return ref(self.sheet, *self._positions[tuple(index)], here, absolute)
 
     def moved(self, areas: "list[Rect] | tuple[Rect, ...]") -> "WeightCells":
         """The same layout in other areas (each the same size as the one it replaces)."""
