@@ -19,6 +19,7 @@ RESULTS = HERE / "RESULTS.md"
 BENCHMARKS = [
     ("accuracy", "Accuracy of the default model", []),
     ("build_time", "Build time of the default workbook", ["--profile"]),
+    ("verify_time", "Verify time of the default workbook (LibreOffice, every cell traced)", []),
     ("scaling", "Scaling to a million formula cells", []),
     ("layouts", "Convolution layouts in LibreOffice (the measured hint)", []),
     ("libreoffice", "LibreOffice: load, recalculation, one edit", []),

@@ -2,42 +2,80 @@
 
 openpyxl builds an object for every cell (about 10 µs each); a workbook holds tens of
 thousands of weights and formulas that share a handful of looks. Those cells are
-collected here as ready XML text instead, and merged, row by row, into the sheets
-openpyxl wrote. writer.py decides which cells go this way."""
+collected here as ready XML text instead, a whole sheet's worth at a time (one list
+comprehension, one escape of all formula text), and merged, row by row, into the
+sheets openpyxl wrote. writer.py decides which cells go this way."""
 
 from __future__ import annotations
 
 import re
 import zipfile
-from collections import defaultdict
+from operator import itemgetter
 from pathlib import Path
 from xml.sax.saxutils import escape
 
-from .layout import address
+import numpy as np
+
+from .layout import column_letter
 
 SHEET_DATA = re.compile(rb"<sheetData\s*/>|<sheetData>(.*?)</sheetData>", re.S)
-ROW = re.compile(rb'<row r="(\d+)"([^>]*?)(?:/>|>(.*?)</row>)', re.S)
-CELL = re.compile(rb'<c r="([A-Z]+)\d+"[^>]*?(?:/>|>.*?</c>)', re.S)
+ROW = re.compile(r'<row r="(\d+)"([^>]*?)(?:/>|>(.*?)</row>)', re.S)
+CELL = re.compile(r'<c r="([A-Z]+)\d+"[^>]*?(?:/>|>.*?</c>)', re.S)
 DIMENSION = re.compile(rb'<dimension ref="[^"]*"/>')
 
 
 class BulkCells:
-    """Numbers and formulas of one sheet, as XML, by row."""
+    """Numbers and formulas of one sheet: where each goes, and its XML."""
 
     def __init__(self):
-        self.rows: dict[int, list[tuple[int, bytes]]] = defaultdict(list)
+        self.rows: list[int] = []
+        self.cols: list[int] = []
+        self.xml: list[str] = []
 
     def __len__(self) -> int:
-        return sum(len(cells) for cells in self.rows.values())
+        return len(self.xml)
+
+    def numbers(self, rows: list[int], cols: list[int], values: list, styles: list[int]) -> None:
+        """Plain numbers (float or int), stored exactly (repr)."""
+        letters = _letters(cols)
+        self._add(rows, cols, [f'<c r="{letters[c]}{r}" s="{s}"><v>{v!r}</v></c>'
+                               for r, c, v, s in zip(rows, cols, values, styles)])
+
+    def formulas(self, rows: list[int], cols: list[int], expressions: list[str], styles: list[int],
+                 values: list | None = None) -> None:
+        """Formulas with their cached values (what a viewer that does not calculate shows; the
+        workbook still recalculates on opening): each a float, str, bool, XLError or None."""
+        letters = _letters(cols)
+        texts = _escape_all(expressions)
+        values = values if values is not None else [None] * len(rows)
+        self._add(rows, cols, [f'<c r="{letters[c]}{r}" s="{s}"><f>{e}</f><v>{v!r}</v></c>' if type(v) is float
+                               else f'<c r="{letters[c]}{r}" s="{s}"' + _cached(v).replace("\x00", e, 1)
+                               for r, c, s, e, v in zip(rows, cols, styles, texts, values)])
 
     def number(self, row: int, col: int, value: float, style: int) -> None:
-        self.rows[row].append((col, f'<c r="{address(row, col)}" s="{style}"><v>{value!r}</v></c>'.encode()))
+        self.numbers([row], [col], [value], [style])
 
     def formula(self, row: int, col: int, expression: str, style: int, value=None) -> None:
-        """A formula with its cached value (what a viewer that does not calculate shows;
-        the workbook still recalculates on opening): a float, str, bool, XLError or None."""
-        xml = f'<c r="{address(row, col)}" s="{style}"{_cached(value)}'.replace("\x00", escape(expression), 1)
-        self.rows[row].append((col, xml.encode()))
+        self.formulas([row], [col], [expression], [style], [value])
+
+    def _add(self, rows: list[int], cols: list[int], xml: list[str]) -> None:
+        self.rows += rows
+        self.cols += cols
+        self.xml += xml
+
+
+def _letters(cols: list[int]) -> list[str]:
+    """Column letters by column number, for every column up to the last one used."""
+    return [column_letter(c) for c in range(max(cols, default=0) + 1)]
+
+
+def _escape_all(expressions: list[str]) -> list[str]:
+    """escape() of each text, done once over all of them (the separator never occurs in a formula)."""
+    if not expressions:
+        return []
+    joined = "\x00".join(expressions)
+    parts = escape(joined).split("\x00")
+    return parts if len(parts) == len(expressions) else [escape(e) for e in expressions]
 
 
 def _cached(value) -> str:
@@ -54,36 +92,47 @@ def _cached(value) -> str:
     return f' t="e"><f>\x00</f><v>{escape(str(value))}</v></c>'   # an error value such as #DIV/0!
 
 
-def _column(letters: bytes) -> int:
+def _column(letters: str) -> int:
     number = 0
     for letter in letters:
-        number = number * 26 + letter - 64
+        number = number * 26 + ord(letter) - 64
     return number
 
 
 def merge_sheet(xml: bytes, bulk: BulkCells, dimension: str) -> bytes:
     """The sheet XML with the bulk cells added to openpyxl's rows, in column order."""
     match = SHEET_DATA.search(xml)
-    rows: dict[int, tuple[bytes, list[tuple[int, bytes]]]] = {}
-    for row in ROW.finditer(match.group(1) or b""):
-        cells = [(_column(cell.group(1)), cell.group(0)) for cell in CELL.finditer(row.group(3) or b"")]
-        rows[int(row.group(1))] = (row.group(2), cells)
-    parts = [b"<sheetData>"]
-    for number in sorted(set(rows) | set(bulk.rows)):
-        attributes, cells = rows.get(number, (b"", []))
-        cells = sorted(cells + bulk.rows.get(number, []), key=lambda cell: cell[0])
-        parts.append(b'<row r="%d"%s>' % (number, attributes) + b"".join(xml for _, xml in cells) + b"</row>")
-    parts.append(b"</sheetData>")
-    xml = xml[:match.start()] + b"".join(parts) + xml[match.end():]
+    written: dict[int, tuple[str, list[tuple[int, str]]]] = {}
+    for row in ROW.finditer((match.group(1) or b"").decode()):
+        cells = [(_column(cell.group(1)), cell.group(0)) for cell in CELL.finditer(row.group(3) or "")]
+        written[int(row.group(1))] = (row.group(2), cells)
+    rows, cols = np.array(bulk.rows, np.int64), np.array(bulk.cols, np.int64)
+    order = np.lexsort((cols, rows))
+    rows, cols = rows[order], cols[order]
+    cells = [bulk.xml[i] for i in order.tolist()]
+    starts = np.flatnonzero(np.diff(rows, prepend=-1)).tolist()
+    spans = dict(zip(rows[starts].tolist(), zip(starts, starts[1:] + [len(rows)])))
+    parts = ["<sheetData>"]
+    for number in sorted(set(written) | set(spans)):
+        attributes, own = written.get(number, ("", []))
+        start, end = spans.get(number, (0, 0))
+        if own:
+            merged = sorted(own + list(zip(cols[start:end].tolist(), cells[start:end])), key=itemgetter(0))
+            body = "".join(text for _, text in merged)
+        else:
+            body = "".join(cells[start:end])
+        parts.append(f'<row r="{number}"{attributes}>{body}</row>')
+    parts.append("</sheetData>")
+    xml = xml[:match.start()] + "".join(parts).encode() + xml[match.end():]
     return DIMENSION.sub(f'<dimension ref="{dimension}"/>'.encode(), xml, count=1)
 
 
-def patch_workbook(path: str | Path, sheets: dict[str, tuple[BulkCells, str]]) -> None:
-    """Merge bulk cells into the saved workbook at `path` (sheet part name -> cells, dimension)."""
-    path = Path(path)
-    with zipfile.ZipFile(path) as source:
+def patch_workbook(saved, path: str | Path, sheets: dict[str, tuple[BulkCells, str]]) -> None:
+    """Write the workbook openpyxl `saved` (a path or file object) to `path`, compressed, with the
+    bulk cells merged into its sheets (sheet part name -> cells, dimension)."""
+    with zipfile.ZipFile(saved) as source:
         parts = [(info, source.read(info.filename)) for info in source.infolist()]
-    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as target:
+    with zipfile.ZipFile(Path(path), "w", zipfile.ZIP_DEFLATED) as target:
         for info, data in parts:
             if info.filename in sheets:
                 bulk, dimension = sheets[info.filename]

@@ -22,6 +22,7 @@ def column_letter(col: int) -> str:
     return letters
 
 
+@lru_cache(maxsize=None)
 def quote_sheet(sheet: str) -> str:
     return "'" + sheet.replace("'", "''") + "'"
 
@@ -33,8 +34,9 @@ def address(row: int, col: int, absolute: bool = False) -> str:
 
 
 def ref(sheet: str, row: int, col: int, here: str, absolute: bool = False) -> str:
-    """A reference to one cell, qualified with its sheet when seen from another sheet."""
-    cell = address(row, col, absolute)
+    """A reference to one cell, qualified with its sheet when seen from another sheet.
+    (Called for every reference of every formula: address() is written out here.)"""
+    cell = f"${column_letter(col)}${row}" if absolute else f"{column_letter(col)}{row}"
     return cell if sheet == here else f"{quote_sheet(sheet)}!{cell}"
 
 

@@ -9,6 +9,8 @@ here even though the probabilities do not move."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from itertools import chain, compress, repeat
+from operator import is_
 
 import numpy as np
 
@@ -83,7 +85,7 @@ class Tracer:
 
     def __init__(self, network, has_samples: bool):
         from .assets import DEFAULT_SAMPLES
-        from .convert import input_divisor
+        from .convert import collector_paused, input_divisor
         from .workbook.inputs import load_samples
 
         samples = None
@@ -93,18 +95,29 @@ class Tracer:
             samples = matching(shipped, network.input_shape) or Samples(
                 np.zeros((1, int(np.prod(network.input_shape)))), np.zeros(1, int))
         self.network = network
-        self.plan = plan_workbook(network, samples)
-        self.evaluator = Evaluator(self.plan.sheets)
+        with collector_paused():          # tens of thousands of cells, as in a build
+            self.plan = plan_workbook(network, samples)
+            self.evaluator = Evaluator(self.plan.sheets)
         kinds = {sheet.title: sheet.kind for sheet in self.plan.sheets}
         self.layers = [self._formulas(sheet) for sheet in self.plan.sheets if sheet.kind == "layer"]
         self.weight_cells = self._weights()
         self.sheets = [title for title, kind in kinds.items() if kind in ("layer", "weights")]
         self.layer_sheets = [block.sheet for block in self.layers]
-        self.outputs = {title: (index, cells) for index, (title, cells) in self.plan.outputs.items()}
+        self.outputs = {block.sheet: self._output_cells(block) for block in self.layers
+                        if block.sheet in {title for title, _ in self.plan.outputs.values()}}
         input_sheet = next(sheet for sheet in self.plan.sheets if sheet.kind == "input")
         names = ["Canvas"] if "Canvas" in input_sheet.names else sorted(
             (n for n in input_sheet.names if n.startswith("Canvas_")), key=lambda n: int(n[7:]))
         self.canvases = [input_sheet.names[name] for name in names]
+
+    def _output_cells(self, block: _Block) -> tuple[int, np.ndarray, np.ndarray]:
+        """(layer number, which of the block's cells hold the layer's output, the output element
+        each of those holds): the NumPy forward pass decides those cells."""
+        index, cells = next((i, c) for i, (title, c) in self.plan.outputs.items() if title == block.sheet)
+        size = int(np.prod(cells.shape))
+        element = {cells.position(i): i for i in range(size)}
+        found = np.array([element.get(cell, -1) for cell in zip(block.rows.tolist(), block.cols.tolist())], np.int64)
+        return index, found >= 0, found[found >= 0]
 
     @staticmethod
     def _formulas(sheet) -> _Block:
@@ -119,9 +132,9 @@ class Tracer:
         cells = {sheet.title: sheet.cells for sheet in self.plan.sheets}
         for params in self.plan.params.values():
             for array in params.arrays:
-                for idx in np.ndindex(*array.shape):
-                    position = array.position(idx)
-                    found.setdefault(array.sheet, {})[position] = float(cells[array.sheet][position])
+                positions = array.positions()
+                values = map(float, map(cells[array.sheet].__getitem__, positions))
+                found.setdefault(array.sheet, {}).update(zip(positions, values))
             for rect in params.switches:
                 position = (rect.row, rect.col)
                 found.setdefault(rect.sheet, {})[position] = float(cells[rect.sheet][position])
@@ -146,19 +159,19 @@ class Tracer:
         for block in self.layers:
             values = self.evaluator.numbers(block.sheet, block.rows, block.cols)
             if block.sheet in self.outputs:      # the layer's output: the NumPy forward pass decides
-                index, cells = self.outputs[block.sheet]
-                reference = np.asarray(trace[index - 1], dtype=np.float64).reshape(-1)
-                where = {cells.position(i): v for i, v in enumerate(reference)}
-                values = np.array([where.get((r, c), v) for r, c, v in zip(block.rows, block.cols, values)])
+                index, held, element = self.outputs[block.sheet]
+                values[held] = np.asarray(trace[index - 1], dtype=np.float64).reshape(-1)[element]
             out[block.sheet] = values
         return out
 
-    def compare_layers(self, x: np.ndarray, read, result: TraceResult, number: int, rtol: float, atol: float) -> None:
-        """`read(sheet, rows, cols)`: the workbook's values there (floats, NaN for non-numbers)."""
+    def compare_layers(self, x: np.ndarray, read, result: TraceResult, number: int, rtol: float, atol: float,
+                       expected: dict[str, np.ndarray] | None = None) -> None:
+        """`read(sheet, rows, cols)`: the workbook's values there (floats, NaN for non-numbers);
+        `expected`: self.expected(x) when already worked out."""
         result.formula_cells = sum(len(block.rows) for block in self.layers)
         if result.layer is not None:        # the first layer that differs is found
             return
-        expected = self.expected(x)
+        expected = expected if expected is not None else self.expected(x)
         for block in self.layers:
             got = read(block.sheet, block.rows, block.cols)
             want = expected[block.sheet]
@@ -188,8 +201,15 @@ def grid_reader(data: dict[str, list[list]]):
             rows = data.get(sheet) or [[]]
             width = max(len(row) for row in rows)
             out = np.full((len(rows) + 1, width + 1), np.nan)
-            for r, row in enumerate(rows):
-                out[r + 1, 1:len(row) + 1] = [v if isinstance(v, float) else np.nan for v in row]
+            if all(len(row) == width for row in rows):     # LibreOffice's data arrays: all rows alike
+                values = list(chain.from_iterable(rows))
+                number = np.fromiter(map(is_, map(type, values), repeat(float)), bool, len(values))
+                inner = out[1:, 1:].reshape(-1)
+                inner[number] = list(compress(values, number))
+                out[1:, 1:] = inner.reshape(len(rows), width)
+            else:
+                for r, row in enumerate(rows):
+                    out[r + 1, 1:len(row) + 1] = [v if isinstance(v, float) else np.nan for v in row]
             grids[sheet] = out
         return grids[sheet]
 

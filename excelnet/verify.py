@@ -284,11 +284,14 @@ def evaluate(workbook: Path, engine: str, inputs: np.ndarray, progress: bool = T
             with bar(inputs, label=label, enabled=progress) as items:
                 for k, x in enumerate(items):
                     sheets = () if tracer is None else (tracer.sheets if k == 0 else tracer.layer_sheets)
-                    answer = office.run(canvas_grids(x), sheets=sheets)
+                    office.start_run(canvas_grids(x), sheets=sheets)
+                    # While LibreOffice recalculates, work out what every layer cell should hold.
+                    expected = tracer.expected(x) if tracer is not None and trace.layer is None else None
+                    answer = office.receive()
                     results.append(_numbers(v for row in answer["Probabilities"] for v in row))
                     if tracer is not None:
                         read = grid_reader(answer["sheets"])
-                        tracer.compare_layers(x, read, trace, k + 1, RTOL, ATOL)
+                        tracer.compare_layers(x, read, trace, k + 1, RTOL, ATOL, expected)
                         if k == 0:           # weights do not change with the input
                             tracer.compare_weights(read, trace)
                     if k in (0, len(inputs) - 1):       # error cells, with the first and the last input
@@ -347,8 +350,23 @@ def verify(workbook: str | Path, model: str | Path | None = None, engine: str | 
     name = choose_engine(engine)
     from .trace import Tracer, TraceResult
 
-    tracer, trace = Tracer(network, public.sample is not None), TraceResult()
-    got, errors = evaluate(workbook, name, chosen.x, progress, office, tracer, trace)
+    own_office = None
+    if name == "libreoffice":       # LibreOffice loads the workbook while Python plans the trace
+        if office is None:
+            from .engines.libreoffice import LibreOffice
+
+            office = own_office = LibreOffice()
+        office.start_open(workbook)
+    try:
+        tracer, trace = Tracer(network, public.sample is not None), TraceResult()
+        got, errors = evaluate(workbook, name, chosen.x, progress, office, tracer, trace)
+    except BaseException:
+        if office is not None and own_office is None:
+            office.settle()            # a LibreOffice lent by the caller stays usable
+        raise
+    finally:
+        if own_office is not None:
+            own_office.close()
     if got.shape != expected.shape:
         raise ExcelnetError(f"{workbook}: Probabilities has {got.shape[1]} cells but the model has "
                             f"{expected.shape[1]} outputs: not a workbook of this model")

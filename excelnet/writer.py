@@ -9,13 +9,18 @@ registered with the workbook once and its style record copied onto each cell
 
 from __future__ import annotations
 
+import datetime
+import io
 import math
 import os
+import zipfile
+from itertools import compress
 import tempfile
 from copy import copy
 from pathlib import Path
 from typing import Callable
 
+import numpy as np
 from openpyxl import Workbook
 from openpyxl.cell import Cell
 from openpyxl.formatting.rule import ColorScaleRule, DataBarRule, Rule
@@ -24,12 +29,12 @@ from openpyxl.styles.differential import DifferentialStyle
 from openpyxl.workbook.defined_name import DefinedName
 from openpyxl.worksheet.datavalidation import DataValidation
 from openpyxl.worksheet.hyperlink import Hyperlink
+from openpyxl.writer.excel import ExcelWriter
 
 from .bulk_cells import BulkCells, patch_workbook
 from .layout import column_letter, quote_sheet
 from .sheet import (ACTIVATIONS, BARS, CANVAS, CONTROL, ENTRY, GRADIENTS, PICTURE, PROBABILITIES, RAW_BARS,
-                    SWITCH, WEIGHTS,
-                    Formula, SheetPlan, Text)
+                    SWITCH, WEIGHTS, CellKinds, Formula, SheetPlan, Text)
 
 FONT = "Calibri"
 INK = "1F3864"            # headings
@@ -134,8 +139,7 @@ def write_workbook(sheets: list[SheetPlan], path: str | Path,
     looks = _Looks(workbook)
     bulk, total, done = [], sum(len(plan.cells) for plan in sheets), 0
     for plan in sheets:
-        ws, cells = _write_sheet(workbook, plan, looks, values.sheet_values(plan.title) if values else None)
-        bulk.append((ws, cells, _dimension(plan)))
+        bulk.append(_write_sheet(workbook, plan, looks, values))
         done += len(plan.cells)
         if progress is not None:
             progress(done, total)
@@ -147,15 +151,26 @@ def write_workbook(sheets: list[SheetPlan], path: str | Path,
     handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
     os.close(handle)
     try:
-        workbook.save(temporary)
+        saved = _save_uncompressed(workbook)
         # Each sheet's part name is only known once openpyxl has saved it.
-        patch_workbook(temporary, {ws.path.lstrip("/"): (cells, dimension) for ws, cells, dimension in bulk if len(cells)})
+        patch_workbook(saved, temporary,
+                       {ws.path.lstrip("/"): (cells, dimension) for ws, cells, dimension in bulk if len(cells)})
         os.chmod(temporary, 0o666 & ~_umask())   # mkstemp makes it private; a workbook is a normal file
         os.replace(temporary, path)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
     return path
+
+
+def _save_uncompressed(workbook: Workbook) -> io.BytesIO:
+    """What workbook.save() writes, into memory and not compressed: patch_workbook compresses
+    each part once, as it writes the file."""
+    saved = io.BytesIO()
+    workbook.properties.modified = datetime.datetime.now(tz=datetime.timezone.utc).replace(tzinfo=None)
+    with zipfile.ZipFile(saved, "w", zipfile.ZIP_STORED, allowZip64=True) as archive:
+        ExcelWriter(workbook, archive).save()
+    return saved
 
 
 def _umask() -> int:
@@ -172,48 +187,43 @@ class _Looks:
         self.records = {}
         self.ids = {}
 
-    def apply(self, cell, name: str) -> None:
+    def record(self, name: str):
+        """The style record of a look (registering its font, fill, ... with the workbook once)."""
         record = self.records.get(name)
         if record is None:
             prototype = Cell(self.workbook.worksheets[0])
             for attribute, value in LOOKS[name].items():
                 setattr(prototype, attribute, value)
             record = self.records[name] = prototype._style
-        cell._style = copy(record)
+        return record
+
+    def apply(self, cell, name: str) -> None:
+        cell._style = copy(self.record(name))
 
     def style_id(self, name: str | None) -> int:
         """The workbook's index of a look, for cells written as XML by bulk_cells."""
         if name not in LOOKS:
             return 0
         if name not in self.ids:
-            self.apply(Cell(self.workbook.worksheets[0]), name)
-            self.ids[name] = self.workbook._cell_styles.add(self.records[name])
+            self.ids[name] = self.workbook._cell_styles.add(self.record(name))
         return self.ids[name]
 
 
-def _write_sheet(workbook: Workbook, plan: SheetPlan, looks: _Looks, cached=None) -> tuple:
-    """Create the sheet; returns it and its bulk cells (plain numbers and formulas), which
-    bulk_cells writes as XML after openpyxl has saved everything else."""
+def _write_sheet(workbook: Workbook, plan: SheetPlan, looks: _Looks, values=None) -> tuple:
+    """Create the sheet; returns it, its bulk cells (plain numbers and formulas), which
+    bulk_cells writes as XML after openpyxl has saved everything else, and its dimension."""
     ws = workbook.create_sheet(plan.title)
-    bulk = BulkCells()
     ws.sheet_properties.tabColor = TAB_COLOURS.get(plan.kind)
-    grid_looks = _grid_looks(plan)
-    styles, cell = plan.styles, ws.cell
-    plain = "value" if plan.kind in GRID_KINDS else None    # a lone number among the grids: small, like them
-    for (row, col), value in plan.cells.items():
-        look = (styles.get((row, col)) or grid_looks.get((row, col)) if plan.kind == "explain"
-                else grid_looks.get((row, col)) or styles.get((row, col)))
-        if look is None and not isinstance(value, Text):
-            look = plain
-        if (row, col) not in plan.links:
-            if isinstance(value, Formula):
-                bulk.formula(row, col, value.expression, looks.style_id(look),
-                             cached(row, col) if cached else None)
-                continue
-            if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
-                bulk.number(row, col, float(value) if isinstance(value, float) else int(value),
-                            looks.style_id(look))
-                continue
+    cells = _SheetCells(plan)
+    formula_styles, number_styles, other_looks = _register_looks(plan, looks, cells)
+    bulk = BulkCells()
+    if cells.number_rows:
+        bulk.numbers(cells.number_rows, cells.number_cols, cells.numbers, number_styles)
+    if cells.formula_rows:
+        cached = values.cell_values(plan.title, cells.formula_rows, cells.formula_cols) if values else None
+        bulk.formulas(cells.formula_rows, cells.formula_cols, cells.expressions, formula_styles, cached)
+    cell = ws.cell
+    for (row, col, value), look in zip(cells.others, other_looks):
         target = cell(row=row, column=col)
         if isinstance(value, Formula):
             target.value = "=" + value.expression
@@ -224,16 +234,15 @@ def _write_sheet(workbook: Workbook, plan: SheetPlan, looks: _Looks, cached=None
             target.value = value
         if look in LOOKS:
             looks.apply(target, look)
-    for (row, col), look in grid_looks.items():   # empty cells of a grid (the canvas) get its look too
-        if (row, col) not in plan.cells:
-            looks.apply(cell(row=row, column=col), look)
+    for row, col in cells.empty_grid_cells():   # empty cells of a grid (the canvas) get its look too
+        looks.apply(cell(row=row, column=col), cells.look(row, col))
     for rect in plan.merges:
         ws.merge_cells(_span(rect))
     for (row, col), title in plan.links.items():
         target = cell(row=row, column=col)
         target.hyperlink = Hyperlink(ref=target.coordinate, location=f"{quote_sheet(title)}!A1")
     _format_blocks(ws, plan)
-    _set_dimensions(ws, plan)
+    _set_dimensions(ws, plan, cells.extent[3])
     for name, areas in plan.names.items():
         areas = areas if isinstance(areas, tuple) else (areas,)
         target = ",".join(rect.ref("", absolute=True) for rect in areas)
@@ -251,26 +260,113 @@ def _write_sheet(workbook: Workbook, plan: SheetPlan, looks: _Looks, cached=None
                               error="Pick one of: " + ", ".join(options))
         rule.add(_span(rect))
         ws.add_data_validation(rule)
-    return ws, bulk
+    return ws, bulk, _dimension(cells.extent)
 
 
-def _dimension(plan: SheetPlan) -> str:
-    rows = [r for r, _ in plan.cells] or [1]
-    cols = [c for _, c in plan.cells] or [1]
-    return f"{column_letter(min(cols))}{min(rows)}:{column_letter(max(cols))}{max(rows)}"
+GRID_LOOK_NAMES = sorted(set(GRID_ROLES.values()))
 
 
-def _grid_looks(plan: SheetPlan) -> dict[tuple[int, int], str]:
-    """The look of every cell in a block, by what the block holds."""
-    cells = {}
-    for rect, role in plan.blocks:
-        look = GRID_ROLES.get(role)
-        if look is None:
-            continue
-        for r in range(rect.row, rect.bottom + 1):
-            for c in range(rect.col, rect.right + 1):
-                cells[(r, c)] = look
-    return cells
+class _SheetCells:
+    """A plan's cells sorted once: formulas and plain numbers (written as XML in bulk), the
+    rest (openpyxl cells: text, links, ...), and the look of each grid cell by its block."""
+
+    def __init__(self, plan: SheetPlan):
+        kinds = CellKinds.of(plan.cells)
+        keys, values, formula, number = kinds.keys, kinds.values, kinds.formula, kinds.number.copy()
+        number[number] = [math.isfinite(v) for v in compress(values, number)]
+        other = ~(formula | number)
+        for at in np.flatnonzero(other).tolist():   # rare kinds: numpy numbers, bool, text, ...
+            value = values[at]
+            if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
+                number[at], other[at] = True, False
+        if plan.links:                              # a link cell is written by openpyxl
+            linked = np.array([tuple(cell) in plan.links for cell in keys.tolist()])
+            formula, number, other = formula & ~linked, number & ~linked, other | linked
+        self.formula_at, self.number_at, self.others_at = (np.flatnonzero(m).tolist() for m in (formula, number, other))
+        self.formula_rows, self.formula_cols = keys[formula, 0].tolist(), keys[formula, 1].tolist()
+        self.expressions = [v.expression for v in compress(values, formula)]
+        self.number_rows, self.number_cols = keys[number, 0].tolist(), keys[number, 1].tolist()
+        self.numbers = [float(v) if isinstance(v, float) else int(v) for v in compress(values, number)]
+        self.others = [(int(r), int(c), values[at]) for at, (r, c) in zip(self.others_at, keys[other].tolist())]
+        self.count = len(plan.cells)
+        rows, cols = keys[:, 0], keys[:, 1]
+        self.extent = (int(rows.min()), int(cols.min()), int(rows.max()), int(cols.max())) if len(rows) \
+            else (1, 1, 1, 1)
+        self.names = [None] + GRID_LOOK_NAMES
+        index = {name: k for k, name in enumerate(self.names)}
+        self.grid = np.zeros((max([self.extent[2]] + [rect.bottom for rect, _ in plan.blocks]) + 1,
+                              max([self.extent[3]] + [rect.right for rect, _ in plan.blocks]) + 1), np.int8)
+        for rect, role in plan.blocks:      # the look of a block's cells by what it holds; the last block wins
+            look = GRID_ROLES.get(role)
+            if look is not None:
+                self.grid[rect.row:rect.bottom + 1, rect.col:rect.right + 1] = index[look]
+        if plan.kind == "explain":          # its pictures keep their own, larger numbers
+            for row, col in plan.styles:
+                self.grid[row, col] = 0
+        self.filled = np.zeros(self.grid.shape, bool)
+        self.filled[rows, cols] = True
+
+    def look(self, row: int, col: int) -> str | None:
+        """The look of a cell from the blocks it lies in, or None."""
+        return self.names[self.grid[row, col]]
+
+    def grid_codes(self, rows: list[int], cols: list[int]) -> np.ndarray:
+        """Per cell: its block look as an index into `names` (0: none)."""
+        return self.grid[np.array(rows, np.int64), np.array(cols, np.int64)].astype(np.int64)
+
+    def empty_grid_cells(self) -> list[tuple[int, int]]:
+        return list(zip(*(a.tolist() for a in np.nonzero((self.grid > 0) & ~self.filled))))
+
+
+def _register_looks(plan: SheetPlan, looks: _Looks, cells: _SheetCells) -> tuple[list[int], list[int], list]:
+    """(style id of each formula, of each number, look of each other cell). A cell's look is its
+    block's, else the one the plan names, else (a number on a grid sheet) the small grey one.
+
+    Looks are registered with the workbook in the order of their first cell in the plan, and
+    style ids in the order of their first bulk cell, as when cells were written one by one, so
+    the file does not depend on how cells are grouped here."""
+    names = list(cells.names)
+    plain = "value" if plan.kind in GRID_KINDS else None
+
+    def code_of(look) -> int:
+        if look not in names:
+            names.append(look)
+        return names.index(look)
+
+    codes = []
+    for rows, cols in ((cells.formula_rows, cells.formula_cols), (cells.number_rows, cells.number_cols)):
+        code = cells.grid_codes(rows, cols)
+        for i in np.flatnonzero(code == 0).tolist():
+            look = plan.styles.get((rows[i], cols[i]))
+            code[i] = code_of(plain if look is None else look)
+        codes.append(code)
+    other_looks = []
+    for row, col, value in cells.others:
+        look = cells.look(row, col) or plan.styles.get((row, col))
+        other_looks.append(plain if look is None and not isinstance(value, Text) else look)
+    at = [np.array(p, np.int64) for p in (cells.formula_at, cells.number_at, cells.others_at)]
+    by_position = np.full(cells.count, -1, np.int64)
+    by_position[at[0]], by_position[at[1]] = codes
+    bulk_only = by_position.copy()
+    by_position[at[2]] = [code_of(look) for look in other_looks]
+    for code in _first_seen(by_position):
+        if names[code] in LOOKS:
+            looks.record(names[code])
+    ids = np.zeros(len(names), np.int64)
+    for code in _first_seen(bulk_only):
+        ids[code] = looks.style_id(names[code])
+    return ids[codes[0]].tolist(), ids[codes[1]].tolist(), other_looks
+
+
+def _first_seen(codes: np.ndarray) -> list[int]:
+    """The distinct codes (>= 0) in the order they first occur."""
+    used, first = np.unique(codes, return_index=True)
+    return [code for code in used[np.argsort(first)].tolist() if code >= 0]
+
+
+def _dimension(extent: tuple[int, int, int, int]) -> str:
+    top, left, bottom, right = extent
+    return f"{column_letter(left)}{top}:{column_letter(right)}{bottom}"
 
 
 def _format_blocks(ws, plan: SheetPlan) -> None:
@@ -304,9 +400,9 @@ def _format_blocks(ws, plan: SheetPlan) -> None:
                                                         dxf=RULE_LOOKS[look]))
 
 
-def _set_dimensions(ws, plan: SheetPlan) -> None:
+def _set_dimensions(ws, plan: SheetPlan, last: int) -> None:
+    """`last`: the sheet's last column with a cell."""
     if plan.kind in GRID_KINDS:
-        last = max((c for _, c in plan.cells), default=1)
         for col in range(1, last + 1):
             ws.column_dimensions[column_letter(col)].width = GRID_COLUMN_WIDTH
         ws.sheet_format.defaultRowHeight = GRID_ROW_HEIGHT
@@ -332,8 +428,8 @@ def _set_dimensions(ws, plan: SheetPlan) -> None:
 
 def _caption_width(plan: SheetPlan) -> float:
     """Wide enough for the small captions in column A (8 pt: about 5 px a character)."""
-    captions = [len(v.value) for (r, c), v in plan.cells.items()
-                if c == 1 and isinstance(v, Text) and plan.styles.get((r, c)) == "label"]
+    found = (plan.cells.get(cell) for cell, look in plan.styles.items() if cell[1] == 1 and look == "label")
+    captions = [len(v.value) for v in found if isinstance(v, Text)]
     return max(GRID_COLUMN_WIDTH, min(30.0, max(captions, default=0) * 5 / 7 + 1.5))
 
 

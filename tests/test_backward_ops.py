@@ -71,6 +71,9 @@ CASES = {
     "maxpool-2x3-stride1x2-same-ties": keras_layer("MaxPooling2D", (4, 5, 1), "ties", (2, 3), strides=(1, 2),
                                                    padding="same"),
     "maxpool-2-stride3-gaps": keras_layer("MaxPooling2D", (7, 7, 1), "ties", 2, strides=3),
+    # windows of more than 9 cells find their winner with MAX/MATCH, not by comparing every cell
+    "maxpool-4x3-stride2-same-ties-match": keras_layer("MaxPooling2D", (6, 7, 2), "ties", (4, 3), strides=2,
+                                                       padding="same"),
     "avgpool-2": keras_layer("AveragePooling2D", (4, 4, 2), "normal", 2),
     "avgpool-3-stride2-same": keras_layer("AveragePooling2D", (5, 6, 2), "normal", 3, strides=2, padding="same"),
     "avgpool-2-stride3-gaps": keras_layer("AveragePooling2D", (7, 7, 1), "normal", 2, strides=3),
@@ -234,9 +237,9 @@ def test_softmax_passes_the_loss_gradient_through():
 
 
 LIBREOFFICE_CASES = ["conv-3ch-3x3-stride2-same-relu", "conv-2ch-2x3-stride2-valid-swish-nobias",
-                     "maxpool-3-stride1-overlapping-ties", "globalmax-ties", "avgpool-3-stride2-same",
-                     "batchnorm-image", "ReLU-slope-threshold-max", "activation-relu", "prelu-per-channel",
-                     "zeropadding-asymmetric"]
+                     "maxpool-3-stride1-overlapping-ties", "maxpool-4x3-stride2-same-ties-match", "globalmax-ties",
+                     "avgpool-3-stride2-same", "batchnorm-image", "ReLU-slope-threshold-max", "activation-relu",
+                     "prelu-per-channel", "zeropadding-asymmetric"]
 
 
 @pytest.mark.parametrize("case_id", LIBREOFFICE_CASES)

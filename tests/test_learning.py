@@ -131,6 +131,46 @@ def test_small_models_learn_as_tensorflow_says(libreoffice, tmp_path, family):
         assert checked == 2 * sum(len(layer.get_weights()) for layer in model.layers)
 
 
+@pytest.mark.libreoffice
+def test_big_dense_kernels_step_inside_the_sums(libreoffice, tmp_path, monkeypatch):
+    """A Dense kernel of more than SHOWN_AT_MOST weights gets no new-weight cells on the Step sheet
+    (only unit 1, as an example): the pass after the step takes SUMPRODUCT(x, w) − rate ×
+    SUMPRODUCT(x, g). A kernel laid out unevenly sums its input gradient term by term. Both as TF."""
+    from excelnet.ops import dense_backward
+    from excelnet.sheet import Formula
+    from excelnet.workbook import learning
+
+    monkeypatch.setattr(learning, "SHOWN_AT_MOST", 10)
+    rng = np.random.default_rng(5)
+    model = _dense_models()["flatten-relu-softmax"]          # kernels 12 × 6 and 6 × 3, biases 6 and 3
+    result = _build(model, tmp_path, "stepped")
+    step = next(sheet for sheet in result.plan.sheets if sheet.title == "Step")
+    assert step.formula_count() == (6 + 3) + (12 + 6), "new biases, and unit 1 of each kernel"
+    after = next(sheet for sheet in result.plan.sheets if sheet.title == "After the step")
+    formulas = [v.expression for v in after.cells.values() if isinstance(v, Formula)]
+    assert sum(f.count("SUMPRODUCT") == 2 for f in formulas) == 6 + 3
+    checked = _check_in_libreoffice(libreoffice, result, model, _input(model, "stepped", rng),
+                                    [(0, RATES[0]), (2, RATES[1])], "stepped inside the sums")
+    assert checked == 2 * 4
+
+    import keras                                               # a one-unit layer: nothing to space out
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1, activation="tanh", **random_init(15)),
+                              keras.layers.Dense(3, activation="softmax", **random_init(17))])
+    result = _build(model, tmp_path, "one-unit")
+    checked = _check_in_libreoffice(libreoffice, result, model, _input(model, "one-unit", rng),
+                                    [(1, RATES[1])], "one unit")
+    assert checked == 4
+
+    monkeypatch.setattr(dense_backward, "_even_spacing", lambda kernel, book: None)
+    model = _dense_models()["wide-reshape"]                   # 120 units: the sum in two parts
+    result = _build(model, tmp_path, "written-out")
+    back = next(sheet for sheet in result.plan.sheets if sheet.title.startswith("Back 2"))
+    assert not any("SUMPRODUCT" in v.expression for v in back.cells.values() if isinstance(v, Formula))
+    checked = _check_in_libreoffice(libreoffice, result, model, _input(model, "written-out", rng),
+                                    [(1, RATES[1])], "written out")
+    assert checked == 4
+
+
 @pytest.mark.slow
 def test_formulas_engine_agrees_on_a_tiny_model(tmp_path):
     """The formulas library (slow: a tiny model) computes the same learning cells."""

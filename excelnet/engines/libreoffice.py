@@ -44,6 +44,8 @@ class LibreOffice:
         reason = unavailable_reason()
         if reason:
             raise ExcelnetError(reason)
+        self.pending = 0                   # requests sent whose answers are not read yet
+        self._opening: str | None = None   # the workbook start_open() is loading
         self.profile = Path(tempfile.mkdtemp(prefix="excelnet-lo-"))
         pipe = f"excelnet_{uuid.uuid4().hex}"
         self.office = subprocess.Popen(
@@ -55,8 +57,18 @@ class LibreOffice:
                                        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
     def call(self, command: str, **arguments) -> dict:
+        self.send(command, **arguments)
+        return self.receive()
+
+    def send(self, command: str, **arguments) -> None:
+        """Ask the worker for something without waiting: LibreOffice works on it while Python goes
+        on (receive() gets the answer; answers come in the order of the requests)."""
         self.worker.stdin.write(json.dumps({"cmd": command, **arguments}) + "\n")
         self.worker.stdin.flush()
+        self.pending += 1
+
+    def receive(self) -> dict:
+        self.pending -= 1
         line = self.worker.stdout.readline()
         if not line:
             raise ExcelnetError("LibreOffice stopped: " + self.worker.stderr.read()[-2000:])
@@ -65,9 +77,32 @@ class LibreOffice:
             raise ExcelnetError(f"LibreOffice: {answer['error']}")
         return answer
 
+    def settle(self) -> None:
+        """Read and drop the answers still owed (after a failure between send and receive), so
+        the next call gets its own answer."""
+        self._opening = None
+        while self.pending > 0:
+            try:
+                self.receive()
+            except ExcelnetError:
+                pass
+
+    def start_open(self, path: str | Path) -> None:
+        """Begin loading a workbook; open(path) then waits for it (meanwhile Python is free)."""
+        self._opening = str(Path(path).resolve())
+        self.send("open", path=self._opening)
+
     def open(self, path: str | Path) -> float:
         """Load a workbook; returns the seconds it took (load and first full recalculation)."""
-        return self.call("open", path=str(Path(path).resolve()))["load_s"]
+        path = str(Path(path).resolve())
+        if self._opening == path:
+            self._opening = None
+            return self.receive()["load_s"]
+        return self.call("open", path=path)["load_s"]
+
+    def start_run(self, canvases: list | None = None, sample: int | None = None, sheets: tuple = ()) -> None:
+        """run() in two halves: start it, do something else, receive() its answer."""
+        self.send("run", canvases=canvases, sample=sample, sheets=list(sheets))
 
     def run(self, canvases: list | None = None, sample: int | None = None, sheets: tuple = ()) -> dict:
         """Type the canvases, set Sample, recalculate; read the public cells and, whole, the `sheets`."""

@@ -12,13 +12,13 @@ one formula shape are computed together with NumPy (see engine.py)."""
 
 from __future__ import annotations
 
-from operator import itemgetter
+from itertools import compress
 from typing import Iterable
 
 import numpy as np
 
-from ..sheet import Formula, SheetPlan, Text
-from .engine import Grid, evaluate_group, make_groups, store
+from ..sheet import CellKinds, SheetPlan, Text
+from .engine import Grid, SheetFormulas, evaluate_group, make_groups, store
 from .functions import FUNCTIONS, function
 from .order import schedule
 from .parse import FormulaError
@@ -29,29 +29,21 @@ __all__ = ["Evaluator", "FormulaError", "FUNCTIONS", "function", "XLError", "BLA
 
 class Evaluator:
     def __init__(self, sheets: Iterable[SheetPlan]):
-        formulas: dict[str, list[tuple[int, int, str]]] = {}
+        formulas: dict[str, SheetFormulas] = {}
         self._numbers: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
         self._others: dict[str, list[tuple[int, int, object]]] = {}
         extent: dict[str, list[int]] = {}
         for plan in sheets:
-            cells, others, rows, cols, values = [], [], [], [], []
-            for (row, col), value in plan.cells.items():
-                kind = type(value)
-                if kind is float or kind is int:
-                    rows.append(row)
-                    cols.append(col)
-                    values.append(value)
-                elif kind is Formula:
-                    cells.append((row, col, value.expression))
-                else:
-                    others.append((row, col, value.value if kind is Text else value))
-            formulas[plan.title], self._others[plan.title] = cells, others
-            self._numbers[plan.title] = (np.array(rows, np.int64), np.array(cols, np.int64),
-                                         np.array(values, np.float64))
-            extent[plan.title] = [max(max(rows, default=0), max(map(itemgetter(0), cells), default=0),
-                                      max(map(itemgetter(0), others), default=0)),
-                                  max(max(cols, default=0), max(map(itemgetter(1), cells), default=0),
-                                      max(map(itemgetter(1), others), default=0))]
+            kinds = CellKinds.of(plan.cells)
+            keys, values = kinds.keys, kinds.values
+            formulas[plan.title] = SheetFormulas(keys[kinds.formula, 0], keys[kinds.formula, 1],
+                                                 [v.expression for v in compress(values, kinds.formula)])
+            self._numbers[plan.title] = (keys[kinds.number, 0], keys[kinds.number, 1],
+                                         np.array(list(compress(values, kinds.number)), np.float64))
+            other = ~(kinds.formula | kinds.number)
+            self._others[plan.title] = [(r, c, v.value if isinstance(v, Text) else v) for (r, c), v in
+                                        zip(keys[other].tolist(), compress(values, other))]
+            extent[plan.title] = keys.max(axis=0).tolist() if len(keys) else [0, 0]
         self.groups = make_groups(formulas)
         for group in self.groups:        # a reference may reach past a sheet's last cell (a blank canvas)
             for slot in group.slots:
@@ -60,8 +52,9 @@ class Evaluator:
                                       max(right, int(slot.cols.max()) + slot.width - 1)]
         self.grids = {name: Grid(*size) for name, size in extent.items()}
         self._write_constants()
+        self._undo: list[tuple[str, int, int, tuple]] = []    # what run() typed over, to put back
         self.order = schedule(self.groups, self.grids)
-        self.formula_count = sum(len(cells) for cells in formulas.values())
+        self.formula_count = sum(len(cells.texts) for cells in formulas.values())
 
     def _write_constants(self) -> None:
         for sheet, (rows, cols, values) in self._numbers.items():
@@ -79,10 +72,14 @@ class Evaluator:
     def run(self, changes: dict[tuple[str, int, int], object] | None = None) -> "Evaluator":
         """Evaluate every formula; `changes` types values into cells first ((sheet, row, col) -> value,
         None to empty a cell). Each run starts from the sheets as planned."""
-        if changes:
-            self._write_constants()
-            for (sheet, row, col), value in changes.items():
-                self.grids[sheet].set(row, col, value)
+        for sheet, row, col, saved in reversed(self._undo):     # the cells the last run typed into
+            grid = self.grids[sheet]
+            grid.num[row, col], grid.kind[row, col], grid.obj[row, col] = saved
+        self._undo = []
+        for (sheet, row, col), value in (changes or {}).items():
+            grid = self.grids[sheet]
+            self._undo.append((sheet, row, col, (grid.num[row, col], grid.kind[row, col], grid.obj[row, col])))
+            grid.set(row, col, value)
         for group in self.order:
             store(group, self.grids[group.sheet], evaluate_group(group, self.grids))
         return self
@@ -96,11 +93,12 @@ class Evaluator:
         grid = self.grids[sheet]
         return np.where(grid.kind[rows, cols] == NUMBER, grid.num[rows, cols], np.nan)
 
-    def sheet_values(self, sheet: str):
-        """A function (row, col) -> the Python value to store for a formula cell of `sheet`."""
+    def cell_values(self, sheet: str, rows: list[int], cols: list[int]) -> list:
+        """The Python value to store for each of these formula cells: a float, str, bool or XLError
+        (a blank result is 0, as in any spreadsheet)."""
         grid = self.grids[sheet]
-        num, kind, obj = grid.num.tolist(), grid.kind.tolist(), grid.obj
-
-        def lookup(row: int, col: int):
-            return num[row][col] if kind[row][col] == NUMBER else python_value(obj[row, col])
-        return lookup
+        rows, cols = np.asarray(rows, np.int64), np.asarray(cols, np.int64)
+        out = grid.num[rows, cols].tolist()
+        for i in np.flatnonzero(grid.kind[rows, cols] != NUMBER).tolist():
+            out[i] = python_value(grid.obj[rows[i], cols[i]])
+        return out

@@ -7,7 +7,8 @@ column that refers to the column beside it) are split by the depth of each cell.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from itertools import repeat
 
 import numpy as np
 
@@ -55,17 +56,23 @@ class Slot:
     height: int
     width: int
 
+    _at: tuple | None = field(default=None, init=False, repr=False, compare=False)
+
     def same_for_all(self) -> bool:
         return bool((self.rows == self.rows[0]).all() and (self.cols == self.cols[0]).all())
 
     def take(self, grid_array: np.ndarray) -> np.ndarray:
         """(members, height, width) of a grid's cells."""
-        if self.same_for_all():
-            r, c = self.rows[0], self.cols[0]
+        if self._at is None:     # worked out once: each run takes numbers, kinds (and values) of every slot
+            if self.same_for_all():
+                self._at = (int(self.rows[0]), int(self.cols[0]))
+            else:
+                self._at = (self.rows[:, None, None] + np.arange(self.height)[None, :, None],
+                            self.cols[:, None, None] + np.arange(self.width)[None, None, :])
+        r, c = self._at
+        if isinstance(r, int):
             block = grid_array[r:r + self.height, c:c + self.width]
             return np.broadcast_to(block, (len(self.rows),) + block.shape)
-        r = self.rows[:, None, None] + np.arange(self.height)[None, :, None]
-        c = self.cols[:, None, None] + np.arange(self.width)[None, None, :]
         return grid_array[r, c]
 
     def subset(self, mask: np.ndarray) -> "Slot":
@@ -89,71 +96,104 @@ class Group:
 # --- from formulas to groups ----------------------------------------------------------------
 
 
-def make_groups(formulas: dict[str, list[tuple[int, int, str]]]) -> list[Group]:
-    """formulas: sheet -> [(row, col, expression)]. Groups of cells that share a shape."""
+def make_groups(formulas: dict[str, "list[tuple[int, int, str]] | SheetFormulas"]) -> list[Group]:
+    """formulas: sheet -> its formula cells ([(row, col, expression)] or SheetFormulas).
+    Groups of cells that share a shape."""
     groups = []
     for sheet, cells in formulas.items():
-        if cells:
+        if not isinstance(cells, SheetFormulas):
+            cells = SheetFormulas([c[0] for c in cells], [c[1] for c in cells], [c[2] for c in cells])
+        if len(cells.texts):
             groups.extend(_sheet_groups(sheet, cells))
     return groups
 
 
+@dataclass
+class SheetFormulas:
+    """A sheet's formula cells: rows, columns and expressions (without '=')."""
+
+    rows: "list[int] | np.ndarray"
+    cols: "list[int] | np.ndarray"
+    texts: list[str]
+
+    def cell(self, i: int) -> tuple[int, int, str]:
+        return int(self.rows[i]), int(self.cols[i]), self.texts[i]
+
+
 class _References:
-    """Every reference in a sheet's formulas, from one pass of SLOT over all of them."""
+    """Every reference in a sheet's formulas, from one pass of SLOT over all of them; the
+    numbers are converted by NumPy in bulk, not one Python call per reference."""
 
     def __init__(self, texts: list[str]):
         parts = SLOT.split("\x00".join(texts))
         literal = parts[0::7]
         self.keys = "".join(literal).split("\x00")          # each formula without its references
         count = len(literal) - 1
-        owner = np.cumsum(np.fromiter((p.count("\x00") for p in literal[:-1]), np.int64, count))
+        ends = np.fromiter(map(str.count, literal[:-1], repeat("\x00")), np.int64, count)
+        owner = np.cumsum(ends)                              # the formula of each reference
         self.first = np.searchsorted(owner, np.arange(len(texts)))        # its first reference
         self.count = np.bincount(owner, minlength=len(texts))
         quoted, plain, c1, r1, c2, r2 = (parts[k::7] for k in range(1, 7))
-        sheets = list(zip(quoted, plain))
-        self.sheet_names = list(set(sheets))
-        ids = {name: i for i, name in enumerate(self.sheet_names)}
-        self.sheet = np.fromiter(map(ids.__getitem__, sheets), np.int64, count)
+        if any(plain):
+            quoted = [q if q is not None else (None if p is None else "\x00" + p) for q, p in zip(quoted, plain)]
+        ids = dict.fromkeys(quoted)
+        self.sheet_names = [(None, None) if n is None else (None, n[1:]) if n[:1] == "\x00" else (n, None) for n in ids]
+        ids = {name: i for i, name in enumerate(ids)}
+        self.sheet = np.fromiter(map(ids.__getitem__, quoted), np.int64, count)
         columns = {letters: column_number(letters) for letters in set(c1) | set(c2) if letters}
-        top = np.fromiter(map(int, r1), np.int64, count)
+        columns[None] = columns[""] = -1
+        top = _integers(r1, count)
         left = np.fromiter(map(columns.__getitem__, c1), np.int64, count)
-        bottom = np.fromiter((int(r) if r else -1 for r in r2), np.int64, count)
-        right = np.fromiter((columns[c] if c else -1 for c in c2), np.int64, count)
-        bottom, right = np.where(bottom < 0, top, bottom), np.where(right < 0, left, right)
+        right = np.fromiter(map(columns.__getitem__, c2), np.int64, count)
+        second = right >= 0                                  # a range A1:B2, not one cell
+        bottom = np.where(second, 0, top)
+        bottom[second] = _integers([r for r in r2 if r], int(second.sum()))
+        right = np.where(second, right, left)
         self.top, self.bottom = np.minimum(top, bottom), np.maximum(top, bottom)
         self.left, self.right = np.minimum(left, right), np.maximum(left, right)
 
 
-def _sheet_groups(sheet: str, cells: list[tuple[int, int, str]]) -> list[Group]:
-    texts = [cell[2] for cell in cells]
-    refs = _References(texts)
-    by_shape: dict[str, list[int]] = {}
-    for i, key in enumerate(refs.keys):
-        by_shape.setdefault(key, []).append(i)
+def _integers(digits: list[str], count: int) -> np.ndarray:
+    """Row numbers from their digits, parsed by NumPy in one call."""
+    out = np.fromstring(" ".join(digits), dtype=np.int64, sep=" ") if digits else np.zeros(0, np.int64)
+    if len(out) != count:                  # cannot happen for what SLOT matches; say so plainly if it does
+        raise FormulaError("cannot read the row numbers of the references")
+    return out
+
+
+def _sheet_groups(sheet: str, cells: SheetFormulas) -> list[Group]:
+    refs = _References(cells.texts)
+    shapes = dict.fromkeys(refs.keys)                    # each shape once, in order of first use
+    shapes = {key: k for k, key in enumerate(shapes)}
+    shape = np.fromiter(map(shapes.__getitem__, refs.keys), np.int64, len(refs.keys))
+    order = np.argsort(shape, kind="stable")
+    bounds = np.flatnonzero(np.diff(shape[order], prepend=-1)).tolist() + [len(order)]
+    rows, cols = np.asarray(cells.rows, np.int64), np.asarray(cells.cols, np.int64)
     groups = []
-    for members in by_shape.values():
-        groups.extend(_shape_groups(sheet, cells, np.array(members), refs))
+    for start, end in zip(bounds, bounds[1:]):
+        groups.extend(_shape_groups(sheet, cells, rows, cols, order[start:end], refs))
     return groups
 
 
-def _shape_groups(sheet: str, cells, members: np.ndarray, refs: _References) -> list[Group]:
-    expression = cells[members[0]][2]
+def _shape_groups(sheet: str, cells: SheetFormulas, all_rows: np.ndarray, all_cols: np.ndarray,
+                  members: np.ndarray, refs: _References) -> list[Group]:
+    expression = cells.texts[members[0]]
     tree, spans = parse(expression)
     m = len(spans)
     if not fast_slots_agree(expression, spans) or (refs.count[members] != m).any():
-        return [g for i in members for g in _exact_group(sheet, cells[i])]   # e.g. 'A1' inside a text
-    rows = np.array([cells[i][0] for i in members])
-    cols = np.array([cells[i][1] for i in members])
+        return [g for i in members for g in _exact_group(sheet, cells.cell(i))]   # e.g. 'A1' inside a text
+    rows, cols = all_rows[members], all_cols[members]
     if not m:
         return [Group(sheet, rows, cols, tree, [], expression)]
     at = refs.first[members][:, None] + np.arange(m)[None, :]               # (members, references)
     top, left = refs.top[at], refs.left[at]
     height, width, names = refs.bottom[at] - top + 1, refs.right[at] - left + 1, refs.sheet[at]
     signature = np.concatenate([names, height, width], axis=1)
-    if (signature == signature[0]).all():
+    varying = (signature != signature[0]).any(axis=0)      # most columns are the same for every member
+    if not varying.any():
         which, kinds = np.zeros(len(members), np.int64), 1
     else:
-        unique, which = np.unique(signature, axis=0, return_inverse=True)
+        unique, which = np.unique(signature[:, varying], axis=0, return_inverse=True)
         which, kinds = which.reshape(-1), len(unique)
     out = []
     for k in range(kinds):
@@ -161,7 +201,7 @@ def _shape_groups(sheet: str, cells, members: np.ndarray, refs: _References) -> 
         i = int(np.argmax(mask))
         slots = [Slot(sheet_name(*refs.sheet_names[names[i, j]], sheet), top[mask, j], left[mask, j],
                       int(height[i, j]), int(width[i, j])) for j in range(m)]
-        out.append(Group(sheet, rows[mask], cols[mask], tree, slots, cells[members[i]][2]))
+        out.append(Group(sheet, rows[mask], cols[mask], tree, slots, cells.texts[members[i]]))
     return out
 
 
@@ -288,4 +328,4 @@ def store(group: Group, grid: Grid, result: np.ndarray) -> None:
         grid.set(r, c, 0.0 if v is BLANK else v)
 
 
-__all__ = ["Grid", "Group", "Slot", "make_groups", "evaluate_group", "store", "arithmetic", "concat", "DIV0"]
+__all__ = ["Grid", "Group", "Slot", "SheetFormulas", "make_groups", "evaluate_group", "store", "arithmetic", "concat", "DIV0"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from functools import cached_property
+from itertools import product
 from typing import Any, Callable
 
 import numpy as np
@@ -57,16 +58,20 @@ class WeightCells:
         """(row, col) of one element."""
         return self._positions[tuple(index)]
 
+    def positions(self) -> list[tuple[int, int]]:
+        """(row, col) of every element, in C order (as np.ndindex walks the array)."""
+        return list(self._positions.values())
+
     @cached_property
     def _positions(self) -> dict[tuple[int, ...], tuple[int, int]]:
         """Every element's (row, col), computed at once: the learning sheets ask for each of
         tens of thousands of weights several times (cached on the frozen instance's __dict__)."""
         corners = np.array([[a.row, a.col] for a in self.areas], dtype=np.int64).reshape(-1, 2)
         cells = (corners[self.area_index] + self.offsets).reshape(-1, 2).tolist()
-        return dict(zip(np.ndindex(*self.shape), map(tuple, cells)))
+        return dict(zip(product(*map(range, self.shape)), map(tuple, cells)))   # C order, as np.ndindex
 
     def ref(self, index: tuple[int, ...], here: str, absolute: bool = True) -> str:
-        return ref(self.sheet, *self.position(index), here, absolute)
+        return ref(self.sheet, *self._positions[tuple(index)], here, absolute)
 
     def moved(self, areas: "list[Rect] | tuple[Rect, ...]") -> "WeightCells":
         """The same layout in other areas (each the same size as the one it replaces)."""
@@ -90,6 +95,21 @@ def block_cells(sheet: str, areas: "list[Rect]", shape: tuple[int, ...],
     index = tuple(np.indices(shape, dtype=np.int32))
     area, dr, dc = (np.broadcast_to(np.asarray(v, dtype=np.int32), shape) for v in place(index))
     return WeightCells(sheet, tuple(areas), np.ascontiguousarray(area), np.stack([dr, dc], axis=-1))
+
+
+@dataclass(frozen=True)
+class SteppedWeights:
+    """A weight array after one step of gradient descent that no cells hold: w − rate × g is
+    applied where the weights are read, as SUMPRODUCT(x, w) − rate × SUMPRODUCT(x, g) (exactly
+    Σ x·(w − rate·g)). For a kernel too big to show a second time (the learning workbook's Step
+    sheet says so in words); only an op whose `reads_stepped(k)` is true gets one."""
+
+    weights: WeightCells
+    grads: WeightCells
+    rate: Rect                    # the LearningRate cell
+
+    def rate_ref(self, here: str) -> str:
+        return self.rate.ref(here, absolute=True)
 
 
 @dataclass(frozen=True)
@@ -142,6 +162,10 @@ class Op:
         laid out like `out` (before the softmax for an op that ends in one, as above).
         Returns (input gradient cells, weight gradient cells)."""
         raise NotImplementedError
+
+    def reads_stepped(self, k: int) -> bool:
+        """Whether the forward pass after a step can read weight array k as SteppedWeights."""
+        return False
 
     @property
     def has_backward(self) -> bool:

@@ -8,8 +8,8 @@ derivative × the filter's switch):
   the real input: the padding zeros would add nothing.
 - ∂loss/∂bias[f] = SUM(δ_f).
 - ∂loss/∂input = a "full" correlation of δ with the filters turned by 180°: δ channel-
-  interleaved (column = x·F + f), so one kh × kw·F window pairs with one turned filter per
-  input channel, read from the filter cells a student edits.
+  interleaved and stood on its side (row = x·F + f, column = y), so one kw·F × kh window pairs
+  with one turned filter per input channel, read from the filter cells a student edits.
 A switched-off filter (switch 0) has δ = 0: no gradient for it, nothing from it to the input."""
 
 from __future__ import annotations
@@ -124,9 +124,14 @@ def _emit_weight_gradients(op, sheet, x: Planar, delta: Planar, spread: Planar,
 
 
 def _emit_input_gradient(op, sheet, x: Planar, spread: Planar, kernel: WeightCells) -> Planar:
+    """Each input cell: one SUMPRODUCT of a window of δ (filters interleaved) with the turned filters
+    of its channel. With several filters both are stood on their side (row = x·F + f, column = y):
+    a window is then kw·F rows by kh columns, and LibreOffice reads a range column by column, so a
+    tall window (3 columns) reads faster than a wide one (3 rows of 96 columns)."""
     kh, kw, cin, cout = op.kernel.shape
     top, _, left, _ = op.pads
-    turned = _turned_filters(op, sheet, kernel)
+    tall = cout > 1
+    turned = _turned_filters(op, sheet, kernel, tall)
     source = _interleaved(sheet, spread)
     sheet.line("∂loss/∂input (laid out like the input): each cell a window of the gradient above "
                "times a turned filter", "heading")
@@ -142,44 +147,54 @@ def _emit_input_gradient(op, sheet, x: Planar, spread: Planar, kernel: WeightCel
                 if i0 <= i1 and j0 <= j1:
                     rows, cols = i1 - i0 + 1, (j1 - j0 + 1) * cout
                     r0, s0 = p + top + i0 - (kh - 1), q + left + j0 - (kw - 1)
-                    expression = (f"SUMPRODUCT({source.sub_ref(r0, s0 * cout, rows, cols, here)},"
-                                  f"{turned[c].sub_ref(i0, j0 * cout, rows, cols, here, absolute=True)})")
+                    if tall:
+                        window = source.sub_ref(s0 * cout, r0, cols, rows, here)
+                        filters = turned[c].sub_ref(j0 * cout, i0, cols, rows, here, absolute=True)
+                    else:
+                        window = source.sub_ref(r0, s0 * cout, rows, cols, here)
+                        filters = turned[c].sub_ref(i0, j0 * cout, rows, cols, here, absolute=True)
+                    expression = f"SUMPRODUCT({window},{filters})"
                 zero_or_formula(sheet, grid.row + p, grid.col + q, expression)
     return d_x
 
 
-def _turned_filters(op, sheet, kernel: WeightCells) -> list[Rect]:
-    """For each input channel c: every filter's weights for c, turned by 180°, filters side by
-    side (column = x·F + f), copied by formulas from the filter cells."""
+def _turned_filters(op, sheet, kernel: WeightCells, tall: bool) -> list[Rect]:
+    """For each input channel c: every filter's weights for c, turned by 180°, copied by formulas
+    from the filter cells; filters side by side (column = x·F + f), or `tall`: stood on their
+    side (row = x·F + f, column = y)."""
     kh, kw, cin, cout = op.kernel.shape
-    sheet.line("The filters turned by 180°, for each input channel (formulas: column = x·F + f)", "heading")
+    where = "row = x·F + f, column = y" if tall else "column = x·F + f"
+    sheet.line(f"The filters turned by 180°, for each input channel (formulas: {where})", "heading")
+    rows, cols = (kw * cout, kh) if tall else (kh, kw * cout)
     first, here, rects = sheet.next_row, sheet.title, []
-    for c, (dr, dc) in enumerate(arrange(cin, kh + 1, kw * cout)):
+    for c, (dr, dc) in enumerate(arrange(cin, rows + 1, max(cols, 4))):
         sheet.put(first + dr, 1 + dc, f"in {c + 1}", "label")
-        rect = sheet.block(sheet.rect(first + dr + 1, 1 + dc, kh, kw * cout), WEIGHTS)
+        rect = sheet.block(sheet.rect(first + dr + 1, 1 + dc, rows, cols), WEIGHTS)
         for i in range(kh):
             for j in range(kw):
                 for f in range(cout):
-                    sheet.formula(rect.row + i, rect.col + j * cout + f,
-                                  kernel.ref((kh - 1 - i, kw - 1 - j, c, f), here))
+                    at = (rect.row + j * cout + f, rect.col + i) if tall else (rect.row + i, rect.col + j * cout + f)
+                    sheet.formula(*at, kernel.ref((kh - 1 - i, kw - 1 - j, c, f), here))
         rects.append(rect)
     return rects
 
 
 def _interleaved(sheet, spread: Planar) -> Rect:
-    """The (spread) δ with its filters side by side (column = x·F + f); δ itself for one filter."""
+    """The (spread) δ with its filters interleaved and stood on its side (row = x·F + f, column = y);
+    δ itself for one filter."""
     if spread.channels == 1:
         return spread.grids[0]
-    sheet.line("The same, filters side by side (column = x·F + f)", "heading")
+    sheet.line("The same, filters interleaved and stood on its side (row = x·F + f, column = y)", "heading")
     filters, here = spread.channels, sheet.title
-    rect = sheet.block(sheet.rect(sheet.next_row, 1, spread.height, spread.width * filters), WEIGHTS)
+    rect = sheet.block(sheet.rect(sheet.next_row, 1, spread.width * filters, spread.height), WEIGHTS)
     for p in range(spread.height):
         for q in range(spread.width):
             for f in range(filters):
                 row, col = spread.grids[f].row + p, spread.grids[f].col + q
                 value = sheet.cells.get((row, col))     # a stride's gap holds a plain 0: copy it
+                at = (rect.row + q * filters + f, rect.col + p)
                 if isinstance(value, (int, float)):
-                    sheet.put(rect.row + p, rect.col + q * filters + f, value)
+                    sheet.put(*at, value)
                 else:
-                    sheet.formula(rect.row + p, rect.col + q * filters + f, spread.cell_ref(p, q, f, here))
+                    sheet.formula(*at, spread.cell_ref(p, q, f, here))
     return rect

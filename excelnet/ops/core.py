@@ -6,12 +6,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..layout import Cells, Flat, Planar, flat_width
+from ..layout import Cells, Flat, Planar, flat_width, ref
 from ..sheet import ACTIVATIONS, WEIGHTS, SheetPlan
 from .activations import FIXED, SOFTMAX, Activation, activation
-from .base import Book, Context, Op, Params, Unsupported, WeightCells, block_cells, converter, finish, option, whole
+from .base import (Book, Context, Op, Params, SteppedWeights, Unsupported, WeightCells, block_cells, converter,
+                   finish, option, whole)
 from .cells import fill_like, new_flat, new_planar, write_values
-from .grad_cells import like, mirror_weights, place_weights, sum_of_products
+from .dense_backward import emit_dense_input_gradient
+from .grad_cells import like, mirror_weights, place_weights
 
 
 def softmax(x: np.ndarray) -> np.ndarray:
@@ -36,9 +38,6 @@ def emit_softmax(sheet: SheetPlan, logits: Flat) -> Flat:
     probs = new_flat(sheet, logits.shape, "probability", block=block)
     fill_like(sheet, exps, probs, lambda ref, i: f"{ref}/{total.ref(here, absolute=True)}")
     return probs
-
-
-UNITS_PER_FORMULA = 100   # ∂loss/∂input sums weight × δ over the units: at most this many terms per formula
 
 
 @dataclass(frozen=True)
@@ -75,8 +74,14 @@ class Dense(Op):
     def emit(self, sheet: SheetPlan, x: Flat, book: Book, params: Params | None = None) -> Flat:
         units = self.kernel.shape[1]
         kernel = self._emit_kernel(book, x) if params is None else params.arrays[0]
-        sheet.line(f"Each unit: multiply each of the {x.size} inputs by its own weight (sheet '{kernel.sheet}'), "
-                   "add them all up, then add its bias (one SUMPRODUCT).", "note", skip=1)
+        if isinstance(kernel, SteppedWeights):
+            sheet.line(f"Each unit: SUMPRODUCT of the {x.size} inputs with its weights (sheet "
+                       f"'{kernel.weights.sheet}') − LearningRate × SUMPRODUCT of the inputs with the weights' "
+                       f"gradients (sheet '{kernel.grads.sheet}'): that is Σ input × (w − LearningRate × ∂loss/∂w), "
+                       "the new weights, plus the new bias.", "note", skip=1)
+        else:
+            sheet.line(f"Each unit: multiply each of the {x.size} inputs by its own weight (sheet '{kernel.sheet}'), "
+                       "add them all up, then add its bias (one SUMPRODUCT).", "note", skip=1)
         row = sheet.line("unit", "label")
         for j in range(units):
             sheet.put(row, 2 + j, j + 1, "label")
@@ -88,7 +93,7 @@ class Dense(Op):
         here = sheet.title
         for j in range(units):
             bias = "" if self.bias is None else "+" + params.arrays[1].ref((j,), here, absolute=False)
-            pre = f"SUMPRODUCT({x.block.ref(here)},{kernel.areas[j].ref(here, absolute=True)}){bias}"
+            pre = f"{self._weighted_sum(x, kernel, j, here)}{bias}"
             sheet.formula(out.block.row, out.block.col + j, act.formula(pre))
         if self.activation == SOFTMAX:
             return emit_softmax(sheet, out)
@@ -98,6 +103,19 @@ class Dense(Op):
             book.remember_pre_activation(final, out)
             return final
         return out
+
+    @staticmethod
+    def _weighted_sum(x: Flat, kernel: "WeightCells | SteppedWeights", j: int, here: str) -> str:
+        """Unit j's Σ input × weight; after a step with a kernel no cells hold,
+        Σ input × w − rate × Σ input × g (the same sum, w − rate × g, taken apart)."""
+        inputs = x.block.ref(here)
+        if isinstance(kernel, SteppedWeights):
+            return (f"SUMPRODUCT({inputs},{kernel.weights.areas[j].ref(here, absolute=True)})-"
+                    f"{kernel.rate_ref(here)}*SUMPRODUCT({inputs},{kernel.grads.areas[j].ref(here, absolute=True)})")
+        return f"SUMPRODUCT({inputs},{kernel.areas[j].ref(here, absolute=True)})"
+
+    def reads_stepped(self, k: int) -> bool:
+        return k == 0          # the kernel: each unit reads its whole block in one SUMPRODUCT
 
     def _emit_bias(self, sheet: SheetPlan) -> tuple:
         """The biases as one row on the layer sheet, under the unit numbers."""
@@ -160,10 +178,11 @@ class Dense(Op):
                             "laid out exactly like the weights.", "title", skip=1)
         grad_kernel = mirror_weights(kernel, gradient_sheet, book)
         where = gradient_sheet.title
+        deltas = [ref(delta.block.sheet, *delta.position(j), where, absolute=True) for j in range(units)]
         for i in range(self.kernel.shape[0]):
-            xi = x.flat_ref(i, where)
+            xi = x.flat_ref(i, where)        # relative, δ absolute: a unit's rows are one formula (faster)
             for j in range(units):
-                gradient_sheet.formula(*grad_kernel.position((i, j)), f"{xi}*{delta.flat_ref(j, where)}")
+                gradient_sheet.formula(*grad_kernel.position((i, j)), f"{xi}*{deltas[j]}")
         arrays = (grad_kernel,)
         if self.bias is not None:
             sheet.line("bias gradient ∂loss/∂b = δ", "heading")
@@ -171,23 +190,7 @@ class Dense(Op):
             for j in range(units):
                 sheet.formula(*grad_bias.position((j,)), delta.flat_ref(j, here))
             arrays += (grad_bias,)
-        sheet.line(f"∂loss/∂input: for each input, Σ over the {units} units of (its weight to the unit) × δ",
-                   "heading")
-        chunks = [range(start, min(start + UNITS_PER_FORMULA, units))
-                  for start in range(0, units, UNITS_PER_FORMULA)]
-        parts = []
-        for chunk in chunks:   # several units' worth per formula keeps each under Excel's 8,192 characters
-            part = like(sheet, x, "∂loss/∂input" if len(chunks) == 1 else f"units {chunk[0] + 1}–{chunk[-1] + 1}")
-            for i in range(self.kernel.shape[0]):
-                terms = [(kernel.ref((i, j), here), delta.flat_ref(j, here)) for j in chunk]
-                sheet.formula(*part.position(i), sum_of_products(terms))
-            parts.append(part)
-        if len(parts) == 1:
-            return parts[0], arrays
-        grad_x = like(sheet, x, "∂loss/∂input")
-        for i in range(self.kernel.shape[0]):
-            sheet.formula(*grad_x.position(i), "+".join(p.flat_ref(i, here) for p in parts))
-        return grad_x, arrays
+        return emit_dense_input_gradient(sheet, x, kernel, delta, book), arrays
 
     def _emit_delta(self, sheet: SheetPlan, out: Flat, grad: Flat, book: Book) -> Flat:
         """∂loss/∂(weighted sum) of each unit: the incoming gradient for a softmax or a linear

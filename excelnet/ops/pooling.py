@@ -21,6 +21,7 @@ from .base import Book, Params, Context, Op, Unsupported, check_channels_last, c
 from .backward import zero_or_formula
 from .cells import new_flat, new_planar, shape_text
 
+COMPARED_AT_MOST = 9     # max pooling's backward: windows up to 3×3 find their winner by comparisons
 FUNCTIONS = {"max": ("MAX", np.max), "average": ("AVERAGE", np.mean)}
 
 
@@ -138,8 +139,10 @@ class Pool2D(Op):
         return d_x, ()
 
     def _emit_winners(self, sheet: SheetPlan, x: Planar, out: Planar) -> Planar:
-        """Which cell of each window holds its maximum first (1 = top left, row by row): the first
-        window row whose MAX is the window's maximum, and MATCH for the column in that row."""
+        """Which cell of each window holds its maximum first (1 = top left, row by row). A small
+        window compares its cells with the maximum in turn (IF(a=max,1,IF(b=max,2,...)): faster in
+        LibreOffice than MATCH); a big one finds the first window row whose MAX is the window's
+        maximum, and MATCH for the column in that row."""
         sheet.line("The winner of each window: which of its cells holds the maximum first "
                    "(1 = top left, counting row by row)", "heading")
         winners = new_planar(sheet, self.output_shape)
@@ -147,6 +150,13 @@ class Pool2D(Op):
         for c, grid in enumerate(winners.grids):
             for (i, j), (y0, h), (x0, w) in self._placed_windows():
                 top = out.cell_ref(i, j, c, here)
+                if h * w <= COMPARED_AT_MOST:
+                    cells = [x.cell_ref(y0 + r, x0 + q, c, here) for r in range(h) for q in range(w)]
+                    formula = str(len(cells))
+                    for place in reversed(range(len(cells) - 1)):
+                        formula = f"IF({cells[place]}={top},{place + 1},{formula})"
+                    sheet.formula(grid.row + i, grid.col + j, formula)
+                    continue
                 rows = [x.window_ref(c, y0 + r, x0, 1, w, here) for r in range(h)]
                 formula = f"{(h - 1) * w}+MATCH({top},{rows[-1]},0)" if h > 1 else f"MATCH({top},{rows[-1]},0)"
                 for r in reversed(range(h - 1)):

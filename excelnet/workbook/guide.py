@@ -44,7 +44,8 @@ LEARNING = [
     "5. Input sheet: the saliency picture is ∂loss/∂pixel: brown pixels would make the network surer of the Target "
     "with more ink.",
     "6. Step sheet: every weight becomes w − LearningRate × ∂loss/∂w, a small move downhill. Switched-off filters "
-    "get no gradient, so they do not change.",
+    "get no gradient, so they do not change. A big Dense kernel is not copied there: the pass after the step "
+    "applies w − LearningRate × ∂loss/∂w inside each unit's sum (the Step sheet explains it).",
     "7. After the step sheet: the same picture through the network with the new weights. The Output sheet shows "
     "the probabilities and the loss before and after side by side.",
     "Experiment: type a wrong Target and watch the step move the probabilities towards it. Then raise the "

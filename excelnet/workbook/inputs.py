@@ -111,7 +111,7 @@ def emit_digits(data: SheetPlan, samples: Samples, class_names: list, shape: tup
         data.put(2 + k, 1, class_names[int(samples.labels[k])])
         values = samples.images[k]
         if per_cell:
-            text = "".join(f"{int(v):03d}" for v in values.tolist())
+            text = "".join(map("{:03d}".format, values.astype(np.int64).tolist()))
             for j in range(0, size, per_cell):
                 data.put(2 + k, 2 + j // per_cell, text[3 * j:3 * (j + per_cell)])
         else:

@@ -4,7 +4,9 @@ forward pass, all as formulas.
 Sheets, after the Output sheet, in the order the computation runs:
 - "Back i <layer>", from the last layer to the first: ∂loss/∂(each value) flowing backwards, and
   ∂loss/∂(each weight) laid out like the weights (Grad_<i>_<k>); each layer's op writes them.
-- "Step": every trainable weight w − LearningRate × ∂loss/∂w, one section per layer.
+- "Step": every trainable weight w − LearningRate × ∂loss/∂w, one section per layer; a Dense kernel
+  of more than SHOWN_AT_MOST weights is explained in words, the pass after the step applying the
+  step inside each unit's sum (SteppedWeights): 51,200 cells fewer for the shipped model.
 - "After the step": the whole forward pass again with the new weights, on the same input.
 The Output sheet gets Target, LearningRate, Loss, LossAfter and the probabilities after the
 step beside the ones before; the Input sheet gets the saliency ∂loss/∂input beside the Canvas."""
@@ -16,7 +18,7 @@ from dataclasses import dataclass
 from ..errors import ExcelnetError
 from ..layout import Cells, Flat, Rect
 from ..ops import Network
-from ..ops.base import Book, Op, Params, WeightCells
+from ..ops.base import Book, Op, Params, SteppedWeights, WeightCells
 from ..ops.core import Dense
 from ..ops.elementwise import SoftmaxOp
 from ..ops.grad_cells import like, place_weights
@@ -27,6 +29,7 @@ from .outputs import OutputCells
 DEFAULT_RATE = 0.01          # Keras' SGD default
 NOT_TRAINED = ("moving mean", "moving variance")   # BatchNormalization statistics: SGD leaves them
 NOUNS = {"Conv2D": "filter", "Dense": "unit"}       # what one block of a kernel is
+SHOWN_AT_MOST = 10_000   # the Step sheet shows a weight array's new values as cells up to this size
 
 
 class LearnError(ExcelnetError):
@@ -203,13 +206,13 @@ def _saliency(sheet: SheetPlan, inputs: InputCells, grad: Cells) -> list[Rect]:
 # --- One step of gradient descent ------------------------------------------------------------------
 
 def _step(book, network, params, grads, rate: Rect) -> dict[int, Params]:
-    """New weights w − rate × ∂loss/∂w, laid out like the weights (trainable arrays only)."""
+    """New weights w − rate × ∂loss/∂w, laid out like the weights (trainable arrays only); a kernel
+    of more than SHOWN_AT_MOST weights that its layer can read as SteppedWeights gets words instead."""
     sheet = book.add_sheet("Step", "step")
     sheet.line("One step of gradient descent: every weight w becomes w − LearningRate × ∂loss/∂w", "title")
     sheet.line("Each cell below is a weight after the step: its old value minus the learning rate times its "
                "gradient (from the Back sheets). The 'After the step' sheet runs the network with them.", "note",
                skip=1)
-    here, r = sheet.title, rate.ref(sheet.title, absolute=True)
     updated = {}
     for index, op in enumerate(network.ops, start=1):
         arrays = params.get(index, Params())
@@ -217,19 +220,68 @@ def _step(book, network, params, grads, rate: Rect) -> dict[int, Params]:
             continue
         sheet.line(f"Layer {index}: {op.name} ({op.title})", "heading")
         new = []
-        for (label, _), weights, grad in zip(op.weight_arrays(), arrays.arrays, grads[index]):
+        for k, ((label, _), weights, grad) in enumerate(zip(op.weight_arrays(), arrays.arrays, grads[index])):
             if label in NOT_TRAINED:
                 sheet.line(f"{label}: not trained (Keras' SGD leaves it as it is)", "note")
                 new.append(weights)
-                continue
-            cells = place_weights(weights, sheet, f"new {label}", WEIGHTS, NOUNS.get(op.title, "part"))
-            for idx in _indices(weights.shape):
-                sheet.formula(*cells.position(idx), f"{weights.ref(idx, here)}-{r}*{grad.ref(idx, here)}")
-            new.append(cells)
+            elif op.reads_stepped(k) and _size(weights) > SHOWN_AT_MOST:
+                new.append(_step_in_the_sums(sheet, op, label, weights, grad, rate))
+            else:
+                cells = place_weights(weights, sheet, f"new {label}", WEIGHTS, NOUNS.get(op.title, "part"))
+                _fill_step(sheet, cells, weights, grad, rate)
+                new.append(cells)
         sheet.next_row += 1
         updated[index] = Params(tuple(new), arrays.switches)
     sheet.freeze = (2, 1)
     return updated
+
+
+def _fill_step(sheet: SheetPlan, cells: WeightCells, weights: WeightCells, grad: WeightCells, rate: Rect) -> None:
+    """cells[idx] = weights[idx] − rate × grad[idx]. Relative references: where an area of `cells`
+    lines up with whole areas of the weights and gradients, its rows are one formula (faster)."""
+    here, r = sheet.title, rate.ref(sheet.title, absolute=True)
+    for idx in _indices(weights.shape):
+        sheet.formula(*cells.position(idx), f"{weights.ref(idx, here, absolute=False)}-{r}*"
+                                            f"{grad.ref(idx, here, absolute=False)}")
+
+
+def _step_in_the_sums(sheet: SheetPlan, op, label: str, weights: WeightCells, grad: WeightCells,
+                      rate: Rect) -> SteppedWeights:
+    """A big kernel (a Dense layer's 800 × 64 = 51,200 weights) is not copied: the pass after the
+    step applies w − rate × g inside each unit's sum. The sheet says so, with one unit as an example."""
+    size = _size(weights)
+    sheet.line(f"new {label}: its {size:,} weights are not repeated here (they would double the work of every "
+               "recalculation).", "note")
+    sheet.line(f"The step is applied where they are used: on 'After the step', each unit computes SUMPRODUCT(inputs, "
+               f"weights on '{weights.sheet}') − LearningRate × SUMPRODUCT(inputs, gradients on '{grad.sheet}'), "
+               "which is exactly Σ input × (w − LearningRate × ∂loss/∂w).", "note")
+    sheet.line(f"Any new weight is the cell on '{weights.sheet}' − LearningRate × the same cell on '{grad.sheet}'. "
+               "For example, the first unit after the step:", "note")
+    first = _first_unit(weights)
+    if first is not None:
+        cells = place_weights(first, sheet, f"new {label}, unit 1", WEIGHTS, "unit")
+        _fill_step(sheet, cells, first, _first_unit(grad), rate)
+    return SteppedWeights(weights, grad, rate)
+
+
+def _first_unit(cells: WeightCells) -> WeightCells | None:
+    """Unit 1's weights (kernel[..., 0]) as a WeightCells of their own, when the areas that hold them
+    hold nothing else; else None."""
+    import numpy as np
+
+    mine = sorted(set(cells.area_index[..., 0].ravel().tolist()))
+    if np.isin(cells.area_index[..., 1:], mine).any():
+        return None
+    renumber = np.zeros(len(cells.areas), dtype=cells.area_index.dtype)
+    renumber[mine] = np.arange(len(mine))
+    return WeightCells(cells.sheet, tuple(cells.areas[m] for m in mine), renumber[cells.area_index[..., 0]],
+                       cells.offsets[..., 0, :])
+
+
+def _size(cells: WeightCells) -> int:
+    import numpy as np
+
+    return int(np.prod(cells.shape))
 
 
 def _indices(shape):
@@ -242,8 +294,10 @@ def _forward_again(book, network, inputs: InputCells, updated: dict[int, Params]
     """The forward pass once more, every layer on one sheet, reading the new weights."""
     sheet = book.add_sheet("After the step", "layer")
     sheet.line("After the step: the same picture through the network with the new weights", "title")
-    sheet.line("Every layer again, top to bottom, each reading its weights from the Step sheet; filter "
-               "switches are the same cells as before.", "note", skip=1)
+    big = any(isinstance(a, SteppedWeights) for p in updated.values() for a in p.arrays)
+    sheet.line("Every layer again, top to bottom, each reading its new weights from the Step sheet" +
+               (" (a big Dense kernel: its old weights and their gradients, as the Step sheet explains)"
+                if big else "") + "; filter switches are the same cells as before.", "note", skip=1)
     x = inputs.network_input
     for index, op in enumerate(network.ops, start=1):
         sheet.line(f"Layer {index}: {op.name} ({op.title})", "heading")

@@ -8,6 +8,10 @@ rows, columns, formula length, arguments per function and nesting."""
 from __future__ import annotations
 
 import math
+from itertools import repeat
+from operator import itemgetter
+
+import numpy as np
 
 from ..errors import SpreadsheetLimitError
 from ..layout import MAX_COLS, MAX_ROWS
@@ -172,22 +176,20 @@ def check_limits(sheets: list[SheetPlan]) -> None:
     problems = []
     for sheet in sheets:
         who = _who(sheet)
-        rows = max((r for r, _ in sheet.cells), default=0)
-        cols = max((c for _, c in sheet.cells), default=0)
+        rows = max(sheet.cells, default=(0, 0))[0]
+        cols = max(map(itemgetter(1), sheet.cells), default=0)
         if rows > MAX_ROWS:
             problems.append(_over(who, rows, MAX_ROWS, "rows"))
         if cols > MAX_COLS:
             problems.append(_over(who, cols, MAX_COLS, "columns"))
-        longest, arguments, nesting = 0, 0, 0
-        for value in sheet.cells.values():
-            if not isinstance(value, Formula):
-                continue
-            expression = value.expression
-            longest = max(longest, len(expression) + 1)
-            # Only a formula with that many commas or brackets can break the other limits.
-            if expression.count(",") >= MAX_ARGUMENTS or expression.count("(") > MAX_NESTING:
-                most, deepest = function_problems(expression)
-                arguments, nesting = max(arguments, most), max(nesting, deepest)
+        formulas = [v.expression for v in sheet.cells.values() if type(v) is Formula]
+        longest = max(map(len, formulas), default=-1) + 1
+        arguments, nesting = 0, 0
+        # Only a formula with that many commas or brackets can break the other limits.
+        commas, brackets = (np.fromiter(map(str.count, formulas, repeat(ch)), np.int64, len(formulas)) for ch in ",(")
+        for i in np.flatnonzero((commas >= MAX_ARGUMENTS) | (brackets > MAX_NESTING)).tolist():
+            most, deepest = function_problems(formulas[i])
+            arguments, nesting = max(arguments, most), max(nesting, deepest)
         if longest > MAX_FORMULA_LENGTH:
             problems.append(f"{who} has a formula of {longest:,} characters, "
                             f"{longest - MAX_FORMULA_LENGTH:,} more than Excel's {MAX_FORMULA_LENGTH:,}")
