@@ -154,3 +154,19 @@ def test_every_layer_sheet_says_how_to_reach_explain(default_build):
         ws = next(book[t] for t in book.sheetnames if t.startswith(f"{index} "))
         texts = [c for row in ws.iter_rows(max_row=4, values_only=True) for c in row if isinstance(c, str)]
         assert any("Explain" in t and f"type {index}" in t for t in texts), ws.title
+
+
+@pytest.mark.libreoffice
+def test_explain_a_dense_layer_with_fewer_inputs_than_contributions_shown(libreoffice, tmp_path):
+    import keras
+
+    from excelnet.convert import build
+    from excelnet.engines.libreoffice import canvas_grids
+
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2, activation="relu", **random_init(21)),
+                              keras.layers.Dense(2, activation="softmax", **random_init(23))])
+    result = build(save_model(model, tmp_path / "tiny.keras"), tmp_path / "tiny.xlsx")
+    libreoffice.open(result.path)
+    x = np.array([0.3, -0.7, 0.9])
+    libreoffice.run(canvases=canvas_grids(x))
+    assert _explain_everywhere(libreoffice, result.network, x, seed=4) == 6

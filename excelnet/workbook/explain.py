@@ -410,7 +410,7 @@ def _contributions(sheet: SheetPlan, x: Flat, products: Rect, on: str) -> None:
     for title, function in (("largest contributions (push this unit up)", "LARGE"),
                             ("most negative contributions (pull it down)", "SMALL")):
         row = sheet.line(title, "text")
-        for k in range(TOP_CONTRIBUTIONS):
+        for k in range(min(TOP_CONTRIBUTIONS, x.size)):       # LARGE(…, k) needs k inputs at least
             value = f"{function}({whole},{k + 1})"
             sheet.formula(row, 2 + 3 * k, f'IF({on},{value},"")', "explain")
             found = f"(MATCH({value},{whole},0)-1)"
