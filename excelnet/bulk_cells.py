@@ -137,4 +137,5 @@ def patch_workbook(saved, path: str | Path, sheets: dict[str, tuple[BulkCells, s
             if info.filename in sheets:
                 bulk, dimension = sheets[info.filename]
                 data = merge_sheet(data, bulk, dimension)
-            target.writestr(info, data, compress_type=zipfile.ZIP_DEFLATED)
+            # level 1: a quarter of the time of the default level 6 for a 15% larger file
+            target.writestr(info, data, compress_type=zipfile.ZIP_DEFLATED, compresslevel=1)
