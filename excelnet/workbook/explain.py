@@ -104,16 +104,18 @@ def _stacked(areas: list[Rect]) -> int:
 def pick_weight(cells: WeightCells, fixed: tuple, k: str, here: str, ruler: Ruler) -> str:
     """The weight at index `fixed` (one entry None: the axis chosen by the 1-based `k`)."""
     axis = fixed.index(None)
-    indices = [tuple(n if f is None else f for f in fixed) for n in range(cells.shape[axis])]
-    offsets = {tuple(int(v) for v in cells.offsets[i]) for i in indices}
-    if len(offsets) == 1:
-        (dr, dc), = offsets
-        areas = [cells.areas[int(cells.area_index[i])] for i in indices]
+    count = cells.shape[axis]
+    chosen = tuple(np.arange(count) if f is None else f for f in fixed)   # every element along the axis
+    offsets = cells.offsets[chosen]
+    if (offsets == offsets[0]).all():
+        dr, dc = (int(v) for v in offsets[0])
+        areas = [cells.areas[a] for a in cells.area_index[chosen].tolist()]
         step = _stacked(areas)
         if step:         # one column through every unit's block: INDEX(column, (k-1)*step+1)
             column = Rect(areas[0].sheet, areas[0].row + dr, areas[0].col + dc, (len(areas) - 1) * step + 1, 1)
             return f"INDEX({column.ref(here, True)},({k}-1)*{step}+1)"
         return pick(areas, k, ruler(dr), ruler(dc), here)
+    indices = [tuple(n if f is None else f for f in fixed) for n in range(count)]
     line = _in_a_line(cells, indices)
     if line is not None:
         return line(k, here)
