@@ -284,3 +284,42 @@ def test_mirror_places_areas_shaped_like_the_weights():
         area = int(kernel.area_index[idx])
         assert (r - copy.areas[area].row, c - copy.areas[area].col) == (r0 - kernel.areas[area].row,
                                                                         c0 - kernel.areas[area].col)
+
+
+# --- ONNX's constant arithmetic and `build --normalize`: the "Affine" op ----------------------------
+
+AFFINE_CASES = {
+    "normalize-per-channel": ({"mean": [0.1, -0.2, 0.3], "std": [0.5, 2.0, 0.25]}, (3, 4, 3)),
+    "normalize-one-value": ({"mean": [0.1307], "std": [0.3081]}, (4, 4, 1)),
+    "scale-and-shift-vector": ({"scale": [2.0, -0.5, 1.5, 3.0], "offset": [0.1, 0.2, 0.3, 0.4]}, (4,)),
+}
+
+
+def _affine(case_id):
+    from excelnet.ops import CONVERTERS
+    from excelnet.ops.base import Context
+    from excelnet.reader.spec import LayerSpec
+
+    config, shape = AFFINE_CASES[case_id]
+    op = CONVERTERS["Affine"](LayerSpec("Affine", case_id, config), shape, Context("3"))
+    rng = np.random.default_rng(sum(map(ord, case_id)))
+    return op, config, rng.normal(size=shape).astype(np.float32), rng.normal(size=shape).astype(np.float32)
+
+
+@pytest.mark.parametrize("case_id", list(AFFINE_CASES))
+def test_affine_backward_matches_tensorflow_and_its_formulas(case_id, tmp_path):
+    import tensorflow as tf
+
+    op, config, x, grad = _affine(case_id)
+    inputs = tf.constant(x)
+    with tf.GradientTape() as tape:
+        tape.watch(inputs)
+        if "std" in config:
+            out = (inputs - tf.constant(config["mean"], tf.float32)) / tf.constant(config["std"], tf.float32)
+        else:
+            out = inputs * tf.constant(config["scale"], tf.float32) + tf.constant(config["offset"], tf.float32)
+        loss = tf.reduce_sum(out * tf.constant(grad))
+    want, _ = op.backward_reference(x, grad)
+    assert_gradients_close(want, tape.gradient(loss, inputs).numpy(), f"{case_id}: reference vs TensorFlow")
+    plan = plan_backward(op, x, grad, tmp_path / f"{case_id}.xlsx")
+    assert_gradients_close(FormulasValues(plan.path).tensor(plan.d_x), want, f"{case_id}: formulas")
