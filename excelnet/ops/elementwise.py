@@ -173,15 +173,22 @@ class AffineOp(Op):
         return self._emit_norm_backward(sheet, x, grad, params)
 
     def _emit_rescaling_backward(self, sheet: SheetPlan, x: Cells, grad: Cells) -> Cells:
-        sheet.line("∂loss/∂input = ∂loss/∂output × scale (the scale of the input's channel, below)", "heading")
-        row = sheet.line("scale", "label")
-        scale = np.atleast_1d(dict(self.table)["scale"]).astype(np.float64)
-        rect = write_values(sheet, sheet.rect(row, 2, 1, scale.size), scale)
+        return self._emit_per_channel_backward(sheet, x, grad, "scale", "*", "×")
+
+    def _emit_per_channel_backward(self, sheet: SheetPlan, x: Cells, grad: Cells, name: str,
+                                   operator: str, sign: str) -> Cells:
+        """∂loss/∂input = ∂loss/∂output (operator) the table row `name` of the input's channel,
+        that row shown as numbers above the gradient (Rescaling: × scale; Normalize: ÷ std)."""
+        sheet.line(f"∂loss/∂input = ∂loss/∂output {sign} {name} (the {name} of the input's channel, below)",
+                   "heading")
+        row = sheet.line(name, "label")
+        values = np.atleast_1d(dict(self.table)[name]).astype(np.float64)
+        rect = write_values(sheet, sheet.rect(row, 2, 1, values.size), values)
         sheet.next_row = row + 2
         d_x = same_layout_gradient(sheet, x)
         here = sheet.title
-        fill_elements(sheet, d_x, [grad], lambda refs, i: (
-            f"{refs[0]}*{rect.cell_ref(0, 0 if scale.size == 1 else i, here, absolute=True)}"))
+        fill_elements(sheet, d_x, [grad], lambda refs, c: (
+            f"{refs[0]}{operator}{rect.cell_ref(0, 0 if values.size == 1 else c, here, absolute=True)}"))
         return d_x
 
     def _emit_norm_backward(self, sheet: SheetPlan, x: Cells, grad: Cells, params: Params):
@@ -254,16 +261,7 @@ class NormalizeOp(AffineOp):
 
     def emit_backward(self, sheet: SheetPlan, x: Cells, out: Cells, grad: Cells, params: Params,
                       book: Book):
-        sheet.line("∂loss/∂input = ∂loss/∂output ÷ std (the std of the input's channel, below)", "heading")
-        row = sheet.line("std", "label")
-        std = np.atleast_1d(self._params()["std"])
-        rect = write_values(sheet, sheet.rect(row, 2, 1, std.size), std)
-        sheet.next_row = row + 2
-        d_x = same_layout_gradient(sheet, x)
-        here = sheet.title
-        fill_elements(sheet, d_x, [grad], lambda refs, i: (
-            f"{refs[0]}/{rect.cell_ref(0, 0 if std.size == 1 else i % std.size, here, absolute=True)}"))
-        return d_x, ()
+        return self._emit_per_channel_backward(sheet, x, grad, "std", "/", "÷"), ()
 
 
 
