@@ -101,13 +101,18 @@ def global_pool(node, x, args, attrs, walk):
     return [_spec(node, kind, {})], _channel_vector(x, (1, x.shape[1], 1, 1))
 
 
+def _axes(args, attrs, reasons):
+    """`axes`: an attribute up to opset 12 (Squeeze) / 17 (ReduceMean), the second input after."""
+    if len(args) > 1 and args[1] is not None:
+        return _constant(args, 1, "axes", reasons)
+    return attrs.get("axes")
+
+
 @op("ReduceMean")
 def reduce_mean(node, x, args, attrs, walk):
     """x.mean((2, 3)) (the dynamo exporter's global average pooling)."""
     reasons = []
-    axes = attrs.get("axes")
-    if len(args) > 1 and args[1] is not None:
-        axes = _constant(args, 1, "axes", reasons)
+    axes = _axes(args, attrs, reasons)
     _need_image(x, reasons)
     if x is not None and (axes is None or sorted(int(a) % 4 for a in np.atleast_1d(axes)) != [2, 3]):
         reasons.append("only a mean over the spatial axes (2, 3) of a feature map is supported")
@@ -254,9 +259,7 @@ def reshape(node, x, args, attrs, walk):
 @op("Squeeze")
 def squeeze(node, x, args, attrs, walk):
     reasons = []
-    axes = attrs.get("axes")
-    if len(args) > 1 and args[1] is not None:
-        axes = _constant(args, 1, "axes", reasons)
+    axes = _axes(args, attrs, reasons)
     if not _check(reasons, x):
         return [], None
     rank = len(x.shape)
