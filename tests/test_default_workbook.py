@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import assert_matches
+from conftest import IN_CI, assert_matches
 
 REPO = Path(__file__).resolve().parents[1]
 PREBUILT = REPO / "workbooks" / "mnist_cnn.xlsx"
@@ -46,6 +46,28 @@ def test_default_workbook_in_libreoffice_equals_keras_on_20_digits(libreoffice, 
     for i in range(len(x)):
         assert_matches(libreoffice.probabilities(x[i]), expected[i], f"digit {i}:")
         assert libreoffice.errors() == {}, f"error cells after digit {i}"
+
+
+def test_pixel_edits_inside_soffice_recalculate_to_keras(libreoffice, default_build, default_keras_model):
+    """What a student drawing does: one cell typed at a time, LibreOffice's automatic recalculation
+    (no calculateAll), timed by the macro the benchmarks use. The result must still equal Keras."""
+    from excelnet.errors import ExcelnetError
+
+    x = default_build.samples.model_inputs(default_build.network.input_shape)[3].copy()
+    libreoffice.open(default_build.path)
+    libreoffice.probabilities(x)
+    try:
+        seconds = libreoffice.in_office("time_edits", "Canvas", 14, 14, [0.25, 1.0], "Probabilities")
+        seconds += libreoffice.in_office("time_edits", "Canvas", 5, 20, [0.75], "Probabilities")
+    except ExcelnetError as error:
+        if IN_CI:
+            pytest.fail(f"LibreOffice's Python macros are required in CI: {error}")
+        pytest.skip(f"LibreOffice cannot run Python macros ({error}): apt-get install libreoffice-script-provider-python")
+    assert len(seconds) == 3 and all(0 < s < 5 for s in seconds)
+    x[14, 14, 0], x[5, 20, 0] = 1.0, 0.75
+    got = libreoffice.call("read", names=["Probabilities"])["Probabilities"]
+    assert_matches(np.array(got, dtype=np.float64).reshape(-1), default_keras_model.predict(x[None], verbose=0)[0],
+                   "after two pixel edits:")
 
 
 def _parts(path: Path) -> dict[str, bytes]:

@@ -161,6 +161,13 @@ class Session:
             self.doc.calculateAll()
         return {}
 
+    def in_office(self, function, arguments):
+        """Call a function of the profile's in_office.py macro inside soffice, the document first."""
+        url = f"vnd.sun.star.script:in_office.py${function}?language=Python&location=user"
+        script = self.doc.getScriptProvider().getScript(url)
+        result, _, _ = script.invoke((self.doc, *arguments), (), ())
+        return {"result": list(result)}
+
     def recalc(self):
         started = time.perf_counter()
         self.doc.calculateAll()
