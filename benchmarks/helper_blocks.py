@@ -7,8 +7,7 @@ second, unused copy of one block; the extra time is that block's cost. Variants:
 
 - base:                       the default workbook;
 - no Explain sheet:           the same without the Explain sheet (what Explain costs when idle);
-- + conv2 input copy:         a second interleaved, padded copy of conv2's input (1,352 cells);
-- + conv2 filter copy:        a second interleaved copy of conv2's filters (2,304 cells);
+- + conv2 input copy:         a second copy of conv2's input in bands (3,432 cells);
 - + flatten copy:             a second Flatten strip (800 cells);
 - + strokes picture:          a second 'Your strokes' picture (784 cells, strokes empty);
 - no strokes:                 without the strokes (picture, table, and MAX(..., ink) in the input).
@@ -16,7 +15,7 @@ second, unused copy of one block; the extra time is that block's cost. Variants:
 Each round opens every variant once (interleaved, so a change in the machine's load hits all
 of them alike) and times calculateAll and a one-pixel edit; the table gives the median and the
 fastest run over all rounds. Medians move with the load of the shared machine; the fastest runs
-are the steadier figure for a difference."""
+are the steadier figure for a difference. Timed inside soffice (see benchmarks/libreoffice.py)."""
 
 from __future__ import annotations
 
@@ -65,7 +64,6 @@ def variants():
 
     return [("base", None), ("no Explain sheet", (build, "add_explain_sheet", no_explain)),
             ("+ conv2 input copy", (Conv2D, "_emit_source", conv2_only)),
-            ("+ conv2 filter copy", (Conv2D, "_interleaved_filters", conv2_only)),
             ("+ flatten copy", (Gather, "emit", twice)),
             ("+ strokes picture", (inputs, "emit_strokes", twice)),
             ("no strokes", (inputs, "emit_strokes", lambda original: lambda *args: None))]
@@ -101,10 +99,10 @@ def main() -> None:
             for _ in range(args.rounds):
                 for name, path in built:
                     office.open(path)
-                    full[name] += [office.call("recalc")["seconds"] for _ in range(args.repeat)]
-                    pixel[name] += [office.call("set_cell", name="Canvas", row=14, col=14,
-                                                value=float(k % 2) * 0.8 + 0.1)["seconds"]
-                                    for k in range(args.repeat)]
+                    full[name] += office.in_office("time_recalcs", args.repeat)     # inside soffice
+                    pixel[name] += office.in_office("time_edits", "Canvas", 14, 14,
+                                                    [float(k % 2) * 0.8 + 0.1 for k in range(args.repeat)],
+                                                    "Probabilities")
             errors = office.errors()
     base_full, base_pixel = min(full["base"]), min(pixel["base"])
     rows = [[name, ms(median(full[name])), ms(min(full[name])), f"{1000 * (min(full[name]) - base_full):+.1f}",

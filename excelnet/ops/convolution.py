@@ -1,14 +1,22 @@
 """Conv2D: one SUMPRODUCT per output cell.
 
-Speed decides the layout (see benchmarks/layouts.py): the input is read from a
-*channel-interleaved* block (rows = y, columns = x*C + c) so that a whole
-kh x kw x C window is one contiguous range, and each filter is stored the same
-way. One SUMPRODUCT per cell recalculates several times faster than one per
-input channel. The output is still planar, so every channel reads as a picture."""
+Speed decides the layout (see benchmarks/layouts.py and benchmarks/RESULTS.md): one SUMPRODUCT
+over a whole kh x kw x C window recalculates several times faster than one per input channel,
+so window and filter must each be one contiguous block, in the same order. LibreOffice stores
+a sheet column by column, and a range costs about as much per column it spans as per cell it
+holds, so both blocks are tall and narrow: C·kh rows × kw columns.
+
+- The filter is the block a student reads and edits: C small kh x kw pictures, one below the
+  other (input channel c at rows c·kh …). The formulas read these cells directly.
+- With several input channels, the input is copied once into *bands*, one per output row y:
+  band y holds, for each channel c, the kh input rows that output row's windows cover (rows
+  c·kh + i), across the whole width. A window is then kw columns of one band.
+- The output is planar: every channel is a picture."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 
@@ -115,7 +123,7 @@ class Conv2D(Op):
             book.remember_pre_activation(out, pre)
         if params is None:
             params = book.record(self._emit_filters(sheet))
-        filters = self._interleaved_filters(sheet, params.arrays[0])
+        filters = self._filter_blocks(params.arrays[0])
         biases = [None] * cout if self.bias is None else [params.arrays[1].ref((co,), sheet.title)
                                                           for co in range(cout)]
         source = self._emit_source(sheet, x)
@@ -128,49 +136,47 @@ class Conv2D(Op):
         return emit_conv_backward(self, sheet, x, out, grad, params, book)
 
     def _emit_filters(self, sheet: SheetPlan) -> Params:
-        """Each filter as C small kh x kw pictures side by side (one per input channel), with its
-        'on' switch and its bias: what a student reads and edits."""
+        """Each filter as C small kh x kw pictures one below the other (one per input channel),
+        with its 'on' switch and its bias: what a student reads and edits."""
         kh, kw, cin, cout = self.kernel.shape
         sheet.line("Filters (weights you may edit): one small picture per input channel", "heading")
-        top = sheet.next_row
-        heading = 1 if cin > 1 else 0
         areas, biases, switches = [], [], []
-        for co, (dr, dc) in enumerate(arrange(cout, kh + 3 + heading, max(kw * cin, 4))):
-            row, col = top + dr, 1 + dc
-            sheet.put(row, col, f"filter {co + 1}", "label")
+        for co, (row, col, rect) in enumerate(self.filter_slots(sheet)):
             switches.append(self._value_cell(sheet, row + 1, col, "on", 1, SWITCH))
             if self.bias is not None:
                 biases.append(self._value_cell(sheet, row + 1, col + 2, "bias", float(self.bias[co])))
-            for c in range(cin if heading else 0):
-                sheet.put(row + 2, col + c * kw, f"in {c + 1}", "label")
-            rect = sheet.rect(row + 2 + heading, col, kh, kw * cin)
-            picture = self.kernel[:, :, :, co].transpose(0, 2, 1).reshape(kh, cin * kw)
+            picture = self.kernel[:, :, :, co].transpose(2, 0, 1).reshape(cin * kh, kw)
             areas.append(write_values(sheet, rect, picture))
         kernel = block_cells(sheet.title, areas, self.kernel.shape,
-                             lambda idx: (idx[3], idx[0], idx[2] * kw + idx[1]))
+                             lambda idx: (idx[3], idx[2] * kh + idx[0], idx[1]))
         arrays = (kernel,)
         if self.bias is not None:
             arrays += (block_cells(sheet.title, biases, self.bias.shape, lambda idx: (idx[0], 0, 0)),)
         return Params(arrays, tuple(switches))
 
-    def _interleaved_filters(self, sheet: SheetPlan, kernel: WeightCells) -> list[Rect]:
-        """Each filter in the order the input block is read (column = x·C + c), so one SUMPRODUCT
-        pairs a window with it. With one input channel that is the picture itself; otherwise a
-        block of formulas copies the pictures' numbers into that order."""
+    def filter_slots(self, sheet: SheetPlan, noun: str = "filter") -> list[tuple[int, int, Rect]]:
+        """Room for each filter (or its gradient), in a wrapped grid from the sheet's next row:
+        (title row, left column, picture). Writes the titles and, with several input channels,
+        'in c' to the right of each channel's picture. The row below the title is left for the
+        switch and the bias (four cells)."""
         kh, kw, cin, cout = self.kernel.shape
-        if cin == 1:
-            return list(kernel.areas)
-        sheet.line("The same filters again, rearranged so that one formula multiplies a whole window at once "
-                   "(copies: edit the pictures above, not these)", "heading")
-        top, here, rects = sheet.next_row, sheet.title, []
-        for co, (dr, dc) in enumerate(arrange(cout, kh, kw * cin)):
-            rect = sheet.block(sheet.rect(top + dr, 1 + dc, kh, kw * cin), "weights")
-            for i in range(kh):
-                for j in range(kw):
-                    for c in range(cin):
-                        sheet.formula(rect.row + i, rect.col + j * cin + c, kernel.ref((i, j, c, co), here))
-            rects.append(rect)
-        return rects
+        labels = 1 if cin > 1 else 0
+        first, slots = sheet.next_row, []
+        for co, (dr, dc) in enumerate(arrange(cout, 3 + cin * kh, max(kw + labels, 4))):
+            row, col = first + dr, 1 + dc
+            sheet.put(row, col, f"{noun} {co + 1}", "label")
+            for c in range(cin if labels else 0):
+                sheet.put(row + 2 + c * kh, col + kw, f"in {c + 1}", "label")
+            slots.append((row, col, sheet.rect(row + 2, col, cin * kh, kw)))
+        return slots
+
+    def _filter_blocks(self, kernel: WeightCells) -> list[Rect]:
+        """Each filter's block (C·kh rows × kw columns, row = c·kh + i), as SUMPRODUCT pairs it
+        with a window: the pictures themselves, or a copy laid out like them (the Step sheet's)."""
+        kh, kw, cin, cout = self.kernel.shape
+        assert [(a.rows, a.cols) for a in kernel.areas] == [(cin * kh, kw)] * cout
+        assert kernel.position((kh - 1, kw - 1, cin - 1, 0)) == (kernel.areas[0].bottom, kernel.areas[0].right)
+        return list(kernel.areas)
 
     @staticmethod
     def _value_cell(sheet: SheetPlan, row: int, col: int, label: str, value: float, role="weights") -> Rect:
@@ -178,40 +184,68 @@ class Conv2D(Op):
         sheet.put(row, col + 1, value, "weight")
         return sheet.block(sheet.rect(row, col + 1, 1, 1), role)
 
-    def _emit_source(self, sheet: SheetPlan, x: Planar) -> Rect:
-        """The input as one interleaved block, zero-padded; the input itself when it already is."""
-        top, bottom, left, right = self.pads
-        height, width, cin = x.height, x.width, x.channels
-        if cin == 1 and not any(self.pads):
-            return x.grids[0]
-        border = "with a border of zeros (padding), " if any(self.pads) else ""
-        sheet.line(f"The pictures before, copied {border}with the channels of each pixel side by side, so that one "
-                   "formula reads a whole window at once", "heading")
-        rect = sheet.rect(sheet.next_row, 1, height + top + bottom, (width + left + right) * cin)
-        here = sheet.title
-        for yy in range(rect.rows):
-            for xx in range(width + left + right):
-                for c in range(cin):
-                    y, xi = yy - top, xx - left
-                    inside = 0 <= y < height and 0 <= xi < width
-                    cell = (rect.row + yy, rect.col + xx * cin + c)
-                    if inside:
-                        sheet.formula(*cell, x.cell_ref(y, xi, c, here))
-                    else:
-                        sheet.put(*cell, 0)
-        return sheet.block(rect, "activations")
-
-    def _fill(self, sheet, out: Planar, source: Rect, filters, biases, switches, act) -> None:
+    def _emit_source(self, sheet: SheetPlan, x: Planar) -> "Callable[[int, int], str]":
+        """Where the window of output cell (y, x) is read: window(y, x) -> a range reference."""
         kh, kw, cin, _ = self.kernel.shape
         (sh, sw), here = self.strides, sheet.title
+        if cin == 1:
+            grid = self._copy_padded(sheet, x) if any(self.pads) else x.grids[0]
+            return lambda y, xo: grid.sub_ref(y * sh, xo * sw, kh, kw, here)
+        bands = self._copy_bands(sheet, x)
+        return lambda y, xo: bands[y].sub_ref(0, xo * sw, cin * kh, kw, here)
+
+    def _copy_padded(self, sheet: SheetPlan, x: Planar) -> Rect:
+        """The one input picture with a border of zeros."""
+        top, bottom, left, right = self.pads
+        sheet.line("The picture before, copied with a border of zeros (padding)", "heading")
+        rect = sheet.rect(sheet.next_row, 1, x.height + top + bottom, x.width + left + right)
+        for yy in range(rect.rows):
+            self._copy_row(sheet, x, 0, yy - top, rect.row + yy, rect.col)
+        return sheet.block(rect, "activations")
+
+    def _copy_bands(self, sheet: SheetPlan, x: Planar) -> list[Rect]:
+        """One band per output row y, one below the other (an empty row between): row c·kh + i is
+        input channel c's row y·sh + i − top, across the padded width."""
+        top, bottom, left, right = self.pads
+        kh, kw, cin, _ = self.kernel.shape
+        sh = self.strides[0]
+        border = " (with a border of zeros: padding)" if any(self.pads) else ""
+        sheet.line(f"The pictures before, copied{border} as one band per output row: the {kh} rows that row's "
+                   f"windows cover, of each of the {cin} pictures one below the other like the filter "
+                   "pictures, so that one formula reads a whole window at once", "heading")
+        first, bands = sheet.next_row, []
+        for y in range(self.output_shape[0]):
+            rect = sheet.rect(first + y * (cin * kh + 1), 1, cin * kh, x.width + left + right)
+            for c in range(cin):
+                for i in range(kh):
+                    self._copy_row(sheet, x, c, y * sh + i - top, rect.row + c * kh + i, rect.col)
+            bands.append(sheet.block(rect, "activations"))
+        return bands
+
+    def _copy_row(self, sheet: SheetPlan, x: Planar, c: int, y: int, row: int, col: int) -> None:
+        """Input row y of channel c (zeros outside the input: the padding) into the sheet's row
+        `row`, from column `col`, with the left and right borders of zeros."""
+        _, _, left, right = self.pads
+        here = sheet.title
+        for xx in range(x.width + left + right):
+            xi = xx - left
+            if 0 <= y < x.height and 0 <= xi < x.width:
+                sheet.formula(row, col + xx, x.cell_ref(y, xi, c, here))
+            else:
+                sheet.put(row, col + xx, 0)
+
+    def _fill(self, sheet, out: Planar, window, filters, biases, switches, act) -> None:
+        here = sheet.title
         for co, grid in enumerate(out.grids):
             kernel = filters[co].ref(here, absolute=True)
             bias = "" if biases[co] is None else "+" + biases[co]
             switch = switches[co].ref(here, absolute=True)
             for y in range(out.height):
                 for xo in range(out.width):
-                    window = source.sub_ref(y * sh, xo * sw * cin, kh, kw * cin, here)
-                    pre = f"(SUMPRODUCT({window},{kernel}){bias})*{switch}"
+                    # Every other row names the filter first: the same sum, but a formula unlike
+                    # the one above it, so LibreOffice does not group the column (see pooling.py).
+                    pair = f"{window(y, xo)},{kernel}" if y % 2 == 0 else f"{kernel},{window(y, xo)}"
+                    pre = f"(SUMPRODUCT({pair}){bias})*{switch}"
                     sheet.formula(grid.row + y, grid.col + xo, act.formula(pre))
 
 

@@ -54,7 +54,7 @@ def _recompute_pre_activation(op, sheet, x, params) -> Planar:
     """The sums before the activation, when the forward pass kept none to read."""
     sheet.line("Each filter's sum again (the activation's derivative needs it)", "heading")
     pre = new_planar(sheet, op.output_shape, "filter")
-    filters = op._interleaved_filters(sheet, params.arrays[0])
+    filters = op._filter_blocks(params.arrays[0])
     biases = [None] * len(pre.grids) if op.bias is None else [params.arrays[1].ref((f,), sheet.title)
                                                                for f in range(len(pre.grids))]
     op._fill(sheet, pre, op._emit_source(sheet, x), filters, biases, params.switches, FIXED["linear"])
@@ -93,20 +93,14 @@ def _emit_weight_gradients(op, sheet, x: Planar, delta: Planar, spread: Planar,
     top, _, left, _ = op.pads
     sheet.line("∂loss/∂filters (one small picture per input channel) and ∂loss/∂bias, laid out "
                "like the filters", "heading")
-    heading = 1 if cin > 1 else 0
-    first, here = sheet.next_row, sheet.title
+    here = sheet.title
     pictures, biases = [], []
-    for f, (dr, dc) in enumerate(arrange(cout, kh + 3 + heading, max(kw * cin, 4))):
-        row, col = first + dr, 1 + dc
-        sheet.put(row, col, f"filter {f + 1}", "label")
+    for f, (row, col, picture) in enumerate(op.filter_slots(sheet)):
         if op.bias is not None:
             sheet.put(row + 1, col + 2, "bias", "label")
             biases.append(sheet.block(sheet.rect(row + 1, col + 3, 1, 1), WEIGHTS))
             sheet.formula(row + 1, col + 3, f"SUM({delta.grids[f].ref(here)})")
-        for c in range(cin if heading else 0):
-            sheet.put(row + 2, col + c * kw, f"in {c + 1}", "label")
-        picture = sheet.block(sheet.rect(row + 2 + heading, col, kh, kw * cin), WEIGHTS)
-        pictures.append(picture)
+        pictures.append(sheet.block(picture, WEIGHTS))
         for i in range(kh):
             for j in range(kw):
                 for c in range(cin):
@@ -118,7 +112,7 @@ def _emit_weight_gradients(op, sheet, x: Planar, delta: Planar, spread: Planar,
                         rows, cols = p1 - p0 + 1, q1 - q0 + 1
                         expression = (f"SUMPRODUCT({spread.window_ref(f, p0, q0, rows, cols, here)},"
                                       f"{x.window_ref(c, p0 + i - top, q0 + j - left, rows, cols, here)})")
-                    zero_or_formula(sheet, picture.row + i, picture.col + c * kw + j, expression)
+                    zero_or_formula(sheet, picture.row + c * kh + i, picture.col + j, expression)
     arrays = (params.arrays[0].moved(pictures),)
     return arrays if op.bias is None else arrays + (params.arrays[1].moved(biases),)
 

@@ -141,9 +141,9 @@ def emit_glossary(sheet: SheetPlan) -> None:
 def emit_counts_note(sheet: SheetPlan, helpers: list[tuple[str, int, int]]) -> None:
     """Why a convolution sheet holds more formulas than it has output cells."""
     for title, outputs, copies in helpers:
-        sheet.line(f"{title}: {outputs:,} output cells + {copies:,} copies that rearrange the input and the "
-                   "filters so that one formula multiplies a whole window at once (that makes it several "
-                   "times faster).", "note")
+        sheet.line(f"{title}: {outputs:,} output cells + {copies:,} copies of the input, cut into bands laid "
+                   "out like the filters, so that one formula multiplies a whole window at once (that makes it "
+                   "several times faster).", "note")
     if helpers:
         sheet.next_row += 1
 

@@ -55,13 +55,15 @@ def layer_needs(op, input_block: tuple[int, int]) -> tuple[dict[str, tuple[int, 
         per_line = max(1, (ARRANGE_WIDTH + 1) // (width + 1))
         rows = math.ceil(channels / per_line) * (height + 2) + 12 + QUESTION_LINES
         cols = min(channels, per_line) * (width + 1)
-        if isinstance(op, Conv2D):
+        if isinstance(op, Conv2D):              # + the copy of the input, + the filters (ops/convolution.py)
             top, bottom, left, right = op.pads
             h_in, w_in, c_in = op.input_shape
             kh, kw = op.kernel.shape[:2]
-            cols = max(cols, (w_in + left + right) * c_in, kw * c_in + 1)
-            rows = rows * (1 if op.activation.uses_input == 1 else 2) + (h_in + top + bottom) + \
-                math.ceil(shape[2] / max(1, (ARRANGE_WIDTH + 1) // (kw * c_in + 1))) * (kh + 4)
+            copy_rows = h_in + top + bottom if c_in == 1 else height * (c_in * kh + 1)
+            slot_cols = max(kw + 1, 4)
+            cols = max(cols, w_in + left + right, slot_cols)
+            rows = rows * (1 if op.activation.uses_input == 1 else 2) + copy_rows + \
+                math.ceil(shape[2] / max(1, (ARRANGE_WIDTH + 1) // (slot_cols + 1))) * (c_in * kh + 4)
         return {"layer": (rows, cols)}, (0, 0)
     units = shape[0]
     block = (1, units)
@@ -83,15 +85,24 @@ DEFAULT_CELL_BUDGET = 1_000_000   # cells of all kinds: about 0.8 GB to build, s
 def layer_cells(op) -> int:
     """About how many cells (formulas and numbers) an op's sheets hold, from its shapes:
     its output, once more when the activation gets its own cells, its weights, and for a
-    convolution the padded, interleaved copy of its input. Never much below the truth."""
+    convolution the copy of its input. Never much below the truth."""
     from ..ops.convolution import Conv2D
 
     cells = 2 * math.prod(op.output_shape) + 2 * op.parameter_count() + 16
     if isinstance(op, Conv2D):
-        top, bottom, left, right = op.pads
-        h, w, c = op.input_shape
-        cells += (h + top + bottom) * (w + left + right) * c
+        cells += conv_copy_cells(op)
     return cells
+
+
+def conv_copy_cells(op) -> int:
+    """The cells of a convolution's copy of its input (ops/convolution.py): with one input
+    channel a padded copy (none without padding); with several, one band per output row."""
+    top, bottom, left, right = op.pads
+    h, w, c = op.input_shape
+    kh = op.kernel.shape[0]
+    if c == 1:
+        return (h + top + bottom) * (w + left + right) if any(op.pads) else 0
+    return op.output_shape[0] * c * kh * (w + left + right)
 
 
 def estimated_cells(network) -> int:
