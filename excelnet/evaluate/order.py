@@ -25,12 +25,16 @@ def owners(groups: list[Group], grids: dict[str, Grid]) -> tuple[dict[str, np.nd
 
 
 def dependencies(groups: list[Group], owner: dict[str, np.ndarray]) -> list[set[int]]:
+    """The groups each group reads. Counted with bincount (one pass, no sort): np.unique sorted
+    every reference of every slot and, on its first call, imported numpy.ma (30 ms)."""
     needs = []
     for group in groups:
         found: set[int] = set()
         for slot in group.slots:
-            ids = slot.take(owner[slot.sheet])
-            found.update(int(i) for i in np.unique(ids) if i >= 0)
+            ids = slot.take(owner[slot.sheet])          # -1 where a cell holds no formula
+            if slot.same_for_all():                     # every member reads the same cells: look once
+                ids = ids[:1]
+            found.update(np.flatnonzero(np.bincount(ids.ravel() + 1)[1:]).tolist())
         needs.append(found)
     return needs
 
