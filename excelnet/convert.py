@@ -120,13 +120,19 @@ def collector_paused():
     """Pause Python's cycle collector while a workbook is made. It walks every live object each
     time enough new ones have been made, and a build makes millions (cells, formulas, strings)
     that all live until the end: the walks took a third of `build --learn`. Nothing in a build
-    needs a cycle freed early; collection resumes afterwards."""
+    needs a cycle freed early; collection resumes afterwards.
+
+    On resuming, everything is handed to the oldest generation (freeze, then unfreeze): left
+    in the youngest, the first collection would walk every cell once more only to find it alive
+    (25 ms of `build`, 70 ms of `build --learn`). Cycles made meanwhile are freed by a later full pass."""
     was_enabled = gc.isenabled()
     gc.disable()
     try:
         yield
     finally:
         if was_enabled:
+            gc.freeze()
+            gc.unfreeze()
             gc.enable()
 
 
@@ -141,8 +147,8 @@ def build(model: str | Path | None = None, output: str | Path | None = None,
     add the learning sheets (gradients, one gradient-descent step, the forward pass after it).
     `normalize` ('MEAN,STD', per channel) puts (x − mean) / std in front of the network."""
     path, note = output_path(output, model, learn)
-    plan, sample_set = plan_for(model, labels, samples, max_cells, learn, normalize)
-    with collector_paused():
+    with collector_paused():    # one pause for planning, evaluating and writing: each resume walks every cell
+        plan, sample_set = plan_for(model, labels, samples, max_cells, learn, normalize)
         values = Evaluator(plan.sheets).run()      # the cached value of every formula, as the workbook opens
         written = write_workbook(plan.sheets, path, progress, values)
     return BuildResult(written, plan, sample_set, note)
