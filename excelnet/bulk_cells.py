@@ -1,7 +1,7 @@
 """Write the bulk of a workbook's cells straight into the sheets' XML.
 
 openpyxl builds an object for every cell (about 10 µs each); a workbook holds tens of
-thousands of weights and formulas that share a handful of looks. Those cells are
+thousands of weights, formulas and texts that share a handful of looks. Those cells are
 collected here as ready XML text instead, a whole sheet's worth at a time (one list
 comprehension, one escape of all formula text), and merged, row by row, into the
 sheets openpyxl wrote. writer.py decides which cells go this way."""
@@ -20,6 +20,8 @@ SHEET_DATA = re.compile(rb"<sheetData\s*/>|<sheetData>(.*?)</sheetData>", re.S)
 ROW = re.compile(r'<row r="(\d+)"([^>]*?)(?:/>|>(.*?)</row>)', re.S)
 CELL = re.compile(r'<c r="([A-Z]+)\d+"[^>]*?(?:/>|>.*?</c>)', re.S)
 DIMENSION = re.compile(rb'<dimension ref="[^"]*"/>')
+_NOT_PLAIN = re.compile("[\x00-\x08\x0b-\x1f\ud800-\udfff\ufffe\uffff]")
+_PRESERVE = ' xml:space="preserve"'
 
 
 class BulkCells:
@@ -49,6 +51,22 @@ class BulkCells:
         self._add(rows, cols, [f'<c r="{letters[c]}{r}" s="{s}"><f>{e}</f><v>{v!r}</v></c>' if type(v) is float
                                else f'<c r="{letters[c]}{r}" s="{s}"' + _cached(v).replace("\x00", e, 1)
                                for r, c, s, e, v in zip(rows, cols, styles, texts, values)])
+
+    def texts(self, rows: list[int], cols: list[int], values: list[str], styles: list[int | None]) -> None:
+        """Text as inline strings, byte for byte as openpyxl (lxml) writes them: style None for an
+        unstyled cell, xml:space="preserve" where the text starts or ends with white space, and
+        characters beyond ASCII as &#number; references. Only for texts that plain_text accepts."""
+        letters = _letters(cols)
+        styled = ["" if s is None else f' s="{s}"' for s in styles]
+        escaped = [e.encode("ascii", "xmlcharrefreplace").decode() if not e.isascii() else e for e in _escape_all(values)]
+        self._add(rows, cols, [f'<c r="{letters[c]}{r}"{s} t="inlineStr"><is><t{_PRESERVE if v != v.strip() else ""}>'
+                               f'{e}</t></is></c>' for r, c, v, e, s in zip(rows, cols, values, escaped, styled)])
+
+    @staticmethod
+    def plain_text(text: str) -> bool:
+        """A text whose XML is just its characters with &, < and > escaped (lxml writes a carriage
+        return as &#13; and refuses control characters: those stay with openpyxl)."""
+        return bool(text) and not _NOT_PLAIN.search(text)
 
     def number(self, row: int, col: int, value: float, style: int) -> None:
         self.numbers([row], [col], [value], [style])

@@ -143,6 +143,8 @@ def write_workbook(sheets: list[SheetPlan], path: str | Path,
         done += len(plan.cells)
         if progress is not None:
             progress(done, total)
+    for ws, cells, texts, _ in bulk:     # in sheet order, as openpyxl numbers its cells' styles
+        _add_texts(workbook, ws, cells, texts)
     first = next((k for k, plan in enumerate(sheets) if not plan.hidden), 0)
     workbook.active = first
     directory = path.resolve().parent
@@ -154,7 +156,7 @@ def write_workbook(sheets: list[SheetPlan], path: str | Path,
         saved = _save_uncompressed(workbook)
         # Each sheet's part name is only known once openpyxl has saved it.
         patch_workbook(saved, temporary,
-                       {ws.path.lstrip("/"): (cells, dimension) for ws, cells, dimension in bulk if len(cells)})
+                       {ws.path.lstrip("/"): (cells, dimension) for ws, cells, _, dimension in bulk if len(cells)})
         os.chmod(temporary, 0o666 & ~_umask())   # mkstemp makes it private; a workbook is a normal file
         os.replace(temporary, path)
     except BaseException:
@@ -211,7 +213,9 @@ class _Looks:
 
 def _write_sheet(workbook: Workbook, plan: SheetPlan, looks: _Looks, values=None) -> tuple:
     """Create the sheet; returns it, its bulk cells (plain numbers and formulas), which
-    bulk_cells writes as XML after openpyxl has saved everything else, and its dimension."""
+    bulk_cells writes as XML after openpyxl has saved everything else, its plain text cells
+    (row, col, text, style record or None), which join the bulk cells once style ids are known
+    (_add_texts), and its dimension."""
     ws = workbook.create_sheet(plan.title)
     ws.sheet_properties.tabColor = TAB_COLOURS.get(plan.kind)
     cells = _SheetCells(plan)
@@ -223,7 +227,11 @@ def _write_sheet(workbook: Workbook, plan: SheetPlan, looks: _Looks, values=None
         cached = values.cell_values(plan.title, cells.formula_rows, cells.formula_cols) if values else None
         bulk.formulas(cells.formula_rows, cells.formula_cols, cells.expressions, formula_styles, cached)
     cell = ws.cell
+    texts, by_openpyxl = [], _openpyxl_only(plan)
     for (row, col, value), look in zip(cells.others, other_looks):
+        if type(value) is Text and (row, col) not in by_openpyxl and BulkCells.plain_text(value.value):
+            texts.append((row, col, value.value, looks.record(look) if look in LOOKS else None))
+            continue
         target = cell(row=row, column=col)
         if isinstance(value, Formula):
             target.value = "=" + value.expression
@@ -260,7 +268,34 @@ def _write_sheet(workbook: Workbook, plan: SheetPlan, looks: _Looks, values=None
                               error="Pick one of: " + ", ".join(options))
         rule.add(_span(rect))
         ws.add_data_validation(rule)
-    return ws, bulk, _dimension(cells.extent)
+    return ws, bulk, texts, _dimension(cells.extent)
+
+
+def _openpyxl_only(plan: SheetPlan) -> set[tuple[int, int]]:
+    """Cells openpyxl must write itself: links (it records the hyperlink as it writes the cell) and
+    cells of merged areas (merging creates or replaces their cells)."""
+    cells = set(plan.links)
+    for rect in plan.merges:
+        cells.update((row, col) for row in range(rect.row, rect.bottom + 1) for col in range(rect.col, rect.right + 1))
+    return cells
+
+
+def _add_texts(workbook: Workbook, ws, bulk: BulkCells, texts: list[tuple]) -> None:
+    """Add a sheet's plain text cells to its bulk cells as inline strings: an openpyxl cell costs
+    about 20 µs to make and write, and the Samples sheet alone holds thousands of texts.
+
+    openpyxl numbers a cell's style as it saves the cell: sheet by sheet, row by row. Here style
+    ids are taken in that order, the texts among the cells openpyxl still writes, so the styles
+    part and every cell's style id stay what they were when openpyxl wrote the texts. Called for
+    every sheet in order before saving (a sheet without texts takes its ids here too)."""
+    styles = workbook._cell_styles
+    styled = [(row, col, record) for row, col, _, record in texts if record is not None and any(record)]
+    styled += [(row, col, target._style) for (row, col), target in ws._cells.items() if target.has_style]
+    for _, _, record in sorted(styled, key=lambda cell: cell[:2]):
+        styles.add(record)
+    if texts:
+        rows, cols, strings, records = (list(part) for part in zip(*texts))
+        bulk.texts(rows, cols, strings, [styles.add(r) if r is not None and any(r) else None for r in records])
 
 
 GRID_LOOK_NAMES = sorted(set(GRID_ROLES.values()))
@@ -268,7 +303,8 @@ GRID_LOOK_NAMES = sorted(set(GRID_ROLES.values()))
 
 class _SheetCells:
     """A plan's cells sorted once: formulas and plain numbers (written as XML in bulk), the
-    rest (openpyxl cells: text, links, ...), and the look of each grid cell by its block."""
+    rest (text, links, ...: most text goes in bulk too, see _add_texts), and the look of each
+    grid cell by its block."""
 
     def __init__(self, plan: SheetPlan):
         kinds = CellKinds.of(plan.cells)

@@ -1,0 +1,79 @@
+"""The writer puts plain text cells into the sheet XML itself (bulk_cells) instead of making an
+openpyxl cell for each: the file must be byte for byte what openpyxl writes, styles included."""
+
+from __future__ import annotations
+
+import zipfile
+
+import pytest
+
+from excelnet.bulk_cells import BulkCells
+from excelnet.layout import Rect
+from excelnet.sheet import CANVAS, WEIGHTS, Formula, SheetPlan, Text
+from excelnet.writer import write_workbook
+
+TEXTS = ["plain", "  leading spaces", "trailing space ", "tab\tinside", "two\nlines", "\nstarts with a newline",
+         "a & b < c > d", "quotes \" and '", "=1+SUM(A1:A2)", "@cmd|' /C calc'!A0", "28 × 28 × 1", "Ünïcödé",
+         "right\u200fto\u202eleft", "emoji 😀 and 𝔸", "\u00a0non-breaking\u00a0", "carriage\rreturn", "x" * 300]
+
+
+def _plans() -> list[SheetPlan]:
+    """Two sheets whose texts, numbers, formulas, links and merges use looks first seen in different
+    orders, so style ids depend on the order cells are numbered in."""
+    first = SheetPlan("First", "layer")
+    for k, text in enumerate(TEXTS):
+        first.put(2 + k, 1, text, ["note", "label", None, "heading", "text"][k % 5])
+        first.put(2 + k, 3, float(k) / 7, "weight" if k % 2 else None)
+    first.cells[(30, 1)] = Text("")                          # empty text
+    first.put(30, 2, "control\x01character")                # made safe by put()
+    first.cells[(31, 2)] = Text("raw\rcarriage")             # a Text made directly: no safe_text
+    first.formula(31, 1, "C2*2", "probability")
+    first.put(32, 1, "a link", "link")
+    first.links[(32, 1)] = "Second"
+    first.put(33, 1, "merged", "big")
+    first.put(33, 2, "covered by the merge")
+    first.merges.append(Rect("First", 33, 1, 1, 3))
+    first.block(Rect("First", 40, 2, 2, 3), WEIGHTS)
+    first.put(40, 2, "in a weights block")
+    second = SheetPlan("Second", "input")
+    second.block(Rect("Second", 2, 2, 3, 3), CANVAS)     # empty canvas cells get their look from openpyxl
+    second.put(1, 1, "title", "title")
+    for k, text in enumerate(reversed(TEXTS)):
+        second.put(6 + k, 1, text, ["class", "text", "table", None][k % 4])
+    second.put(6, 2, 1.5, "score")
+    return [first, second]
+
+
+def _parts(path) -> dict[str, bytes]:
+    with zipfile.ZipFile(path) as archive:
+        return {name: archive.read(name) for name in archive.namelist() if name != "docProps/core.xml"}
+
+
+def test_plain_texts_are_written_as_openpyxl_writes_them(tmp_path, monkeypatch):
+    bulk = write_workbook(_plans(), tmp_path / "bulk.xlsx")
+    monkeypatch.setattr(BulkCells, "plain_text", staticmethod(lambda text: False))   # every text by openpyxl
+    by_openpyxl = write_workbook(_plans(), tmp_path / "openpyxl.xlsx")
+    bulk_parts, openpyxl_parts = _parts(bulk), _parts(by_openpyxl)
+    assert list(bulk_parts) == list(openpyxl_parts)
+    for name in openpyxl_parts:
+        assert bulk_parts[name] == openpyxl_parts[name], name
+    sheet = bulk_parts["xl/worksheets/sheet1.xml"].decode()
+    assert "28 &#215; 28 &#215; 1" in sheet and "a &amp; b &lt; c &gt; d" in sheet     # the texts are there
+
+
+@pytest.mark.parametrize("text, plain", [("plain", True), ("tab\tand\nnewline", True), ("😀", True),
+                                         ("", False), ("carriage\rreturn", False), ("nul\x00", False),
+                                         ("lone \ud800 surrogate", False), ("\ufffe", False)])
+def test_which_texts_go_in_bulk(text, plain):
+    assert BulkCells.plain_text(text) is plain
+
+
+def test_formula_text_stays_text(tmp_path):
+    from openpyxl import load_workbook
+
+    plan = SheetPlan("Only", "guide")
+    plan.put(1, 1, "=1+1")
+    plan.cells[(2, 1)] = Formula("1+1")
+    book = load_workbook(write_workbook([plan], tmp_path / "t.xlsx"))
+    assert book["Only"]["A1"].value == "=1+1" and book["Only"]["A1"].data_type == "s"
+    assert book["Only"]["A2"].value == "=1+1" and book["Only"]["A2"].data_type == "f"
