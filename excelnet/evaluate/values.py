@@ -100,15 +100,24 @@ def _to_number(v):
     return v                                   # an XLError
 
 
+_REPEATED = frozenset((str, bool, _Blank, XLError))
+
+
 def numbers(value, n: int) -> tuple[np.ndarray, np.ndarray | None]:
     """Floats for arithmetic, and the per-cell error (object array) where one is, else None."""
     value = scalar(value, n)
     if value.dtype != object:
         return value.astype(np.float64, copy=False), None
-    converted = [_to_number(v) for v in value]
+    cells = value.tolist()
+    # Each distinct text, blank, error or logical is converted once: a block often repeats one ""
+    # or #VALUE! thousands of times. Not numbers: as keys, 0.0 and -0.0 would be one.
+    table = {v: _to_number(v) for v in {v for v in cells if type(v) in _REPEATED}}
+    converted = [v if type(v) is float else table[v] if type(v) in _REPEATED else _to_number(v) for v in cells]
+    if not any(isinstance(v, XLError) for v in table.values()):     # only these convert to an error
+        return np.array(converted, dtype=np.float64), None
     errors = np.array([v if isinstance(v, XLError) else None for v in converted], dtype=object)
     floats = np.array([0.0 if isinstance(v, XLError) else v for v in converted], dtype=np.float64)
-    return floats, (errors if any(e is not None for e in errors) else None)
+    return floats, errors
 
 
 def first(*errors: np.ndarray | None) -> np.ndarray | None:
