@@ -31,6 +31,7 @@ class BulkCells:
         self.rows: list[int] = []
         self.cols: list[int] = []
         self.xml: list[str] = []
+        self.widths: dict[int, float] = {}      # column -> width, for the sheet's <cols>
 
     def __len__(self) -> int:
         return len(self.xml)
@@ -121,6 +122,14 @@ def _column(letters: str) -> int:
     return number
 
 
+def _columns(widths: dict[int, float]) -> str:
+    """<cols> as openpyxl writes it (just before <sheetData>): a <col> per column in order, the
+    width as '%.16g'; a column of width 0 is left out, and <cols> when there is none."""
+    cols = [f'<col width="{float(width):.16g}" customWidth="1" min="{col}" max="{col}"/>'
+            for col, width in sorted(widths.items()) if width]
+    return f"<cols>{''.join(cols)}</cols>" if cols else ""
+
+
 def merge_sheet(xml: bytes, bulk: BulkCells, dimension: str) -> bytes:
     """The sheet XML with the bulk cells added to openpyxl's rows, in column order."""
     match = SHEET_DATA.search(xml)
@@ -145,7 +154,7 @@ def merge_sheet(xml: bytes, bulk: BulkCells, dimension: str) -> bytes:
             body = "".join(cells[start:end])
         parts.append(f'<row r="{number}"{attributes}>{body}</row>')
     parts.append("</sheetData>")
-    xml = xml[:match.start()] + "".join(parts).encode() + xml[match.end():]
+    xml = xml[:match.start()] + (_columns(bulk.widths) + "".join(parts)).encode() + xml[match.end():]
     return DIMENSION.sub(f'<dimension ref="{dimension}"/>'.encode(), xml, count=1)
 
 

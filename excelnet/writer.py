@@ -156,7 +156,8 @@ def write_workbook(sheets: list[SheetPlan], path: str | Path,
         saved = _save_uncompressed(workbook)
         # Each sheet's part name is only known once openpyxl has saved it.
         patch_workbook(saved, temporary,
-                       {ws.path.lstrip("/"): (cells, dimension) for ws, cells, _, dimension in bulk if len(cells)})
+                       {ws.path.lstrip("/"): (cells, dimension) for ws, cells, _, dimension in bulk
+                        if len(cells) or cells.widths})
         os.chmod(temporary, 0o666 & ~_umask())   # mkstemp makes it private; a workbook is a normal file
         os.replace(temporary, path)
     except BaseException:
@@ -250,7 +251,8 @@ def _write_sheet(workbook: Workbook, plan: SheetPlan, looks: _Looks, values=None
         target = cell(row=row, column=col)
         target.hyperlink = Hyperlink(ref=target.coordinate, location=f"{quote_sheet(title)}!A1")
     _format_blocks(ws, plan)
-    _set_dimensions(ws, plan, cells.extent[3])
+    bulk.widths = _column_widths(plan, cells.extent[3])
+    _set_dimensions(ws, plan)
     for name, areas in plan.names.items():
         areas = areas if isinstance(areas, tuple) else (areas,)
         target = ",".join(rect.ref("", absolute=True) for rect in areas)
@@ -436,17 +438,22 @@ def _format_blocks(ws, plan: SheetPlan) -> None:
                                                         dxf=RULE_LOOKS[look]))
 
 
-def _set_dimensions(ws, plan: SheetPlan, last: int) -> None:
-    """`last`: the sheet's last column with a cell."""
+def _column_widths(plan: SheetPlan, last: int) -> dict[int, float]:
+    """Column -> width; `last`: the sheet's last column with a cell. bulk_cells writes them (an
+    openpyxl column object per column of every grid sheet cost 30 ms of `build --learn`)."""
+    widths = {}
     if plan.kind in GRID_KINDS:
-        for col in range(1, last + 1):
-            ws.column_dimensions[column_letter(col)].width = GRID_COLUMN_WIDTH
+        widths = dict.fromkeys(range(1, last + 1), GRID_COLUMN_WIDTH)
+        if not any(rect.col == 1 for rect, _ in plan.blocks):   # column A holds captions, not pixels
+            widths[1] = _caption_width(plan)
+    widths.update(plan.wide_columns)
+    return widths
+
+
+def _set_dimensions(ws, plan: SheetPlan) -> None:
+    if plan.kind in GRID_KINDS:
         ws.sheet_format.defaultRowHeight = GRID_ROW_HEIGHT
         ws.sheet_format.customHeight = True
-        if not any(rect.col == 1 for rect, _ in plan.blocks):   # column A holds captions, not pixels
-            ws.column_dimensions["A"].width = _caption_width(plan)
-    for col, width in plan.wide_columns.items():
-        ws.column_dimensions[column_letter(col)].width = width
     heights = {}
     for (row, _), look in plan.styles.items():
         if look in ROW_HEIGHTS:

@@ -1,13 +1,16 @@
-"""The writer puts plain text cells into the sheet XML itself (bulk_cells) instead of making an
-openpyxl cell for each: the file must be byte for byte what openpyxl writes, styles included."""
+"""The writer puts plain text cells and column widths into the sheet XML itself (bulk_cells)
+instead of making an openpyxl object for each: the file must be byte for byte what openpyxl
+writes, styles included."""
 
 from __future__ import annotations
 
+import io
+import re
 import zipfile
 
 import pytest
 
-from excelnet.bulk_cells import BulkCells
+from excelnet.bulk_cells import BulkCells, _columns
 from excelnet.layout import Rect
 from excelnet.sheet import CANVAS, WEIGHTS, Formula, SheetPlan, Text
 from excelnet.writer import write_workbook
@@ -77,3 +80,21 @@ def test_formula_text_stays_text(tmp_path):
     book = load_workbook(write_workbook([plan], tmp_path / "t.xlsx"))
     assert book["Only"]["A1"].value == "=1+1" and book["Only"]["A1"].data_type == "s"
     assert book["Only"]["A2"].value == "=1+1" and book["Only"]["A2"].data_type == "f"
+
+
+@pytest.mark.parametrize("widths", [{}, {1: 2.86}, {1: 14.35714285714286, 2: 2.86, 3: 2.86, 9: 22, 30: 96.5},
+                                    {2: 0, 3: 1 / 3, 1: 9.357142857142858, 800: 44}])
+def test_column_widths_are_written_as_openpyxl_writes_them(widths):
+    from openpyxl import Workbook
+    from openpyxl.utils import get_column_letter
+
+    book = Workbook()
+    for col, width in widths.items():
+        book.active.column_dimensions[get_column_letter(col)].width = width
+    saved = io.BytesIO()
+    book.save(saved)
+    sheet = zipfile.ZipFile(saved).read("xl/worksheets/sheet1.xml").decode()
+    found = re.search(r"<cols>.*</cols>", sheet)
+    assert _columns(widths) == (found.group(0) if found else "")
+    if found:
+        assert sheet.index(found.group(0)) + len(found.group(0)) == sheet.index("<sheetData")   # where merge_sheet puts it
