@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..layout import Cells, Flat, Planar, flat_width, ref
+from ..layout import MAX_COLS, Cells, Flat, Planar, flat_width, ref
 from ..sheet import ACTIVATIONS, WEIGHTS, SheetPlan
 from .activations import FIXED, SOFTMAX, Activation, activation
 from .base import (Book, Context, Op, Params, SteppedWeights, Unsupported, WeightCells, block_cells, converter,
@@ -130,27 +130,30 @@ class Dense(Op):
     def _emit_kernel(self, book: Book, x: Flat):
         """The kernel on its own sheet, one block per unit shaped like the input block, so
         SUMPRODUCT pairs them up. For a vector input the blocks stack into the familiar
-        units x inputs matrix; for a stack of feature maps each unit shows one small picture
-        per channel, side by side like the maps it multiplies."""
+        units x inputs matrix; for a stack of feature maps each unit is a column of small
+        pictures, one per channel, like the maps it multiplies, and the units stand side by side."""
         sheet = book.add_sheet(f"{self.name} weights", "weights")
         rows, cols = x.block.rows, x.block.cols
         sheet.line(f"Weights of {self.name}: one block per unit, laid out like its input "
                    "(you may edit them).", "title", skip=1)
-        if x.channels > 1:
+        offsets = np.array([x.offset(i) for i in range(x.size)], dtype=np.int32)   # input i -> (row, col)
+        units = self.kernel.shape[1]
+        if x.channels > 1 and units * (cols + 1) + 1 <= MAX_COLS:
             sheet.line(f"Each unit has one small picture per channel of the layer before: teal cells "
                        "push the unit up where that channel is bright, brown cells push it down.", "note", skip=1)
+            label_row, top = sheet.next_row, sheet.next_row + 1
             for c in range(x.channels):
-                sheet.put(sheet.next_row, 2 + c * (cols // x.channels), f"ch {c + 1}", "label")
-            sheet.next_row += 1
-        top, rects = sheet.next_row, []
-        step = rows if rows == 1 else rows + 1
-        offsets = np.array([x.offset(i) for i in range(x.size)], dtype=np.int32)   # input i -> (row, col)
-        for j in range(self.kernel.shape[1]):
-            row = top + j * step
-            sheet.put(row, 1, f"unit {j + 1}", "label")
+                sheet.put(top + c * x.map_height, 1, f"ch {c + 1}", "label")
+            corners = [(label_row, top, 2 + j * (cols + 1)) for j in range(units)]
+        else:                            # one below the other (also when side by side would not fit)
+            step = rows if rows == 1 else rows + 1
+            corners = [(sheet.next_row + j * step,) * 2 + (2,) for j in range(units)]
+        rects = []
+        for j, (label_row, row, col) in enumerate(corners):
+            sheet.put(label_row, col if label_row != row else 1, f"unit {j + 1}", "label")
             values = np.zeros((rows, cols))
             values[offsets[:, 0], offsets[:, 1]] = self.kernel[:, j]
-            rects.append(write_values(sheet, sheet.rect(row, 2, rows, cols), values))
+            rects.append(write_values(sheet, sheet.rect(row, col, rows, cols), values))
         return block_cells(sheet.title, rects, self.kernel.shape,
                            lambda idx: (idx[1], offsets[idx[0], 0], offsets[idx[0], 1]))
 
@@ -254,19 +257,17 @@ class Gather(Op):
 
     @staticmethod
     def _strip(sheet: SheetPlan, x: Planar) -> Flat:
-        """The feature maps side by side in one block, so the next layer multiplies all of them
-        with one SUMPRODUCT while each channel still reads as a picture."""
-        sheet.line("The feature maps side by side: now they are one long list of "
+        """The feature maps one below the other in one block, so the next layer multiplies all
+        of them with one SUMPRODUCT while each channel still reads as a picture."""
+        sheet.line("The feature maps one below the other: now they are one long list of "
                    f"{x.height * x.width * x.channels} numbers, which the next layer reads all at once.",
                    "note")
         sheet.line("(Keras numbers them row by row, and for each pixel channel by channel; "
                    "the pictures here keep each channel together.)", "note", skip=1)
-        top = sheet.next_row
-        for c in range(x.channels):
-            sheet.put(top, 1 + c * x.width, f"ch {c + 1}", "label")
-        rect = sheet.rect(top + 1, 1, x.height, x.width * x.channels)
+        rect = sheet.rect(sheet.next_row, 1, x.height * x.channels, x.width)
         for c in range(x.channels):      # one colour scale per picture, like the grids before
-            sheet.block(sheet.rect(rect.row, 1 + c * x.width, x.height, x.width), ACTIVATIONS)
+            sheet.put(rect.row + c * x.height, x.width + 2, f"ch {c + 1}", "label")
+            sheet.block(sheet.rect(rect.row + c * x.height, 1, x.height, x.width), ACTIVATIONS)
         return Flat((x.height * x.width * x.channels,), rect, x.channels)
 
 

@@ -140,10 +140,10 @@ def pick_output(out: Cells, c: Controls, here: str) -> str:
     if isinstance(out, Planar):
         return pick(list(out.grids), c.channel, f"({c.row}-1)", f"({c.col}-1)", here)
     k = f"({c.channel}-1)"
-    if out.channels > 1:          # a flattened stack of maps: channels side by side
-        width = out.block.cols // out.channels
-        return (f"INDEX({out.block.ref(here, True)},INT({k}/{out.channels * width})+1,"
-                f"MOD({k},{out.channels})*{width}+MOD(INT({k}/{out.channels}),{width})+1)")
+    if out.channels > 1:          # a flattened stack of maps: channels one below the other
+        height, width, channels = out.map_height, out.map_width, out.channels
+        return (f"INDEX({out.block.ref(here, True)},MOD({k},{channels})*{height}+INT({k}/{channels * width})+1,"
+                f"MOD(INT({k}/{channels}),{width})+1)")
     cols = out.block.cols
     return f"INDEX({out.block.ref(here, True)},INT(({c.channel}-1)/{cols})+1,MOD({c.channel}-1,{cols})+1)"
 
@@ -375,8 +375,7 @@ def _explain_dense(sheet: SheetPlan, layer: LayerCells, c: Controls, on: str) ->
     sheet.line(f"Each input × its weight for this unit, laid out like the input ({x.size} products)", "text")
     rects_top = sheet.next_row + 1
     if x.channels > 1:
-        height = x.block.rows
-        width = x.block.cols // x.channels
+        height, width = x.map_height, x.map_width
         rects = _pictures(sheet, x.channels, height, width, "channel {}", WEIGHTS)
         where = [(rects[i % x.channels], *divmod(i // x.channels, width)) for i in range(x.size)]
     else:
@@ -424,7 +423,7 @@ def _position_text(x: Flat, i: str) -> str:
     """Where input number i (0-based, Keras order) sits, in words."""
     if x.channels == 1:
         return f'"input "&({i}+1)'
-    width = x.block.cols // x.channels
+    width = x.map_width
     return (f'"ch "&(MOD({i},{x.channels})+1)&", row "&(INT({i}/{x.channels * width})+1)'
             f'&", col "&(MOD(INT({i}/{x.channels}),{width})+1)')
 

@@ -39,10 +39,12 @@ def _over(what: str, need: int, limit: int, unit: str) -> str:
 QUESTION_LINES = 6     # under a layer's title: where to find Explain, students' questions, a blank line
 
 
-def layer_needs(op, input_block: tuple[int, int]) -> tuple[dict[str, tuple[int, int]], tuple[int, int]]:
-    """({sheet: (rows, columns)} this op needs, (rows, cols) of its output when it is a vector block).
+def layer_needs(op, input_block: tuple[int, int, int]) -> tuple[dict[str, tuple[int, int]], tuple[int, int, int]]:
+    """({sheet: (rows, columns)} this op needs, (rows, cols, maps) of its output when it is a
+    vector block).
 
-    `input_block` is the (rows, cols) of the op's input when that is a vector block."""
+    `input_block` is the (rows, cols, maps) of the op's input when that is a vector block; maps
+    > 1 for feature maps flattened one below the other (layout.Flat)."""
     from ..layout import flat_width
     from ..ops.convolution import Conv2D
     from ..ops.core import Dense, Gather
@@ -64,18 +66,23 @@ def layer_needs(op, input_block: tuple[int, int]) -> tuple[dict[str, tuple[int, 
             cols = max(cols, w_in + left + right, slot_cols)
             rows = rows * (1 if op.activation.uses_input == 1 else 2) + copy_rows + \
                 math.ceil(shape[2] / max(1, (ARRANGE_WIDTH + 1) // (slot_cols + 1))) * (c_in * kh + 4)
-        return {"layer": (rows, cols)}, (0, 0)
+        return {"layer": (rows, cols)}, (0, 0, 1)
     units = shape[0]
-    block = (1, units)
+    block = (1, units, 1)
     if isinstance(op, Gather):
-        block = flat_width(op.input_shape) if len(op.input_shape) >= 2 else (1, units)
+        block = flat_width(op.input_shape) + (1,) if len(op.input_shape) >= 2 else (1, units, 1)
+        if len(op.input_shape) == 3 and op.input_shape[2] > 1:     # maps one below the other
+            block = (op.input_shape[0] * op.input_shape[2], op.input_shape[1], op.input_shape[2])
     elif isinstance(op, (ActivationOp, AffineOp, SoftmaxOp)):
         block = input_block                   # same layout as the input
     needs = {"layer": (12 + QUESTION_LINES + 4 * block[0], block[1] + 1)}
     if isinstance(op, Dense):
-        in_rows, in_cols = input_block
-        step = in_rows if in_rows == 1 else in_rows + 1
-        needs["weights"] = (2 + 4 + units * step, in_cols + 1)   # + a note and the channels' labels
+        in_rows, in_cols, maps = input_block
+        if maps > 1 and units * (in_cols + 1) + 1 <= MAX_COLS:    # units side by side (ops/core.py)
+            needs["weights"] = (2 + 4 + in_rows, units * (in_cols + 1) + 1)
+        else:                                 # units one below the other
+            step = in_rows if in_rows == 1 else in_rows + 1
+            needs["weights"] = (2 + 4 + units * step, in_cols + 1)
     return needs, block
 
 
@@ -131,7 +138,7 @@ def check_network(network, budget: int = DEFAULT_CELL_BUDGET) -> None:
 
     problems = []
     shape = network.input_shape
-    block = flat_width(shape) if len(shape) == 1 else (0, 0)
+    block = flat_width(shape) + (1,) if len(shape) == 1 else (0, 0, 1)
     if len(shape) == 1 and block[1] + 4 > MAX_COLS:
         problems.append(_over(f"the input of {block[1]:,} values (one row on the Input sheet)",
                               block[1] + 4, MAX_COLS, "columns"))
