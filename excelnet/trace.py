@@ -105,6 +105,13 @@ class Tracer:
         self.layer_sheets = [block.sheet for block in self.layers]
         self.outputs = {block.sheet: self._output_cells(block) for block in self.layers
                         if block.sheet in {title for title, _ in self.plan.outputs.values()}}
+        # Per input, the layer outputs come from NumPy (network.trace) and are typed in; the
+        # evaluator then computes only the other cells of the layer sheets (the copies a
+        # convolution reads, softmax's parts, ...) and what those read.
+        self.given = {block.sheet: set(zip(block.rows[self.outputs[block.sheet][1]].tolist(),
+                                           block.cols[self.outputs[block.sheet][1]].tolist()))
+                      for block in self.layers if block.sheet in self.outputs}
+        self.helpers = self.evaluator.needed_groups(set(self.layer_sheets), self.given)
         input_sheet = next(sheet for sheet in self.plan.sheets if sheet.kind == "input")
         names = ["Canvas"] if "Canvas" in input_sheet.names else sorted(
             (n for n in input_sheet.names if n.startswith("Canvas_")), key=lambda n: int(n[7:]))
@@ -153,8 +160,14 @@ class Tracer:
 
     def expected(self, x: np.ndarray) -> dict[str, np.ndarray]:
         """Per layer sheet: the value each formula cell should hold for input x (model units)."""
-        self.evaluator.run(self.canvas_changes(x))
         trace = self.network.trace(x)
+        outputs = {}
+        for block in self.layers:
+            if block.sheet in self.outputs:
+                index, held, element = self.outputs[block.sheet]
+                values = np.asarray(trace[index - 1], dtype=np.float64).reshape(-1)[element]
+                outputs[block.sheet] = (block.rows[held], block.cols[held], values)
+        self.evaluator.run(self.canvas_changes(x), self.helpers, outputs)
         out = {}
         for block in self.layers:
             values = self.evaluator.numbers(block.sheet, block.rows, block.cols)
