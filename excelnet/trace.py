@@ -83,7 +83,9 @@ class _Block:
 class Tracer:
     """What every layer cell and weight of the workbook should hold, built from the model."""
 
-    def __init__(self, network, has_samples: bool):
+    def __init__(self, network, has_samples: bool, learning: bool = False):
+        """`learning`: the workbook has the learning sheets, which lay Flatten out differently
+        (ops/base.py, Book); only its forward pass is traced."""
         from .assets import DEFAULT_SAMPLES
         from .convert import collector_paused, input_divisor
         from .workbook.inputs import load_samples
@@ -96,7 +98,7 @@ class Tracer:
                 np.zeros((1, int(np.prod(network.input_shape)))), np.zeros(1, int))
         self.network = network
         with collector_paused():          # tens of thousands of cells, as in a build
-            self.plan = plan_workbook(network, samples)
+            self.plan = plan_workbook(network, samples, maps_side_by_side=learning)
             self.evaluator = Evaluator(self.plan.sheets)
         kinds = {sheet.title: sheet.kind for sheet in self.plan.sheets}
         self.layers = [self._formulas(sheet) for sheet in self.plan.sheets if sheet.kind == "layer"]

@@ -43,7 +43,7 @@ def same_layout(sheet: SheetPlan, x: Cells, caption: str | None = None) -> Cells
     if isinstance(x, Planar):
         return new_planar(sheet, x.shape)
     out = new_flat(sheet, x.shape, caption, block=(x.block.rows, x.block.cols))
-    return Flat(out.shape, out.block, x.channels)
+    return Flat(out.shape, out.block, x.channels, x.stacked)
 
 
 def fill_like(sheet: SheetPlan, x: Cells, out: Cells, formula: Callable[[str, int], str]) -> None:
