@@ -81,3 +81,12 @@ def parameter_table(sheet: SheetPlan, names: list[str], values: list[np.ndarray]
         sheet.next_row = row + 1
     sheet.next_row += 1
     return rects
+
+
+def turned(row: int) -> bool:
+    """Whether output row `row` of a convolution or pooling picture writes its formula the other
+    way round (SUMPRODUCT(filter, window), or a window in two pieces): the same value, but a
+    formula unlike the one above it. LibreOffice groups a column of equal formulas and computes
+    a group's changed cells on several threads; for the few cells a one-pixel edit changes that
+    costs more than it saves (benchmarks/helper_blocks.py, variant 'formulas grouped')."""
+    return row % 2 == 1
