@@ -10,7 +10,11 @@ second, unused copy of one block; the extra time is that block's cost. Variants:
 - + conv2 input copy:         a second copy of conv2's input in bands (3,432 cells);
 - + flatten copy:             a second Flatten strip (800 cells);
 - + strokes picture:          a second 'Your strokes' picture (784 cells, strokes empty);
-- no strokes:                 without the strokes (picture, table, and MAX(..., ink) in the input).
+- no strokes:                 without the strokes (picture, table, and MAX(..., ink) in the input);
+- formulas grouped:           convolution and pooling rows all written alike (ops/cells.turned), so
+                              LibreOffice groups each column and computes it on several threads;
+- maps side by side:          Flatten's maps side by side and Dense's units one below the other
+                              (the layout of the learning workbook, see ops/base.py Book).
 
 Each round opens every variant once (interleaved, so a change in the machine's load hits all
 of them alike) and times calculateAll and a one-pixel edit; the table gives the median and the
@@ -22,7 +26,7 @@ from __future__ import annotations
 import argparse
 import os
 import tempfile
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 from common import header, median, ms, print_table
@@ -62,7 +66,17 @@ def variants():
     def no_explain(original):
         return lambda book, layers: book.add_sheet("Explain", "explain")
 
+    from excelnet.ops import base, convolution, pooling
+
+    def never(original):
+        return lambda row: False
+
+    def side_by_side(original):
+        return lambda self, namer, maps_side_by_side=False: original(self, namer, True)
+
     return [("base", None), ("no Explain sheet", (build, "add_explain_sheet", no_explain)),
+            ("formulas grouped", [(convolution, "turned", never), (pooling, "turned", never)]),
+            ("maps side by side", (base.Book, "__init__", side_by_side)),
             ("+ conv2 input copy", (Conv2D, "_emit_source", conv2_only)),
             ("+ flatten copy", (Gather, "emit", twice)),
             ("+ strokes picture", (inputs, "emit_strokes", twice)),
@@ -75,8 +89,9 @@ def build_variant(folder: Path, name: str, patch) -> Path:
     path = folder / (name.replace(" ", "_").replace("+", "plus") + ".xlsx")
     if patch is None:
         return build(output=path).path
-    owner, attribute, wrapper = patch
-    with patched(owner, attribute, wrapper):
+    with ExitStack() as stack:
+        for owner, attribute, wrapper in patch if isinstance(patch, list) else [patch]:
+            stack.enter_context(patched(owner, attribute, wrapper))
         return build(output=path).path
 
 

@@ -118,15 +118,17 @@ class Flat:
     """A 1-D tensor of length rows*cols in one block.
 
     With `channels` = 1, element i sits at (i // cols, i % cols). A flattened (H, W, C) feature
-    map uses `channels` = C: the block is C pictures one below the other (row = c·H + y, column
-    = x), so a student still sees each channel as a picture while a Dense layer takes one
-    SUMPRODUCT of the block; element i (Keras' (y, x, c) order) is found through position().
-    Tall and narrow, because LibreOffice reads a range column by column: a 160 × 5 block is
-    read about twice as fast as a 5 × 160 one (benchmarks/RESULTS.md)."""
+    map uses `channels` = C: the block holds C pictures, so a student still sees each channel as
+    a picture while a Dense layer takes one SUMPRODUCT of the block; element i (Keras' (y, x, c)
+    order) is found through position(). The pictures stand one below the other (row = c·H + y,
+    column = x; `stacked`), because LibreOffice reads a range column by column: a 160 × 5 block
+    is read about twice as fast as a 5 × 160 one (benchmarks/RESULTS.md). With the learning
+    sheets they stand side by side (row = y, column = c·W + x): see Book.maps_side_by_side."""
 
     shape: tuple[int, ...]
     block: Rect
     channels: int = 1
+    stacked: bool = True
 
     @property
     def size(self) -> int:
@@ -135,11 +137,11 @@ class Flat:
     @property
     def map_height(self) -> int:
         """Rows of one channel's picture (of the whole block when channels = 1)."""
-        return self.block.rows // self.channels
+        return self.block.rows // self.channels if self.stacked else self.block.rows
 
     @property
     def map_width(self) -> int:
-        return self.block.cols
+        return self.block.cols if self.stacked else self.block.cols // self.channels
 
     def offset(self, i: int) -> tuple[int, int]:
         """(row, col) of element i from the block's top-left."""
@@ -147,7 +149,7 @@ class Flat:
             return divmod(i, self.block.cols)
         pixel, c = divmod(i, self.channels)
         y, x = divmod(pixel, self.map_width)
-        return c * self.map_height + y, x
+        return (c * self.map_height + y, x) if self.stacked else (y, c * self.map_width + x)
 
     def position(self, i: int) -> tuple[int, int]:
         """(row, col) of element i."""

@@ -83,7 +83,9 @@ class _Block:
 class Tracer:
     """What every layer cell and weight of the workbook should hold, built from the model."""
 
-    def __init__(self, network, has_samples: bool):
+    def __init__(self, network, has_samples: bool, learning: bool = False):
+        """`learning`: the workbook has the learning sheets, which lay Flatten out differently
+        (ops/base.py, Book); only its forward pass is traced."""
         from .assets import DEFAULT_SAMPLES
         from .convert import collector_paused, input_divisor
         from .workbook.inputs import load_samples
@@ -96,7 +98,7 @@ class Tracer:
                 np.zeros((1, int(np.prod(network.input_shape)))), np.zeros(1, int))
         self.network = network
         with collector_paused():          # tens of thousands of cells, as in a build
-            self.plan = plan_workbook(network, samples)
+            self.plan = plan_workbook(network, samples, maps_side_by_side=learning)
             self.evaluator = Evaluator(self.plan.sheets)
         kinds = {sheet.title: sheet.kind for sheet in self.plan.sheets}
         self.layers = [self._formulas(sheet) for sheet in self.plan.sheets if sheet.kind == "layer"]
@@ -105,6 +107,13 @@ class Tracer:
         self.layer_sheets = [block.sheet for block in self.layers]
         self.outputs = {block.sheet: self._output_cells(block) for block in self.layers
                         if block.sheet in {title for title, _ in self.plan.outputs.values()}}
+        # Per input, the layer outputs come from NumPy (network.trace) and are typed in; the
+        # evaluator then computes only the other cells of the layer sheets (the copies a
+        # convolution reads, softmax's parts, ...) and what those read.
+        self.given = {block.sheet: set(zip(block.rows[self.outputs[block.sheet][1]].tolist(),
+                                           block.cols[self.outputs[block.sheet][1]].tolist()))
+                      for block in self.layers if block.sheet in self.outputs}
+        self.helpers = self.evaluator.needed_groups(set(self.layer_sheets), self.given)
         input_sheet = next(sheet for sheet in self.plan.sheets if sheet.kind == "input")
         names = ["Canvas"] if "Canvas" in input_sheet.names else sorted(
             (n for n in input_sheet.names if n.startswith("Canvas_")), key=lambda n: int(n[7:]))
@@ -153,8 +162,14 @@ class Tracer:
 
     def expected(self, x: np.ndarray) -> dict[str, np.ndarray]:
         """Per layer sheet: the value each formula cell should hold for input x (model units)."""
-        self.evaluator.run(self.canvas_changes(x))
         trace = self.network.trace(x)
+        outputs = {}
+        for block in self.layers:
+            if block.sheet in self.outputs:
+                index, held, element = self.outputs[block.sheet]
+                values = np.asarray(trace[index - 1], dtype=np.float64).reshape(-1)[element]
+                outputs[block.sheet] = (block.rows[held], block.cols[held], values)
+        self.evaluator.run(self.canvas_changes(x), self.helpers, outputs)
         out = {}
         for block in self.layers:
             values = self.evaluator.numbers(block.sheet, block.rows, block.cols)

@@ -358,7 +358,7 @@ def verify(workbook: str | Path, model: str | Path | None = None, engine: str | 
             office = own_office = LibreOffice()
         office.start_open(workbook)
     try:
-        tracer, trace = Tracer(network, public.sample is not None), TraceResult()
+        tracer, trace = Tracer(network, public.sample is not None, public.learning), TraceResult()
         got, errors = evaluate(workbook, name, chosen.x, progress, office, tracer, trace)
     except BaseException:
         if office is not None and own_office is None:

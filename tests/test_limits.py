@@ -103,12 +103,13 @@ def test_sheets_within_the_limits_pass():
 # --- Before planning: from the shapes ----------------------------------------------------------
 
 def test_conv_too_wide_is_refused_before_planning():
-    spec = _spec((4, 200, 100), _conv("wide", 3, 3, 100, 2, "same"), LayerSpec("Flatten", "f", {}),
-                 _dense("d", 4 * 200 * 2, 3))
+    """The copy of a padded input is 2 columns wider than the input: past Excel's last column."""
+    spec = _spec((2, 16_383, 1), _conv("wide", 3, 3, 1, 1, "same"), LayerSpec("Flatten", "f", {}),
+                 _dense("d", 2 * 16_383, 3))
     with pytest.raises(SpreadsheetLimitError) as error:
         build_network(spec)
     message = str(error.value)
-    assert "layer 'wide' (Conv2D) needs 20,200 columns, 3,816 more than Excel's 16,384" in message
+    assert "layer 'wide' (Conv2D) needs 16,385 columns, 1 more than Excel's 16,384" in message
     assert "nothing was written" in message
 
 
@@ -158,11 +159,11 @@ def test_activation_after_flatten_keeps_the_flattened_layout():
                            tuple(np.ones(18_000, "float32") for _ in range(4))),
                  _dense("d", 18_000, 2))
     network = build_network(spec)
-    blocks, block = [], (0, 0)
+    blocks, block = [], (0, 0, 1)
     for op in network.ops:
         block = layer_needs(op, block)[1]
         blocks.append(block)
-    assert blocks[:3] == [(3, 6000)] * 3
+    assert blocks[:3] == [(3, 6000, 1)] * 3
 
 
 @pytest.mark.parametrize("case", ["conv", "dense"])
@@ -182,7 +183,7 @@ def test_estimates_cover_the_real_sheets(case):
     network = build_network(spec)
     plan = plan_workbook(network)
     by_title = {sheet.title: sheet for sheet in plan.sheets}
-    block = (1, spec.input_shape[0]) if len(spec.input_shape) == 1 else (0, 0)
+    block = (1, spec.input_shape[0], 1) if len(spec.input_shape) == 1 else (0, 0, 1)
     for index, op in enumerate(network.ops, start=1):
         needs, block = layer_needs(op, block)
         sheet = by_title[next(t for t in by_title if t.startswith(f"{index} "))]

@@ -65,7 +65,7 @@ def test_multichannel_filters_and_batch_norm_are_named(tmp_path):
 
 @pytest.mark.parametrize("channels", [1, 3])
 def test_filter_pictures_are_one_per_input_channel(tmp_path, channels):
-    """A filter over C input channels shows C small kh x kw pictures side by side."""
+    """A filter over C input channels shows C small kh x kw pictures one below the other."""
     import keras
 
     from excelnet.convert import build
@@ -79,6 +79,6 @@ def test_filter_pictures_are_one_per_input_channel(tmp_path, channels):
     book = load_workbook(result.path)
     for co, area in enumerate(areas):
         picture = _area_values(book, area)
-        assert picture.shape == (2, 3 * channels)
+        assert picture.shape == (2 * channels, 3)
         for c in range(channels):
-            np.testing.assert_array_equal(picture[:, 3 * c:3 * c + 3], kernel[:, :, c, co])
+            np.testing.assert_array_equal(picture[2 * c:2 * c + 2, :], kernel[:, :, c, co])

@@ -39,6 +39,7 @@ class PublicCells:
     sample: NamedRange | None
     label: NamedRange | None
     values: dict                           # constant texts: ModelSource, ModelSHA256, InputNormalize
+    learning: bool = False                 # has the learning sheets (LearningRate)
 
 
 def _open(path: str | Path):
@@ -78,7 +79,7 @@ def read_public_cells(path: str | Path) -> PublicCells:
     if missing:
         raise ExcelnetError(f"{path}: not an excelnet workbook (no defined name {', '.join(missing)})")
     return PublicCells(tuple(canvases), ranges["Probabilities"], ranges["Prediction"],
-                       ranges.get("Sample"), ranges.get("Label"), values)
+                       ranges.get("Sample"), ranges.get("Label"), values, "LearningRate" in ranges)
 
 
 def _areas(text: str) -> list[str]:

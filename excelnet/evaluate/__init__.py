@@ -69,20 +69,53 @@ class Evaluator:
             for row, col, value in cells:
                 grid.set(row, col, value)
 
-    def run(self, changes: dict[tuple[str, int, int], object] | None = None) -> "Evaluator":
+    def run(self, changes: dict[tuple[str, int, int], object] | None = None,
+            groups: "list | None" = None,
+            numbers: "dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] | None" = None) -> "Evaluator":
         """Evaluate every formula; `changes` types values into cells first ((sheet, row, col) -> value,
-        None to empty a cell). Each run starts from the sheets as planned."""
-        for sheet, row, col, saved in reversed(self._undo):     # the cells the last run typed into
+        None to empty a cell), `numbers` many numbers at once (sheet -> rows, cols, values).
+        Each run starts from the sheets as planned. `groups`: evaluate only these (a part of
+        self.order, in its order; see needed_groups)."""
+        for sheet, rows, cols, saved in reversed(self._undo):     # the cells the last run typed into
             grid = self.grids[sheet]
-            grid.num[row, col], grid.kind[row, col], grid.obj[row, col] = saved
+            grid.num[rows, cols], grid.kind[rows, cols], grid.obj[rows, cols] = saved
         self._undo = []
         for (sheet, row, col), value in (changes or {}).items():
-            grid = self.grids[sheet]
-            self._undo.append((sheet, row, col, (grid.num[row, col], grid.kind[row, col], grid.obj[row, col])))
-            grid.set(row, col, value)
-        for group in self.order:
+            self._save(sheet, row, col)
+            self.grids[sheet].set(row, col, value)
+        for sheet, (rows, cols, values) in (numbers or {}).items():
+            self._save(sheet, rows, cols)
+            grid, finite = self.grids[sheet], np.isfinite(values)
+            r, c = rows[finite], cols[finite]
+            grid.num[r, c], grid.kind[r, c], grid.obj[r, c] = values[finite], NUMBER, BLANK
+            for row, col, value in zip(rows[~finite].tolist(), cols[~finite].tolist(), values[~finite].tolist()):
+                grid.set(row, col, value)           # NaN or ±inf: an error value, as a spreadsheet shows
+        for group in self.order if groups is None else groups:
             store(group, self.grids[group.sheet], evaluate_group(group, self.grids))
         return self
+
+    def _save(self, sheet: str, rows, cols) -> None:
+        """Remember what these cells hold, for the next run to put back."""
+        grid = self.grids[sheet]
+        self._undo.append((sheet, rows, cols, (np.copy(grid.num[rows, cols]), np.copy(grid.kind[rows, cols]),
+                                               np.copy(grid.obj[rows, cols]))))
+
+    def needed_groups(self, sheets: set[str], given: dict[str, set[tuple[int, int]]]) -> list:
+        """The groups, in order, that compute the formulas of `sheets`, except groups whose every
+        cell is `given` (sheet -> cells whose values a run's `changes` will type in), and the
+        groups on other sheets that those read, directly or not."""
+        def all_given(group) -> bool:
+            cells = given.get(group.sheet)
+            return bool(cells) and all(cell in cells for cell in zip(group.rows.tolist(), group.cols.tolist()))
+
+        kept = [g for g in self.order if g.sheet in sheets and not all_given(g)]
+        needed, todo = set(sheets), {slot.sheet for g in kept for slot in g.slots}
+        while todo - needed:                    # sheets read by the kept groups, and so on
+            new = todo - needed
+            needed |= new
+            todo = {slot.sheet for g in self.order if g.sheet in new for slot in g.slots}
+        return [g for g in self.order if (g.sheet in sheets and not all_given(g)) or
+                (g.sheet in needed and g.sheet not in sheets)]
 
     def value(self, sheet: str, row: int, col: int):
         """The value of one cell: a float, str, bool, XLError, or BLANK for an empty cell."""

@@ -43,7 +43,7 @@ def same_layout(sheet: SheetPlan, x: Cells, caption: str | None = None) -> Cells
     if isinstance(x, Planar):
         return new_planar(sheet, x.shape)
     out = new_flat(sheet, x.shape, caption, block=(x.block.rows, x.block.cols))
-    return Flat(out.shape, out.block, x.channels)
+    return Flat(out.shape, out.block, x.channels, x.stacked)
 
 
 def fill_like(sheet: SheetPlan, x: Cells, out: Cells, formula: Callable[[str, int], str]) -> None:
@@ -81,3 +81,12 @@ def parameter_table(sheet: SheetPlan, names: list[str], values: list[np.ndarray]
         sheet.next_row = row + 1
     sheet.next_row += 1
     return rects
+
+
+def turned(row: int) -> bool:
+    """Whether output row `row` of a convolution or pooling picture writes its formula the other
+    way round (SUMPRODUCT(filter, window), or a window in two pieces): the same value, but a
+    formula unlike the one above it. LibreOffice groups a column of equal formulas and computes
+    a group's changed cells on several threads; for the few cells a one-pixel edit changes that
+    costs more than it saves (benchmarks/helper_blocks.py, variant 'formulas grouped')."""
+    return row % 2 == 1

@@ -25,7 +25,7 @@ from ..sheet import SWITCH, SheetPlan
 from .activations import FIXED, SOFTMAX, Activation, activation
 from .base import (Book, Context, Op, Params, Unsupported, WeightCells, block_cells, check_channels_last,
                    converter, finish, option, whole, whole_pair)
-from .cells import fill_like, new_planar, shape_text, write_values
+from .cells import fill_like, new_planar, shape_text, turned, write_values
 from .convolution_backward import emit_conv_backward
 from ..shapes import on_axis, output_size, padding_amounts, padding_text, parse_padding
 
@@ -242,9 +242,7 @@ class Conv2D(Op):
             switch = switches[co].ref(here, absolute=True)
             for y in range(out.height):
                 for xo in range(out.width):
-                    # Every other row names the filter first: the same sum, but a formula unlike
-                    # the one above it, so LibreOffice does not group the column (see pooling.py).
-                    pair = f"{window(y, xo)},{kernel}" if y % 2 == 0 else f"{kernel},{window(y, xo)}"
+                    pair = f"{kernel},{window(y, xo)}" if turned(y) else f"{window(y, xo)},{kernel}"
                     pre = f"(SUMPRODUCT({pair}){bias})*{switch}"
                     sheet.formula(grid.row + y, grid.col + xo, act.formula(pre))
 

@@ -138,7 +138,7 @@ class Dense(Op):
                    "(you may edit them).", "title", skip=1)
         offsets = np.array([x.offset(i) for i in range(x.size)], dtype=np.int32)   # input i -> (row, col)
         units = self.kernel.shape[1]
-        if x.channels > 1 and units * (cols + 1) + 1 <= MAX_COLS:
+        if x.channels > 1 and x.stacked and units * (cols + 1) + 1 <= MAX_COLS:
             sheet.line(f"Each unit has one small picture per channel of the layer before: teal cells "
                        "push the unit up where that channel is bright, brown cells push it down.", "note", skip=1)
             label_row, top = sheet.next_row, sheet.next_row + 1
@@ -146,6 +146,13 @@ class Dense(Op):
                 sheet.put(top + c * x.map_height, 1, f"ch {c + 1}", "label")
             corners = [(label_row, top, 2 + j * (cols + 1)) for j in range(units)]
         else:                            # one below the other (also when side by side would not fit)
+            if x.channels > 1:
+                sheet.line(f"Each unit has one small picture per channel of the layer before: teal cells "
+                           "push the unit up where that channel is bright, brown cells push it down.", "note",
+                           skip=1)
+                for c in range(x.channels):
+                    sheet.put(sheet.next_row, 2 + c * x.map_width, f"ch {c + 1}", "label")
+                sheet.next_row += 1
             step = rows if rows == 1 else rows + 1
             corners = [(sheet.next_row + j * step,) * 2 + (2,) for j in range(units)]
         rects = []
@@ -232,7 +239,7 @@ class Gather(Op):
                        "pixel by pixel, channel by channel.", "note", skip=1)
             out = new_planar(sheet, self.output_shape)
         elif isinstance(x, Planar) and x.channels > 1:
-            out = self._strip(sheet, x)
+            out = self._side_by_side(sheet, x) if book.maps_side_by_side else self._strip(sheet, x)
         else:
             sheet.line("Each cell copies one value of the layer before, in reading order: row by row, "
                        "pixel by pixel.", "note", skip=1)
@@ -254,6 +261,22 @@ class Gather(Op):
             sheet.formula(*grad_x.position(i), grad.flat_ref(i, sheet.title))
         return grad_x, ()
 
+
+    @staticmethod
+    def _side_by_side(sheet: SheetPlan, x: Planar) -> Flat:
+        """The feature maps side by side in one block (see Book.maps_side_by_side)."""
+        sheet.line("The feature maps side by side: now they are one long list of "
+                   f"{x.height * x.width * x.channels} numbers, which the next layer reads all at once.",
+                   "note")
+        sheet.line("(Keras numbers them row by row, and for each pixel channel by channel; "
+                   "the pictures here keep each channel together.)", "note", skip=1)
+        top = sheet.next_row
+        for c in range(x.channels):
+            sheet.put(top, 1 + c * x.width, f"ch {c + 1}", "label")
+        rect = sheet.rect(top + 1, 1, x.height, x.width * x.channels)
+        for c in range(x.channels):      # one colour scale per picture, like the grids before
+            sheet.block(sheet.rect(rect.row, 1 + c * x.width, x.height, x.width), ACTIVATIONS)
+        return Flat((x.height * x.width * x.channels,), rect, x.channels, stacked=False)
 
     @staticmethod
     def _strip(sheet: SheetPlan, x: Planar) -> Flat:

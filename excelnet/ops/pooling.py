@@ -19,17 +19,14 @@ from ..sheet import WEIGHTS, SheetPlan
 from ..shapes import on_axis, output_size, padding_amounts, padding_text, parse_padding, window_span
 from .base import Book, Params, Context, Op, Unsupported, check_channels_last, converter, finish, option, whole_pair
 from .backward import zero_or_formula
-from .cells import new_flat, new_planar, shape_text
+from .cells import new_flat, new_planar, shape_text, turned
 
 COMPARED_AT_MOST = 9     # max pooling's backward: windows up to 3×3 find their winner by comparisons
 FUNCTIONS = {"max": ("MAX", np.max), "average": ("AVERAGE", np.mean)}
 
 
 def _in_two_pieces(x: Planar, c: int, y0: int, x0: int, h: int, w: int, here: str) -> str:
-    """The same window written as two ranges (its first row, then the rest): for every other
-    row of outputs. Formulas that differ from the row above are not grouped by LibreOffice,
-    whose multi-threaded group calculation costs more than it saves for the few cells a
-    one-pixel edit changes (twice as slow; see benchmarks/RESULTS.md, "Formula groups")."""
+    """The same window written as two ranges (its first row, then the rest): see cells.turned."""
     if h > 1:
         return f"{x.window_ref(c, y0, x0, 1, w, here)},{x.window_ref(c, y0 + 1, x0, h - 1, w, here)}"
     if w > 1:
@@ -103,8 +100,8 @@ class Pool2D(Op):
         for c, grid in enumerate(out.grids):
             for i, (y0, h, ph) in enumerate(self.spans(0)):
                 for j, (x0, w, pw) in enumerate(self.spans(1)):
-                    window = x.window_ref(c, y0, x0, h, w, here) if i % 2 == 0 else \
-                        _in_two_pieces(x, c, y0, x0, h, w, here)
+                    window = _in_two_pieces(x, c, y0, x0, h, w, here) if turned(i) else \
+                        x.window_ref(c, y0, x0, h, w, here)
                     formula = f"SUM({window})/{ph * pw}" if self._divides() else f"{name}({window})"
                     sheet.formula(grid.row + i, grid.col + j, formula)
         return out

@@ -104,13 +104,15 @@ def add_explain_sheet(book: Book, layers: list[LayerCells]) -> SheetPlan:
 
 
 def plan_workbook(network: Network, samples: Samples | None = None,
-                  labels: list[str] | None = None, learn: bool = False) -> WorkbookPlan:
-    """`learn`: add the backward pass, one gradient-descent step and the forward pass after it."""
+                  labels: list[str] | None = None, learn: bool = False,
+                  maps_side_by_side: bool | None = None) -> WorkbookPlan:
+    """`learn`: add the backward pass, one gradient-descent step and the forward pass after it.
+    `maps_side_by_side`: Flatten's layout (ops/base.py, Book); by default what `learn` needs."""
     names = class_names(network, labels)
     if learn:
         check_learnable(network)
     samples = matching(samples, network.input_shape)
-    book = Book(SheetNamer())
+    book = Book(SheetNamer(), learn if maps_side_by_side is None else maps_side_by_side)
     guide = book.add_sheet("Guide", "guide")
     input_sheet = book.add_sheet("Input", "input")
     data = digits = None

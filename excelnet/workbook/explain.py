@@ -140,10 +140,11 @@ def pick_output(out: Cells, c: Controls, here: str) -> str:
     if isinstance(out, Planar):
         return pick(list(out.grids), c.channel, f"({c.row}-1)", f"({c.col}-1)", here)
     k = f"({c.channel}-1)"
-    if out.channels > 1:          # a flattened stack of maps: channels one below the other
+    if out.channels > 1:          # a flattened stack of maps (layout.Flat)
         height, width, channels = out.map_height, out.map_width, out.channels
-        return (f"INDEX({out.block.ref(here, True)},MOD({k},{channels})*{height}+INT({k}/{channels * width})+1,"
-                f"MOD(INT({k}/{channels}),{width})+1)")
+        y, x, ch = f"INT({k}/{channels * width})", f"MOD(INT({k}/{channels}),{width})", f"MOD({k},{channels})"
+        row, col = (f"{ch}*{height}+{y}", x) if out.stacked else (y, f"{ch}*{width}+{x}")
+        return f"INDEX({out.block.ref(here, True)},{row}+1,{col}+1)"
     cols = out.block.cols
     return f"INDEX({out.block.ref(here, True)},INT(({c.channel}-1)/{cols})+1,MOD({c.channel}-1,{cols})+1)"
 

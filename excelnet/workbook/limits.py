@@ -75,7 +75,7 @@ def layer_needs(op, input_block: tuple[int, int, int]) -> tuple[dict[str, tuple[
             block = (op.input_shape[0] * op.input_shape[2], op.input_shape[1], op.input_shape[2])
     elif isinstance(op, (ActivationOp, AffineOp, SoftmaxOp)):
         block = input_block                   # same layout as the input
-    needs = {"layer": (12 + QUESTION_LINES + 4 * block[0], block[1] + 1)}
+    needs = {"layer": (12 + QUESTION_LINES + 4 * block[0], block[1] + (2 if block[2] > 1 else 1))}  # + 'ch c' 
     if isinstance(op, Dense):
         in_rows, in_cols, maps = input_block
         if maps > 1 and units * (in_cols + 1) + 1 <= MAX_COLS:    # units side by side (ops/core.py)
