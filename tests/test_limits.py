@@ -11,7 +11,7 @@ from excelnet.layout import MAX_COLS, MAX_ROWS
 from excelnet.ops import build_network
 from excelnet.reader.spec import LayerSpec, ModelSpec
 from excelnet.sheet import SheetPlan
-from excelnet.workbook.limits import MAX_FORMULA_LENGTH, check_limits, function_problems, layer_needs
+from excelnet.workbook.limits import MAX_FORMULA_LENGTH, call_skeleton, check_limits, function_problems, layer_needs
 
 
 def _spec(input_shape, *layers):
@@ -37,6 +37,18 @@ def test_function_problems_counts_arguments_and_nesting():
     assert function_problems("SUM(" + ",".join(["1"] * 300) + ")") == (300, 1)
     assert function_problems("PI()") == (0, 1)
     assert function_problems("ABS(" * 70 + "1" + ")" * 70) == (1, 70)
+
+
+def test_a_formulas_call_skeleton_has_the_same_problems():
+    """check_limits counts a formula's skeleton (quotes, brackets, commas), once per shape."""
+    rng = np.random.default_rng(3)
+    pieces = ["(", ")", ",", "'", '"', "A1", "SUM(", "PI()", "x", "''", '""', " ", "\n", "$B$2:$C$9"]
+    for _ in range(3000):
+        expression = "".join(rng.choice(pieces, size=int(rng.integers(0, 40))))
+        assert function_problems(call_skeleton(expression)) == function_problems(expression), expression
+    real = "IF($B$104=\"yes\",'5 flatten'!A7*CHOOSE($B$5,INDEX('w, (x'!$B$6:$F$165,2),INDEX('it''s'!A1:B2,1,1)),\"\")"
+    assert call_skeleton(real) == "x(xx,xx(x,x(xx,x),x(xxx,x,x)),x)"     # quoted texts are one x each
+    assert function_problems(call_skeleton(real)) == function_problems(real) == (3, 3)
 
 
 def _plan(title="3 big", first="Layer 3: big (Dense) → output 2", layer=("big", "Dense"), kind="layer"):

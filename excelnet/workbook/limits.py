@@ -8,6 +8,7 @@ rows, columns, formula length, arguments per function and nesting."""
 from __future__ import annotations
 
 import math
+import re
 from itertools import repeat
 from operator import itemgetter
 
@@ -189,6 +190,17 @@ def function_problems(expression: str) -> tuple[int, int]:
     return most, deepest
 
 
+# All that function_problems reads: quotes, brackets and commas. Each quoted text and each run of
+# anything else becomes one 'x' (a bracket then 'x' still opens a call with an argument).
+_SKELETON = re.compile(r"\"[^\"]*(?:\"|\Z)|'[^']*(?:'|\Z)|[^(),\"']+")
+
+
+def call_skeleton(expression: str) -> str:
+    """The formula reduced to what function_problems reads, which gives the same answer for it:
+    formulas of one shape (differing only in their references) have one skeleton."""
+    return _SKELETON.sub("x", expression)
+
+
 def check_limits(sheets: list[SheetPlan]) -> None:
     """Refuse, naming the layer (or sheet) and by how much, anything Excel could not open."""
     problems = []
@@ -205,8 +217,12 @@ def check_limits(sheets: list[SheetPlan]) -> None:
         arguments, nesting = 0, 0
         # Only a formula with that many commas or brackets can break the other limits.
         commas, brackets = (np.fromiter(map(str.count, formulas, repeat(ch)), np.int64, len(formulas)) for ch in ",(")
+        counted = {}      # skeleton -> its problems: the Explain sheet has 800 such formulas of one shape
         for i in np.flatnonzero((commas >= MAX_ARGUMENTS) | (brackets > MAX_NESTING)).tolist():
-            most, deepest = function_problems(formulas[i])
+            skeleton = call_skeleton(formulas[i])
+            if skeleton not in counted:
+                counted[skeleton] = function_problems(skeleton)
+            most, deepest = counted[skeleton]
             arguments, nesting = max(arguments, most), max(nesting, deepest)
         if longest > MAX_FORMULA_LENGTH:
             problems.append(f"{who} has a formula of {longest:,} characters, "
