@@ -117,6 +117,25 @@ class Summary:
         return found
 
 
+def _idle_part(expression: str) -> str:
+    """What a spreadsheet evaluates of IF(condition, …, "") while the condition is false: the
+    condition. Every cell of the Explain sheet is such a formula (workbook/explain.py), and only
+    the part for the chosen layer is on."""
+    if not expression.startswith("IF("):
+        return expression
+    depth, quoted = 0, False
+    for i, ch in enumerate(expression[3:], start=3):
+        if ch == '"':
+            quoted = not quoted
+        elif not quoted and ch in "(":
+            depth += 1
+        elif not quoted and ch == ")":
+            depth -= 1
+        elif not quoted and ch == "," and depth == 0:
+            return expression[3:i]
+    return expression
+
+
 def count_cells(sheet: SheetPlan) -> Counts:
     counts = Counts()
     weight_cells = _cells_in(block for block, role in sheet.blocks if role == WEIGHTS)
@@ -124,9 +143,12 @@ def count_cells(sheet: SheetPlan) -> Counts:
         if isinstance(value, Formula):
             counts.formulas += 1
             counts.formula_chars += len(value.expression)
-            for match in REFERENCE.finditer(value.expression):
+            expression = _idle_part(value.expression) if sheet.kind == "explain" else value.expression
+            for match in REFERENCE.finditer(expression):
                 counts.references += 1
                 c1, r1, c2, r2 = match.groups()
+                if expression.endswith("INDEX(", 0, match.start()):
+                    continue                # INDEX(range, …) picks one cell: the range is not read
                 if c2 is not None:
                     columns = abs(_column(c2) - _column(c1)) + 1
                     counts.cells_read += (abs(int(r2) - int(r1)) + 1) * columns

@@ -129,3 +129,20 @@ def test_default_model_summary_meets_the_targets():
     assert summary.total.formulas <= 25_000
     assert summary.samples > 0
     assert summary.warnings() == []
+
+
+def test_cost_model_reads_what_a_spreadsheet_reads():
+    """A range is read cell by cell by SUMPRODUCT, not by INDEX (which picks one cell of it); of an
+    Explain cell IF(condition, …, "") only the condition is computed while its part is off."""
+    from excelnet.sheet import SheetPlan
+    from excelnet.summary import count_cells
+
+    layer, explain = SheetPlan("1 x", "layer"), SheetPlan("Explain", "explain")
+    for sheet in (layer, explain):
+        sheet.formula(1, 1, "SUMPRODUCT(A10:C19,E10:G19)")            # 2 ranges of 10 x 3 cells
+        sheet.formula(2, 1, "INDEX(A10:C19,2,3)+B5")                   # a pick and one cell
+        sheet.formula(3, 1, 'IF($B$2=3,SUMPRODUCT(A10:C19,E10:G19),"")')
+    counts = count_cells(layer)
+    assert (counts.references, counts.cells_read, counts.columns_read) == (2 + 2 + 3, 60 + 1 + 1 + 60, 6 + 1 + 1 + 6)
+    counts = count_cells(explain)
+    assert (counts.references, counts.cells_read, counts.columns_read) == (2 + 2 + 1, 60 + 1 + 1, 6 + 1 + 1)
