@@ -101,6 +101,17 @@ def _stacked(areas: list[Rect]) -> int:
     return step if step > 0 and all(a.row == first.row + n * step for n, a in enumerate(areas)) else 0
 
 
+def _side_by_side(areas: list[Rect]) -> int:
+    """The column step when equal areas stand side by side at equal steps (a weights sheet's units
+    after a stack of feature maps), else 0."""
+    first = areas[0]
+    if len(areas) < 2 or any((a.sheet, a.row, a.rows, a.cols) != (first.sheet, first.row, first.rows, first.cols)
+                             for a in areas):
+        return 0
+    step = areas[1].col - first.col
+    return step if step > 0 and all(a.col == first.col + n * step for n, a in enumerate(areas)) else 0
+
+
 def pick_weight(cells: WeightCells, fixed: tuple, k: str, here: str, ruler: Ruler) -> str:
     """The weight at index `fixed` (one entry None: the axis chosen by the 1-based `k`)."""
     axis = fixed.index(None)
@@ -114,6 +125,10 @@ def pick_weight(cells: WeightCells, fixed: tuple, k: str, here: str, ruler: Rule
         if step:         # one column through every unit's block: INDEX(column, (k-1)*step+1)
             column = Rect(areas[0].sheet, areas[0].row + dr, areas[0].col + dc, (len(areas) - 1) * step + 1, 1)
             return f"INDEX({column.ref(here, True)},({k}-1)*{step}+1)"
+        across = _side_by_side(areas)
+        if across:       # one row through every unit's block: INDEX(row, 1, (k-1)*step+1)
+            line = Rect(areas[0].sheet, areas[0].row + dr, areas[0].col + dc, 1, (len(areas) - 1) * across + 1)
+            return f"INDEX({line.ref(here, True)},1,({k}-1)*{across}+1)"
         return pick(areas, k, ruler(dr), ruler(dc), here)
     indices = [tuple(n if f is None else f for f in fixed) for n in range(count)]
     line = _in_a_line(cells, indices)
