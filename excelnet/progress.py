@@ -67,7 +67,7 @@ class CountProgress:
         self._done = 0
 
     def __call__(self, done: int, total: int) -> None:
-        if not self.enabled:
+        if not self.enabled or not interactive():     # off a terminal click prints a bare label
             return
         if self._bar is None:
             self._bar = click.progressbar(length=max(total, 1), label=self.label, file=sys.stderr,
