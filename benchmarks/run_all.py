@@ -23,6 +23,8 @@ BENCHMARKS = [
     ("scaling", "Scaling to a million formula cells", []),
     ("layouts", "Convolution layouts in LibreOffice (the measured hint)", []),
     ("libreoffice", "LibreOffice: load, recalculation, one edit", []),
+    ("compare_workbooks", "LibreOffice: this workbook beside earlier ones (interleaved)",
+     ["--git", "199f572", "17e1d60", "HEAD"]),
     ("helper_blocks", "LibreOffice: what each helper block costs", ["--repeat", "10", "--rounds", "3"]),
     ("recalc_cost", "Cost models behind `excelnet summary` (recalculation, file size)", ["--repeat", "9"]),
     ("formulas_engine", "The `formulas` library", []),
