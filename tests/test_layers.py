@@ -557,3 +557,23 @@ def test_keras2_native_keras_archive(tmp_path):
                             L.Dense(3, activation="hard_sigmoid", **init), L.Dense(3, activation="softmax", **init)])
     _set_bn_statistics(model.layers[1], 2)
     check_saved(model, tmp_path / "k2.keras", _inputs((5, 5, 1), low=0, high=1), tmp_path)
+
+
+@pytest.mark.parametrize("h, w", [(1, 1), (1, 3), (2, 1), (2, 2), (3, 2)])
+def test_pooling_window_in_two_pieces_names_every_cell_once(h, w):
+    """Every other row of a pooling picture writes its window as two ranges (ops/cells.turned);
+    SUM(window)/n (average pooling that counts the padding) needs each cell exactly once."""
+    from collections import Counter
+
+    from openpyxl.utils import column_index_from_string, range_boundaries
+
+    from excelnet.layout import Planar, Rect
+    from excelnet.ops.pooling import _in_two_pieces
+
+    x = Planar((6, 6, 1), (Rect("p", 3, 2, 6, 6),))
+    cells = Counter()
+    for piece in _in_two_pieces(x, 0, 1, 2, h, w, "p").split(","):
+        left, top, right, bottom = range_boundaries(piece.replace("$", ""))
+        cells.update((r, c) for r in range(top, bottom + 1) for c in range(left, right + 1))
+    want = Counter((3 + 1 + r, column_index_from_string("B") + 2 + c) for r in range(h) for c in range(w))
+    assert cells == want

@@ -26,12 +26,14 @@ FUNCTIONS = {"max": ("MAX", np.max), "average": ("AVERAGE", np.mean)}
 
 
 def _in_two_pieces(x: Planar, c: int, y0: int, x0: int, h: int, w: int, here: str) -> str:
-    """The same window written as two ranges (its first row, then the rest): see cells.turned."""
+    """The same window written as two ranges (its first row, then the rest; for one row, its first
+    column, then the rest): see cells.turned. Every cell once, so SUM(…)/n stays right; a single
+    cell stays as it is."""
     if h > 1:
         return f"{x.window_ref(c, y0, x0, 1, w, here)},{x.window_ref(c, y0 + 1, x0, h - 1, w, here)}"
     if w > 1:
         return f"{x.window_ref(c, y0, x0, h, 1, here)},{x.window_ref(c, y0, x0 + 1, h, w - 1, here)}"
-    return f"{x.window_ref(c, y0, x0, 1, 1, here)},{x.window_ref(c, y0, x0, 1, 1, here)}"
+    return x.window_ref(c, y0, x0, 1, 1, here)
 
 
 @dataclass(frozen=True)
