@@ -90,26 +90,17 @@ def choose(k: str, options: list[str]) -> str:
     return choose(f"INT(({k}-1)/{CHOOSE_LIMIT})+1", inner)
 
 
-def _stacked(areas: list[Rect]) -> int:
-    """The row step when equal areas sit one under the other at equal steps (a weights sheet's
-    units), else 0."""
+def _even_step(areas: list[Rect], down: bool) -> int:
+    """The step between equal areas that sit one under the other (`down`) or side by side at
+    equal steps, as a weights sheet's units do; else 0."""
     first = areas[0]
-    if len(areas) < 2 or any((a.sheet, a.col, a.rows, a.cols) != (first.sheet, first.col, first.rows, first.cols)
-                             for a in areas):
+    along, across = ("row", "col") if down else ("col", "row")
+    if len(areas) < 2 or any((a.sheet, getattr(a, across), a.rows, a.cols) !=
+                             (first.sheet, getattr(first, across), first.rows, first.cols) for a in areas):
         return 0
-    step = areas[1].row - first.row
-    return step if step > 0 and all(a.row == first.row + n * step for n, a in enumerate(areas)) else 0
-
-
-def _side_by_side(areas: list[Rect]) -> int:
-    """The column step when equal areas stand side by side at equal steps (a weights sheet's units
-    after a stack of feature maps), else 0."""
-    first = areas[0]
-    if len(areas) < 2 or any((a.sheet, a.row, a.rows, a.cols) != (first.sheet, first.row, first.rows, first.cols)
-                             for a in areas):
-        return 0
-    step = areas[1].col - first.col
-    return step if step > 0 and all(a.col == first.col + n * step for n, a in enumerate(areas)) else 0
+    step = getattr(areas[1], along) - getattr(first, along)
+    return step if step > 0 and all(getattr(a, along) == getattr(first, along) + n * step
+                                    for n, a in enumerate(areas)) else 0
 
 
 def pick_weight(cells: WeightCells, fixed: tuple, k: str, here: str, ruler: Ruler) -> str:
@@ -121,14 +112,15 @@ def pick_weight(cells: WeightCells, fixed: tuple, k: str, here: str, ruler: Rule
     if (offsets == offsets[0]).all():
         dr, dc = (int(v) for v in offsets[0])
         areas = [cells.areas[a] for a in cells.area_index[chosen].tolist()]
-        step = _stacked(areas)
+        top, left = areas[0].row + dr, areas[0].col + dc
+        step = _even_step(areas, down=True)
         if step:         # one column through every unit's block: INDEX(column, (k-1)*step+1)
-            column = Rect(areas[0].sheet, areas[0].row + dr, areas[0].col + dc, (len(areas) - 1) * step + 1, 1)
+            column = Rect(areas[0].sheet, top, left, (len(areas) - 1) * step + 1, 1)
             return f"INDEX({column.ref(here, True)},({k}-1)*{step}+1)"
-        across = _side_by_side(areas)
-        if across:       # one row through every unit's block: INDEX(row, 1, (k-1)*step+1)
-            line = Rect(areas[0].sheet, areas[0].row + dr, areas[0].col + dc, 1, (len(areas) - 1) * across + 1)
-            return f"INDEX({line.ref(here, True)},1,({k}-1)*{across}+1)"
+        step = _even_step(areas, down=False)
+        if step:         # one row through every unit's block: INDEX(row, 1, (k-1)*step+1)
+            row = Rect(areas[0].sheet, top, left, 1, (len(areas) - 1) * step + 1)
+            return f"INDEX({row.ref(here, True)},1,({k}-1)*{step}+1)"
         return pick(areas, k, ruler(dr), ruler(dc), here)
     indices = [tuple(n if f is None else f for f in fixed) for n in range(count)]
     line = _in_a_line(cells, indices)
