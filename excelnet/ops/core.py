@@ -138,18 +138,16 @@ class Dense(Op):
                    "(you may edit them).", "title", skip=1)
         offsets = np.array([x.offset(i) for i in range(x.size)], dtype=np.int32)   # input i -> (row, col)
         units = self.kernel.shape[1]
-        if x.channels > 1 and x.stacked and units * (cols + 1) + 1 <= MAX_COLS:
+        if x.channels > 1:
             sheet.line(f"Each unit has one small picture per channel of the layer before: teal cells "
                        "push the unit up where that channel is bright, brown cells push it down.", "note", skip=1)
+        if x.channels > 1 and x.stacked and units * (cols + 1) + 1 <= MAX_COLS:    # units side by side
             label_row, top = sheet.next_row, sheet.next_row + 1
             for c in range(x.channels):
                 sheet.put(top + c * x.map_height, 1, f"ch {c + 1}", "label")
             corners = [(label_row, top, 2 + j * (cols + 1)) for j in range(units)]
         else:                            # one below the other (also when side by side would not fit)
             if x.channels > 1:
-                sheet.line(f"Each unit has one small picture per channel of the layer before: teal cells "
-                           "push the unit up where that channel is bright, brown cells push it down.", "note",
-                           skip=1)
                 for c in range(x.channels):
                     sheet.put(sheet.next_row, 2 + c * x.map_width, f"ch {c + 1}", "label")
                 sheet.next_row += 1
@@ -239,7 +237,7 @@ class Gather(Op):
                        "pixel by pixel, channel by channel.", "note", skip=1)
             out = new_planar(sheet, self.output_shape)
         elif isinstance(x, Planar) and x.channels > 1:
-            out = self._side_by_side(sheet, x) if book.maps_side_by_side else self._strip(sheet, x)
+            out = self._maps(sheet, x, stacked=not book.maps_side_by_side)
         else:
             sheet.line("Each cell copies one value of the layer before, in reading order: row by row, "
                        "pixel by pixel.", "note", skip=1)
@@ -263,35 +261,26 @@ class Gather(Op):
 
 
     @staticmethod
-    def _side_by_side(sheet: SheetPlan, x: Planar) -> Flat:
-        """The feature maps side by side in one block (see Book.maps_side_by_side)."""
-        sheet.line("The feature maps side by side: now they are one long list of "
-                   f"{x.height * x.width * x.channels} numbers, which the next layer reads all at once.",
+    def _maps(sheet: SheetPlan, x: Planar, stacked: bool) -> Flat:
+        """The feature maps in one block, so the next layer multiplies all of them with one
+        SUMPRODUCT while each channel still reads as a picture: one below the other (`stacked`),
+        or side by side (see Book.maps_side_by_side)."""
+        sheet.line(f"The feature maps {'one below the other' if stacked else 'side by side'}: now they are one "
+                   f"long list of {x.height * x.width * x.channels} numbers, which the next layer reads all at once.",
                    "note")
         sheet.line("(Keras numbers them row by row, and for each pixel channel by channel; "
                    "the pictures here keep each channel together.)", "note", skip=1)
-        top = sheet.next_row
-        for c in range(x.channels):
-            sheet.put(top, 1 + c * x.width, f"ch {c + 1}", "label")
-        rect = sheet.rect(top + 1, 1, x.height, x.width * x.channels)
+        top = sheet.next_row + (0 if stacked else 1)              # side by side: labels above
+        rect = sheet.rect(top, 1, x.height * x.channels, x.width) if stacked else \
+            sheet.rect(top, 1, x.height, x.width * x.channels)
         for c in range(x.channels):      # one colour scale per picture, like the grids before
-            sheet.block(sheet.rect(rect.row, 1 + c * x.width, x.height, x.width), ACTIVATIONS)
-        return Flat((x.height * x.width * x.channels,), rect, x.channels, stacked=False)
-
-    @staticmethod
-    def _strip(sheet: SheetPlan, x: Planar) -> Flat:
-        """The feature maps one below the other in one block, so the next layer multiplies all
-        of them with one SUMPRODUCT while each channel still reads as a picture."""
-        sheet.line("The feature maps one below the other: now they are one long list of "
-                   f"{x.height * x.width * x.channels} numbers, which the next layer reads all at once.",
-                   "note")
-        sheet.line("(Keras numbers them row by row, and for each pixel channel by channel; "
-                   "the pictures here keep each channel together.)", "note", skip=1)
-        rect = sheet.rect(sheet.next_row, 1, x.height * x.channels, x.width)
-        for c in range(x.channels):      # one colour scale per picture, like the grids before
-            sheet.put(rect.row + c * x.height, x.width + 2, f"ch {c + 1}", "label")
-            sheet.block(sheet.rect(rect.row + c * x.height, 1, x.height, x.width), ACTIVATIONS)
-        return Flat((x.height * x.width * x.channels,), rect, x.channels)
+            if stacked:                  # labelled to the right of each picture
+                row, col, label = top + c * x.height, 1, (top + c * x.height, x.width + 2)
+            else:                        # labelled above it
+                row, col, label = top, 1 + c * x.width, (top - 1, 1 + c * x.width)
+            sheet.put(*label, f"ch {c + 1}", "label")
+            sheet.block(sheet.rect(row, col, x.height, x.width), ACTIVATIONS)
+        return Flat((x.height * x.width * x.channels,), rect, x.channels, stacked)
 
 
 @converter("Flatten")
