@@ -108,14 +108,13 @@ class Evaluator:
             cells = given.get(group.sheet)
             return bool(cells) and all(cell in cells for cell in zip(group.rows.tolist(), group.cols.tolist()))
 
-        kept = [g for g in self.order if g.sheet in sheets and not all_given(g)]
-        needed, todo = set(sheets), {slot.sheet for g in kept for slot in g.slots}
+        kept = {id(g) for g in self.order if g.sheet in sheets and not all_given(g)}
+        needed, todo = set(sheets), {slot.sheet for g in self.order if id(g) in kept for slot in g.slots}
         while todo - needed:                    # sheets read by the kept groups, and so on
             new = todo - needed
             needed |= new
             todo = {slot.sheet for g in self.order if g.sheet in new for slot in g.slots}
-        return [g for g in self.order if (g.sheet in sheets and not all_given(g)) or
-                (g.sheet in needed and g.sheet not in sheets)]
+        return [g for g in self.order if id(g) in kept or (g.sheet in needed and g.sheet not in sheets)]
 
     def value(self, sheet: str, row: int, col: int):
         """The value of one cell: a float, str, bool, XLError, or BLANK for an empty cell."""
