@@ -132,6 +132,18 @@ def output_grid(co: int, top: int) -> tuple[int, int]:
     return top + (co // 8) * (HO + 1), 1 + (co % 8) * (WO + 1)
 
 
+def write_outputs(ws, top: int, kernels: list[tuple[int, int]], bias_below: int, body) -> int:
+    """Every output cell =MAX(0, body(y, x, kernel row, kernel col) + bias), the bias `bias_below`
+    rows under its filter's top-left; returns the cells written."""
+    for co in range(COUT):
+        r0, c0 = output_grid(co, top)
+        kr, kc = kernels[co]
+        for y in range(HO):
+            for xo in range(WO):
+                ws.cell(r0 + y, c0 + xo, f"=MAX(0,{body(y, xo, kr, kc)}+${col(kc)}${kr + bias_below})")
+    return COUT * HO * WO
+
+
 def write_variant(kind: str, path: Path, x, kernel, bias) -> int:
     book = Workbook()
     ws = book.active
@@ -166,18 +178,12 @@ def write_variant(kind: str, path: Path, x, kernel, bias) -> int:
         ktop = stop + HO * (CIN * K + 1) + 1
         kernels = tall_kernels(ws, kernel, bias, ktop)
         otop = ktop + CIN * K + 2
-        for co in range(COUT):
-            r0, c0 = output_grid(co, otop)
-            kr, kc = kernels[co]
-            b = f"${col(kc)}${kr + CIN * K}"
-            for y in range(HO):
-                for xo in range(WO):
-                    window = span(stop + y * (CIN * K + 1), 1 + xo, CIN * K, K)
-                    pair = f"{window},{span(kr, kc, CIN * K, K, True)}"
-                    if kind == "F" and y % 2:
-                        pair = f"{span(kr, kc, CIN * K, K, True)},{window}"
-                    ws.cell(r0 + y, c0 + xo, f"=MAX(0,SUMPRODUCT({pair})+{b})")
-                    formulas += 1
+
+        def body(y, xo, kr, kc):
+            window, kernel_block = span(stop + y * (CIN * K + 1), 1 + xo, CIN * K, K), span(kr, kc, CIN * K, K, True)
+            return f"SUMPRODUCT({kernel_block},{window})" if kind == "F" and y % 2 else \
+                f"SUMPRODUCT({window},{kernel_block})"
+        formulas += write_outputs(ws, otop, kernels, CIN * K, body)
     else:
         if kind == "D":
             grids = planar_input(ws, x)
@@ -193,21 +199,13 @@ def write_variant(kind: str, path: Path, x, kernel, bias) -> int:
         ktop = stop + H + 1
         kernels = interleaved_kernels(ws, kernel, bias, ktop)
         otop = ktop + K + 2
-        for co in range(COUT):
-            r0, c0 = output_grid(co, otop)
-            kr, kc = kernels[co]
-            b = f"${col(kc)}${kr + K}"
-            for y in range(HO):
-                for xo in range(WO):
-                    if kind == "C":
-                        terms = [f"{a1(stop + y + i, 1 + (xo + j) * CIN + c)}*${col(kc + j * CIN + c)}${kr + i}"
-                                 for i in range(K) for j in range(K) for c in range(CIN)]
-                        body = "+".join(terms)
-                    else:
-                        body = (f"SUMPRODUCT({span(stop + y, 1 + xo * CIN, K, K * CIN)},"
-                                f"{span(kr, kc, K, K * CIN, True)})")
-                    ws.cell(r0 + y, c0 + xo, f"=MAX(0,{body}+{b})")
-                    formulas += 1
+
+        def body(y, xo, kr, kc):
+            if kind == "C":
+                return "+".join(f"{a1(stop + y + i, 1 + (xo + j) * CIN + c)}*${col(kc + j * CIN + c)}${kr + i}"
+                                for i in range(K) for j in range(K) for c in range(CIN))
+            return f"SUMPRODUCT({span(stop + y, 1 + xo * CIN, K, K * CIN)},{span(kr, kc, K, K * CIN, True)})"
+        formulas += write_outputs(ws, otop, kernels, K, body)
     r0, c0 = output_grid(0, otop)
     book.defined_names["Out"] = DefinedName("Out", attr_text=f"conv!{span(r0, c0, HO, WO, True)}")
     r1, c1 = output_grid(COUT - 1, otop)
