@@ -9,8 +9,6 @@ here even though the probabilities do not move."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from itertools import chain, compress, repeat
-from operator import is_
 
 import numpy as np
 
@@ -207,32 +205,15 @@ class Tracer:
                 result.weights.append(CellDifference(sheet, int(rows[i]), int(cols[i]), float(got[i]), float(want[i])))
 
 
-def grid_reader(data: dict[str, list[list]]):
-    """read(sheet, rows, cols) over LibreOffice's whole-sheet data arrays (from A1)."""
-    grids = {}
-
-    def grid(sheet: str) -> np.ndarray:
-        if sheet not in grids:
-            rows = data.get(sheet) or [[]]
-            width = max(len(row) for row in rows)
-            out = np.full((len(rows) + 1, width + 1), np.nan)
-            if all(len(row) == width for row in rows):     # LibreOffice's data arrays: all rows alike
-                values = list(chain.from_iterable(rows))
-                number = np.fromiter(map(is_, map(type, values), repeat(float)), bool, len(values))
-                inner = out[1:, 1:].reshape(-1)
-                inner[number] = list(compress(values, number))
-                out[1:, 1:] = inner.reshape(len(rows), width)
-            else:
-                for r, row in enumerate(rows):
-                    out[r + 1, 1:len(row) + 1] = [v if isinstance(v, float) else np.nan for v in row]
-            grids[sheet] = out
-        return grids[sheet]
-
+def array_reader(arrays: dict[str, np.ndarray]):
+    """read(sheet, rows, cols) over whole-sheet arrays of floats from A1 (NaN: not a number)."""
     def read(sheet: str, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
-        g = grid(sheet)
-        inside = (rows < g.shape[0]) & (cols < g.shape[1])
+        g = arrays.get(sheet)
         out = np.full(len(rows), np.nan)
-        out[inside] = g[rows[inside], cols[inside]]
+        if g is None:
+            return out
+        inside = (rows <= g.shape[0]) & (cols <= g.shape[1])
+        out[inside] = g[rows[inside] - 1, cols[inside] - 1]
         return out
 
     return read

@@ -270,7 +270,7 @@ def evaluate(workbook: Path, engine: str, inputs: np.ndarray, progress: bool = T
 
     `office`: a running engines.libreoffice.LibreOffice to reuse (else one is started and stopped)."""
     from .progress import bar
-    from .trace import cell_reader, grid_reader, stored_cells
+    from .trace import array_reader, cell_reader, stored_cells
 
     label = f"Recalculating in {'LibreOffice' if engine == 'libreoffice' else 'formulas'}"
     results, errors = [], {}
@@ -281,22 +281,29 @@ def evaluate(workbook: Path, engine: str, inputs: np.ndarray, progress: bool = T
 
         with (nullcontext(office) if office is not None else LibreOffice()) as office:
             office.open(workbook)
+            last = len(inputs) - 1
+
+            def start(k: int) -> None:
+                sheets = () if tracer is None else (tracer.sheets if k == 0 else tracer.layer_sheets)
+                office.start_run_and_dump(canvas_grids(inputs[k]), sheets)
+
+            start(0)
             with bar(inputs, label=label, enabled=progress) as items:
                 for k, x in enumerate(items):
-                    sheets = () if tracer is None else (tracer.sheets if k == 0 else tracer.layer_sheets)
-                    office.start_run(canvas_grids(x), sheets=sheets)
                     # While LibreOffice recalculates, work out what every layer cell should hold.
                     expected = tracer.expected(x) if tracer is not None and trace.layer is None else None
-                    answer = office.receive()
-                    results.append(_numbers(v for row in answer["Probabilities"] for v in row))
+                    probabilities, sheets = office.receive_dump()
+                    if k in (0, last):       # error cells, with the first and the last input
+                        for sheet, count in office.errors().items():
+                            errors[sheet] = max(count, errors.get(sheet, 0))
+                    if k < last:             # LibreOffice goes on with the next input while Python compares
+                        start(k + 1)
+                    results.append(probabilities)
                     if tracer is not None:
-                        read = grid_reader(answer["sheets"])
+                        read = array_reader(sheets)
                         tracer.compare_layers(x, read, trace, k + 1, RTOL, ATOL, expected)
                         if k == 0:           # weights do not change with the input
                             tracer.compare_weights(read, trace)
-                    if k in (0, len(inputs) - 1):       # error cells, with the first and the last input
-                        for sheet, count in office.errors().items():
-                            errors[sheet] = max(count, errors.get(sheet, 0))
         return np.array(results), errors
     from .engines.formulas_engine import FormulasWorkbook
 
@@ -337,31 +344,36 @@ def verify(workbook: str | Path, model: str | Path | None = None, engine: str | 
         raise ExcelnetError(f"{workbook}: no such workbook")
     if samples < 1:
         raise ExcelnetError("--samples must be at least 1")
-    public = read_public_cells(workbook)
-    choice = find_model(workbook, public.values, model)
-    network = load_network(choice.path, public.values.get("InputNormalize") or None, max_cells)
-    chosen = choose_inputs(network, samples, inputs, seed, samples_path)
-    size = int(np.prod(network.input_shape))
-    canvas = sum(c.shape[0] * c.shape[1] for c in public.canvases)
-    if canvas != size:
-        raise ExcelnetError(f"{workbook}: its canvas has {canvas} cells but the model's input "
-                            f"{tuple(network.input_shape)} has {size} values: not a workbook of this model")
-    expected = np.array([network.predict(x).reshape(-1) for x in chosen.x])
     name = choose_engine(engine)
-    from .trace import Tracer, TraceResult
-
     own_office = None
-    if name == "libreoffice":       # LibreOffice loads the workbook while Python plans the trace
-        if office is None:
-            from .engines.libreoffice import LibreOffice
+    if name == "libreoffice" and office is None:
+        # LibreOffice takes over a second to start and load the workbook: let it, while Python reads
+        # the model and plans the trace.
+        from .engines.libreoffice import LibreOffice
 
-            office = own_office = LibreOffice()
-        office.start_open(workbook)
+        office = own_office = LibreOffice()
     try:
+        if office is not None and name == "libreoffice":
+            office.start_open(workbook)
+        public = read_public_cells(workbook)
+        choice = find_model(workbook, public.values, model)
+        network = load_network(choice.path, public.values.get("InputNormalize") or None, max_cells)
+        chosen = choose_inputs(network, samples, inputs, seed, samples_path)
+        size = int(np.prod(network.input_shape))
+        canvas = sum(c.shape[0] * c.shape[1] for c in public.canvases)
+        if canvas != size:
+            raise ExcelnetError(f"{workbook}: its canvas has {canvas} cells but the model's input "
+                                f"{tuple(network.input_shape)} has {size} values: not a workbook of this model")
+        expected = np.array([network.predict(x).reshape(-1) for x in chosen.x])
+        from .trace import Tracer, TraceResult
+
         tracer, trace = Tracer(network, public.sample is not None, public.learning), TraceResult()
         got, errors = evaluate(workbook, name, chosen.x, progress, office, tracer, trace)
     except BaseException:
-        if office is not None and own_office is None:
+        if own_office is not None:
+            own_office.abandon()       # stop it now: the error is what the user waits for
+            own_office = None
+        elif office is not None:
             office.settle()            # a LibreOffice lent by the caller stays usable
         raise
     finally:

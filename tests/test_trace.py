@@ -3,10 +3,14 @@ the evaluator behind both equals the NumPy reference layer by layer."""
 
 from __future__ import annotations
 
+import shutil
+
 import numpy as np
 import pytest
 
 from conftest import random_init, save_model
+
+from excelnet.errors import ExcelnetError
 
 
 def _model(seed: int, padding: str = "valid", pool: str = "max"):
@@ -141,8 +145,6 @@ def _cached(path) -> dict:
 
 @pytest.mark.libreoffice
 def test_cached_values_equal_what_libreoffice_computes(libreoffice, default_build, tmp_path):
-    import shutil
-
     copy = tmp_path / "copy.xlsx"
     shutil.copy(default_build.path, copy)
     cached = _cached(copy)
@@ -200,6 +202,32 @@ def test_a_zeroed_cell_hidden_by_the_max_pool_fails_verify(libreoffice, default_
     corner = network.trace(default_build.samples.model_inputs(network.input_shape)[0])[0][0, 0, 0]
     assert corner > 0.01 and f"1 conv1!{corner_cell}: workbook 0, model {corner:.6g}" in text
     assert not report.trace.weights
+
+
+@pytest.mark.libreoffice
+def test_verify_without_python_macros_in_soffice_reads_the_same_cells(libreoffice, default_build, tmp_path):
+    """Where soffice runs no Python macros (no libreoffice-script-provider-python), verify types the
+    inputs and reads the sheets over the pipe instead: the same values, the same verdicts."""
+    from excelnet.engines.libreoffice import LibreOffice
+    from excelnet.verify import verify
+
+    inside = verify(default_build.path, samples=3, progress=False, office=libreoffice)
+    network = default_build.network
+    conv2 = network.trace(default_build.samples.model_inputs(network.input_shape)[0])[2]
+    y, x, channel = np.unravel_index(int(np.argmax(conv2)), conv2.shape)      # its largest value
+    corner_cell = _address(default_build.plan.outputs[3][1].grids[channel], y, x)
+    zeroed = _edit(default_build.path, tmp_path / "zeroed.xlsx", {("3 conv2", corner_cell): 0})
+    copy = shutil.copy(default_build.path, tmp_path / "copy.xlsx")     # the other soffice holds the original
+    with LibreOffice(macros=False) as office:
+        office.open(copy)
+        with pytest.raises(ExcelnetError):
+            office.in_office("time_recalcs", 1)         # really no macros there
+        piped = verify(copy, samples=3, progress=False, office=office)
+        bad = verify(zeroed, samples=3, progress=False, office=office)
+    assert inside.ok and piped.ok, "\n".join(piped.lines())
+    assert np.array_equal(inside.got, piped.got) and piped.trace.formula_cells == inside.trace.formula_cells
+    assert not bad.ok and bad.trace.layer == "3 conv2", "\n".join(bad.lines())
+    assert any(f"3 conv2!{corner_cell}: workbook 0" in line for line in bad.lines())
 
 
 @pytest.mark.libreoffice

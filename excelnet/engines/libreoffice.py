@@ -5,6 +5,7 @@ worker script runs there and talks JSON over pipes; this side needs no `uno`."""
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import shutil
@@ -26,8 +27,10 @@ def soffice_path() -> str | None:
     return shutil.which("soffice") or shutil.which("libreoffice")
 
 
+@functools.lru_cache(maxsize=None)
 def unavailable_reason() -> str | None:
-    """Why LibreOffice cannot be used here, or None when it can."""
+    """Why LibreOffice cannot be used here, or None when it can (asked once per process: the
+    probe starts a Python)."""
     if soffice_path() is None:
         return "LibreOffice is not installed (apt-get install libreoffice-calc-nogui)"
     if not Path(SYSTEM_PYTHON).exists():
@@ -41,16 +44,19 @@ def unavailable_reason() -> str | None:
 class LibreOffice:
     """A headless soffice with its own profile, and the worker that drives it."""
 
-    def __init__(self):
+    def __init__(self, macros: bool = True):
+        """`macros`: give soffice engines/in_office.py as a Python macro (without it, in_office()
+        fails and run_and_dump goes over the pipe, as where soffice has no Python macros)."""
         reason = unavailable_reason()
         if reason:
             raise ExcelnetError(reason)
         self.pending = 0                   # requests sent whose answers are not read yet
         self._opening: str | None = None   # the workbook start_open() is loading
         self.profile = Path(tempfile.mkdtemp(prefix="excelnet-lo-"))
-        macros = self.profile / "user" / "Scripts" / "python"
-        macros.mkdir(parents=True)
-        shutil.copy(IN_OFFICE, macros / IN_OFFICE.name)     # for in_office(): timing without the pipe
+        if macros:
+            folder = self.profile / "user" / "Scripts" / "python"
+            folder.mkdir(parents=True)
+            shutil.copy(IN_OFFICE, folder / IN_OFFICE.name)     # for in_office(): no pipe between calls
         pipe = f"excelnet_{uuid.uuid4().hex}"
         self.office = subprocess.Popen(
             [soffice_path(), "--headless", "--invisible", "--nologo", "--norestore", "--nodefault",
@@ -112,6 +118,22 @@ class LibreOffice:
         """Type the canvases, set Sample, recalculate; read the public cells and, whole, the `sheets`."""
         return self.call("run", canvases=canvases, sample=sample, sheets=list(sheets))
 
+    def start_run_and_dump(self, canvases: list, sheets) -> None:
+        """Type the canvases and recalculate, then hand every cell of `sheets` back through a file of
+        float64s (in_office.run_and_dump): for verify's trace, fast. receive_dump() gets the answer."""
+        self.send("run_and_dump", canvases=canvases, sheets=list(sheets), path=str(self.profile / "sheets.bin"))
+
+    def receive_dump(self) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """(Probabilities, NaN where not a number; each sheet's used area from A1 as a 2-D array)."""
+        answer = self.receive()
+        data = np.fromfile(self.profile / "sheets.bin", dtype=np.float64)
+        sheets, start = {}, 0
+        for name, (rows, cols) in zip(answer["sheets"], answer["shapes"]):
+            sheets[name] = data[start:start + rows * cols].reshape(rows, cols)
+            start += rows * cols
+        probabilities = np.array([np.nan if v is None else v for v in answer["Probabilities"]], np.float64)
+        return probabilities, sheets
+
     def probabilities(self, x: np.ndarray) -> np.ndarray:
         """Type one input (model's shape) into the canvas and read Probabilities."""
         return np.array(self.run(canvas_grids(x))["Probabilities"], dtype=np.float64).reshape(-1)
@@ -157,6 +179,13 @@ class LibreOffice:
                 process.wait(timeout=20)
             except subprocess.TimeoutExpired:
                 process.kill()
+        shutil.rmtree(self.profile, ignore_errors=True)
+
+    def abandon(self) -> None:
+        """Stop soffice and the worker at once, whatever they are doing (after an error)."""
+        for process in (self.worker, self.office):
+            process.kill()
+            process.wait()
         shutil.rmtree(self.profile, ignore_errors=True)
 
     def __enter__(self) -> "LibreOffice":

@@ -25,7 +25,7 @@ def connect(pipe, timeout=60.0):
         except Exception:
             if time.time() > deadline:
                 raise
-            time.sleep(0.2)
+            time.sleep(0.05)    # soffice takes about a second to listen; do not oversleep it
 
 
 def prop(name, value):
@@ -38,6 +38,7 @@ class Session:
     def __init__(self, desktop):
         self.desktop = desktop
         self.doc = None
+        self.macros = None      # whether soffice runs in_office.py's functions (None: not tried yet)
 
     def open(self, path):
         if self.doc is not None:
@@ -163,10 +164,30 @@ class Session:
 
     def in_office(self, function, arguments):
         """Call a function of the profile's in_office.py macro inside soffice, the document first."""
+        return {"result": list(self._macro(function, *arguments))}
+
+    def _macro(self, function, *arguments):
         url = f"vnd.sun.star.script:in_office.py${function}?language=Python&location=user"
         script = self.doc.getScriptProvider().getScript(url)
         result, _, _ = script.invoke((self.doc, *arguments), (), ())
-        return {"result": list(result)}
+        return result
+
+    def run_and_dump(self, canvases, sheets, path):
+        """in_office.run_and_dump inside soffice, or over the pipe where soffice has no Python macros
+        (libreoffice-script-provider-python): the same function either way."""
+        request = json.dumps({"canvases": canvases, "sheets": sheets, "path": path})
+        if self.macros is not False:
+            try:
+                answer = self._macro("run_and_dump", request)
+                self.macros = True
+                return json.loads(answer)
+            except Exception:
+                if self.macros:     # it worked before: a real failure
+                    raise
+                self.macros = False
+        import in_office            # this file's folder
+
+        return json.loads(in_office.run_and_dump(self.doc, request))
 
     def recalc(self):
         started = time.perf_counter()
