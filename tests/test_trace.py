@@ -56,6 +56,40 @@ def test_unknown_function_is_a_clear_error():
     sheet.formula(1, 2, "NOSUCHFUNCTION(A1)")
     with pytest.raises(FormulaError, match="does not know the function NOSUCHFUNCTION"):
         Evaluator([sheet]).run()
+    sheet.formula(1, 2, 'IF(A1=2,1,NOSUCHFUNCTION(A1))')        # in a branch no cell takes: still refused
+    with pytest.raises(FormulaError, match="does not know the function NOSUCHFUNCTION"):
+        Evaluator([sheet])
+
+
+def test_if_and_choose_skip_only_what_no_cell_picks(monkeypatch):
+    """IF and CHOOSE skip the parts no cell of a group picks (functions.lazy_if): groups whose cells
+    all pick the same part, and groups whose cells differ, give what evaluating every part gives."""
+    from excelnet.evaluate import Evaluator, XLError, engine
+    from excelnet.sheet import SheetPlan
+
+    texts = ['IF(A{r}>1,B{r}*2,"small")', "IF(A{r}>1,C{r})", "IF(A{r},1/B{r},-1)", "CHOOSE(A{r},B{r},C{r},1/0)",
+             "CHOOSE(A{r}+0.5,B{r}+1,C{r})", 'IF(D{r}="",0,SQRT(D{r}))', "IF(1/B{r}>0,1,2)"]
+    cases = {"all take the first": [(2, 3, 4, ""), (3, 0, 5, "")],
+             "all take the second": [(1, 3, 4, 9.0), (1, 2, 0, 4.0)],
+             "mixed": [(2, 0, 4, ""), (1, 3, 0, 16.0), (3, 1, 1, "")]}
+
+    def values(cells):
+        sheet = SheetPlan("S", "layer")
+        for r, row in enumerate(cells, start=1):
+            for c, value in enumerate(row, start=1):
+                if value != "":
+                    sheet.put(r, c, float(value))
+            for k, text in enumerate(texts):
+                sheet.formula(r, 10 + k, text.format(r=r))
+        book = Evaluator([sheet]).run()
+        return [[book.value("S", r, 10 + k) for k in range(len(texts))] for r in range(1, len(cells) + 1)]
+
+    lazy = {case: values(cells) for case, cells in cases.items()}
+    monkeypatch.setattr(engine, "LAZY", {})             # every argument evaluated, as before
+    for case, cells in cases.items():
+        assert lazy[case] == values(cells), case
+    first, second = lazy["mixed"][:2]                    # and by hand
+    assert first[:4] == [0.0, 4.0, XLError("#DIV/0!"), 4.0] and [second[k] for k in (0, 3, 5)] == ["small", 3.0, 4.0]
 
 
 def test_evaluator_follows_spreadsheet_rules():

@@ -45,6 +45,7 @@ class Evaluator:
                                         zip(keys[other].tolist(), compress(values, other))]
             extent[plan.title] = keys.max(axis=0).tolist() if len(keys) else [0, 0]
         self.groups = make_groups(formulas)
+        _check_functions(self.groups)
         for group in self.groups:        # a reference may reach past a sheet's last cell (a blank canvas)
             for slot in group.slots:
                 bottom, right = extent.setdefault(slot.sheet, [0, 0])
@@ -134,3 +135,20 @@ class Evaluator:
         for i in np.flatnonzero(grid.kind[rows, cols] != NUMBER).tolist():
             out[i] = python_value(grid.obj[rows[i], cols[i]])
         return out
+
+
+def _check_functions(groups) -> None:
+    """Every function named anywhere in a formula must be known, even in a branch of IF that no
+    run takes (functions.lazy_if): a new kind of sheet must not slip through untested."""
+    known, seen = set(FUNCTIONS), set()
+    for group in groups:
+        if group.expression in seen:
+            continue
+        seen.add(group.expression)
+        todo = [group.tree]
+        while todo:
+            node = todo.pop()
+            if node.kind == "call" and node.value not in known:
+                raise FormulaError(f"the evaluator does not know the function {node.value} "
+                                   "(add it to excelnet/evaluate/functions.py)")
+            todo.extend(node.args)

@@ -12,7 +12,7 @@ from itertools import repeat
 
 import numpy as np
 
-from .functions import call
+from .functions import LAZY, call
 from .parse import SLOT, FormulaError, Node, column_number, fast_slots_agree, parse, shape_key, sheet_name
 from .values import (BLANK, BLANK_KIND, DIV0, ERROR, LOGICAL, NUM, NUMBER, TEXT, Area, XLError, compare, constant,
                      first, numbers, pack, scalar, to_text)
@@ -247,6 +247,8 @@ def evaluate_group(group: Group, grids: dict[str, Grid]) -> np.ndarray:
         if kind == "slot":
             return area(node.value)
         if kind == "call":
+            if node.value in LAZY:
+                return LAZY[node.value](n, node.args, walk)
             return call(node.value, n, [walk(a) for a in node.args])
         if kind == "op":
             return operator(node.value, n, walk(node.args[0]), walk(node.args[1]))

@@ -353,6 +353,36 @@ def choose(n, which, *options):
     return _settle(pack_errors(out, errors))
 
 
+# --- functions that evaluate only what they pick -------------------------------------------
+# A spreadsheet computes only the branch an IF takes and the option a CHOOSE picks. Where every
+# cell of a group picks the same one, so does the evaluator: an Explain block that is not shown,
+# or a strokes picture with no strokes, then costs its condition alone (building the default
+# workbook evaluated the strokes formulas in 64 ms, for zeros). `walk` evaluates an argument.
+
+
+def lazy_if(n: int, args: list, walk: Callable) -> np.ndarray:
+    condition = walk(args[0])
+    flags, errors = truth(condition, n)
+    taken = 1 if flags.all() else 2 if not flags.any() else None
+    if errors is None and taken is not None and taken < len(args):
+        branch = walk(args[taken])
+        return if_(n, condition, branch, branch)
+    return if_(n, condition, *[walk(a) for a in args[1:]])
+
+
+def lazy_choose(n: int, args: list, walk: Callable) -> np.ndarray:
+    which = walk(args[0])
+    k, errors = numbers(which, n)
+    if errors is None and np.isfinite(k).all():
+        picked = np.trunc(k)
+        if (picked == picked[0]).all() and 1 <= picked[0] < len(args):
+            return _settle(_objects(walk(args[int(picked[0])]), n))
+    return choose(n, which, *[walk(a) for a in args[1:]])
+
+
+LAZY = {"IF": lazy_if, "CHOOSE": lazy_choose}
+
+
 def _size(kind):
     def size(n, area):
         return np.full(n, float(area.shape[0 if kind == "ROWS" else 1]))
