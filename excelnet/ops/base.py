@@ -73,6 +73,19 @@ class WeightCells:
     def ref(self, index: tuple[int, ...], here: str, absolute: bool = True) -> str:
         return ref(self.sheet, *self._positions[tuple(index)], here, absolute)
 
+    def even_step(self, numbers: tuple[int, ...], down: bool) -> int:
+        """The step between the areas `numbers` (in order) where they are equal and sit one under the
+        other (`down`) or side by side at equal steps, as a weights sheet's units do; else 0.
+        Remembered: Explain asks it for the same units once per input of a dense layer."""
+        key = (numbers, down)
+        if key not in self._steps:
+            self._steps[key] = even_step([self.areas[n] for n in numbers], down)
+        return self._steps[key]
+
+    @cached_property
+    def _steps(self) -> dict[tuple, int]:
+        return {}
+
     def moved(self, areas: "list[Rect] | tuple[Rect, ...]") -> "WeightCells":
         """The same layout in other areas (each the same size as the one it replaces)."""
         areas = tuple(areas)
@@ -86,6 +99,18 @@ class WeightCells:
             dr, dc = self.offsets[idx]
             out[idx] = area_values[int(self.area_index[idx])][dr, dc]
         return out
+
+
+def even_step(areas: "list[Rect]", down: bool) -> int:
+    """See WeightCells.even_step."""
+    first = areas[0]
+    along, across = ("row", "col") if down else ("col", "row")
+    if len(areas) < 2 or any((a.sheet, getattr(a, across), a.rows, a.cols) !=
+                             (first.sheet, getattr(first, across), first.rows, first.cols) for a in areas):
+        return 0
+    step = getattr(areas[1], along) - getattr(first, along)
+    return step if step > 0 and all(getattr(a, along) == getattr(first, along) + n * step
+                                    for n, a in enumerate(areas)) else 0
 
 
 def block_cells(sheet: str, areas: "list[Rect]", shape: tuple[int, ...],

@@ -90,19 +90,6 @@ def choose(k: str, options: list[str]) -> str:
     return choose(f"INT(({k}-1)/{CHOOSE_LIMIT})+1", inner)
 
 
-def _even_step(areas: list[Rect], down: bool) -> int:
-    """The step between equal areas that sit one under the other (`down`) or side by side at
-    equal steps, as a weights sheet's units do; else 0."""
-    first = areas[0]
-    along, across = ("row", "col") if down else ("col", "row")
-    if len(areas) < 2 or any((a.sheet, getattr(a, across), a.rows, a.cols) !=
-                             (first.sheet, getattr(first, across), first.rows, first.cols) for a in areas):
-        return 0
-    step = getattr(areas[1], along) - getattr(first, along)
-    return step if step > 0 and all(getattr(a, along) == getattr(first, along) + n * step
-                                    for n, a in enumerate(areas)) else 0
-
-
 def pick_weight(cells: WeightCells, fixed: tuple, k: str, here: str, ruler: Ruler) -> str:
     """The weight at index `fixed` (one entry None: the axis chosen by the 1-based `k`)."""
     axis = fixed.index(None)
@@ -111,13 +98,14 @@ def pick_weight(cells: WeightCells, fixed: tuple, k: str, here: str, ruler: Rule
     offsets = cells.offsets[chosen]
     if (offsets == offsets[0]).all():
         dr, dc = (int(v) for v in offsets[0])
-        areas = [cells.areas[a] for a in cells.area_index[chosen].tolist()]
+        numbers = tuple(cells.area_index[chosen].tolist())
+        areas = [cells.areas[a] for a in numbers]
         top, left = areas[0].row + dr, areas[0].col + dc
-        step = _even_step(areas, down=True)
+        step = cells.even_step(numbers, down=True)
         if step:         # one column through every unit's block: INDEX(column, (k-1)*step+1)
             column = Rect(areas[0].sheet, top, left, (len(areas) - 1) * step + 1, 1)
             return f"INDEX({column.ref(here, True)},({k}-1)*{step}+1)"
-        step = _even_step(areas, down=False)
+        step = cells.even_step(numbers, down=False)
         if step:         # one row through every unit's block: INDEX(row, 1, (k-1)*step+1)
             row = Rect(areas[0].sheet, top, left, 1, (len(areas) - 1) * step + 1)
             return f"INDEX({row.ref(here, True)},1,({k}-1)*{step}+1)"

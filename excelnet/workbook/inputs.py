@@ -12,7 +12,7 @@ import numpy as np
 
 from ..errors import ExcelnetError
 from ..layout import Flat, Planar, Rect, flat_width
-from ..sheet import CANVAS, CONTROL, PICTURE, SheetPlan
+from ..sheet import CANVAS, CONTROL, PICTURE, SheetPlan, Text
 from .strokes import emit_strokes, rulers
 
 
@@ -113,7 +113,7 @@ def emit_digits(data: SheetPlan, samples: Samples, class_names: list, shape: tup
         if per_cell:
             text = "".join(map("{:03d}".format, values.astype(np.int64).tolist()))
             for j in range(0, size, per_cell):
-                data.put(2 + k, 2 + j // per_cell, text[3 * j:3 * (j + per_cell)])
+                data.put(2 + k, 2 + j // per_cell, Text(text[3 * j:3 * (j + per_cell)]))   # digits: safe as they are
         else:
             for j, value in enumerate(values.tolist()):
                 data.put(2 + k, 2 + j, value)
