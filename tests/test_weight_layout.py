@@ -82,3 +82,28 @@ def test_filter_pictures_are_one_per_input_channel(tmp_path, channels):
         assert picture.shape == (2 * channels, 3)
         for c in range(channels):
             np.testing.assert_array_equal(picture[2 * c:2 * c + 2, :], kernel[:, :, c, co])
+
+
+def test_dense_backward_pairs_a_weights_column_only_where_nothing_else_lies_in_it():
+    """∂loss/∂input reads each input's weights to all units as one range down a column: only where
+    they are evenly spaced and the range holds nothing but this kernel's weights (or empty cells)."""
+    from excelnet.layout import Rect
+    from excelnet.ops.base import Book, block_cells
+    from excelnet.ops.dense_backward import _even_spacing
+    from excelnet.workbook.naming import SheetNamer
+
+    book = Book(SheetNamer(), False)
+    sheet = book.add_sheet("w", "weights")
+    units = [Rect("w", 2 + 5 * j, 3, 4, 1) for j in range(3)]        # 4 inputs per unit, a gap row between
+    kernel = block_cells("w", units, (4, 3), lambda idx: (idx[1], idx[0], 0 * idx[0]))
+    for (r, c) in kernel.positions():
+        sheet.put(r, c, 0.5)
+    assert _even_spacing(kernel, book) == (0, 5)
+    sheet.put(6, 3, "unit 2")                       # a label in the gap below unit 1: read by the range
+    assert _even_spacing(kernel, book) is None
+    del sheet.cells[(6, 3)]
+    sheet.put(6, 4, "beside")                       # next to the column: not read
+    assert _even_spacing(kernel, book) == (0, 5)
+    uneven = block_cells("w", [units[0], units[1], Rect("w", 20, 3, 4, 1)], (4, 3),
+                         lambda idx: (idx[1], idx[0], 0 * idx[0]))
+    assert _even_spacing(uneven, book) is None

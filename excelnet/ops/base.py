@@ -62,12 +62,16 @@ class WeightCells:
         """(row, col) of every element, in C order (as np.ndindex walks the array)."""
         return list(self._positions.values())
 
+    def position_array(self) -> np.ndarray:
+        """Every element's (row, col): an int array of the array's shape + (2,)."""
+        corners = np.array([[a.row, a.col] for a in self.areas], dtype=np.int64).reshape(-1, 2)
+        return corners[self.area_index] + self.offsets
+
     @cached_property
     def _positions(self) -> dict[tuple[int, ...], tuple[int, int]]:
         """Every element's (row, col), computed at once: the learning sheets ask for each of
         tens of thousands of weights several times (cached on the frozen instance's __dict__)."""
-        corners = np.array([[a.row, a.col] for a in self.areas], dtype=np.int64).reshape(-1, 2)
-        cells = (corners[self.area_index] + self.offsets).reshape(-1, 2).tolist()
+        cells = self.position_array().reshape(-1, 2).tolist()
         return dict(zip(product(*map(range, self.shape)), map(tuple, cells)))   # C order, as np.ndindex
 
     def ref(self, index: tuple[int, ...], here: str, absolute: bool = True) -> str:

@@ -9,6 +9,8 @@ instead of 64 scattered cells per input. Any other layout gets the written-out s
 
 from __future__ import annotations
 
+import numpy as np
+
 from ..layout import Flat, Rect, ref, range_ref
 from ..sheet import WEIGHTS, SheetPlan
 from .base import Book, WeightCells
@@ -45,19 +47,18 @@ def _even_spacing(kernel: WeightCells, book: Book) -> tuple[int, int] | None:
     position + step × j along one axis (0: down a column, 1: along a row), with nothing but
     weights of this kernel or empty cells in between; else None."""
     inputs, units = kernel.shape
-    first, second = kernel.position((0, 0)), kernel.position((0, 1))
+    at = kernel.position_array()                     # (inputs, units, 2): row, col of each weight
+    first, second = at[0, 0], at[0, 1]
     axis = 0 if first[1] == second[1] else 1 if first[0] == second[0] else None
     if axis is None:
         return None
-    step = second[axis] - first[axis]
+    step = int(second[axis] - first[axis])
     if step < 1:
         return None
-    for i in range(inputs):
-        start = kernel.position((i, 0))
-        for j in range(units):
-            at = kernel.position((i, j))
-            if at[axis] != start[axis] + step * j or at[1 - axis] != start[1 - axis]:
-                return None
+    start = at[:, :1, :]
+    if not ((at[:, :, axis] == start[:, :, axis] + step * np.arange(units)).all()
+            and (at[:, :, 1 - axis] == start[:, :, 1 - axis]).all()):
+        return None
     return (axis, step) if _only_weights_between(kernel, book, axis, step) else None
 
 
@@ -66,20 +67,23 @@ def _only_weights_between(kernel: WeightCells, book: Book, axis: int, step: int)
     source = next((s for s in book.sheets if s.title == kernel.sheet), None)
     if source is None:
         return False
-    inputs, units = kernel.shape
-    mine = {kernel.position((i, j)) for i in range(inputs) for j in range(units)}
-    spans: dict[int, tuple[int, int]] = {}       # per line (a column, or a row): first and last place read
-    for i in range(inputs):
-        start = kernel.position((i, 0))
-        line, at = start[1 - axis], start[axis]
-        low, high = spans.get(line, (at, at))
-        spans[line] = min(low, at), max(high, at + (units - 1) * step)
-    for line, (low, high) in spans.items():
-        for at in range(low, high + 1):
-            cell = (at, line) if axis == 0 else (line, at)
-            if cell not in mine and cell in source.cells:
-                return False
-    return True
+    units = kernel.shape[1]
+    at = kernel.position_array().reshape(-1, 2)
+    starts = kernel.position_array()[:, 0, :]
+    line, first = starts[:, 1 - axis], starts[:, axis]            # per input: its line and first place
+    low = np.full(line.max() + 1, np.iinfo(np.int64).max)
+    high = np.full(line.max() + 1, -1)
+    np.minimum.at(low, line, first)
+    np.maximum.at(high, line, first + (units - 1) * step)         # per line: first and last place read
+    cells = np.array(list(source.cells), np.int64).reshape(-1, 2)
+    on, place = cells[:, 1 - axis], cells[:, axis]
+    known = on < len(low)
+    inside = np.zeros(len(cells), bool)
+    inside[known] = (place[known] >= low[on[known]]) & (place[known] <= high[on[known]])
+    mine = np.zeros((int(max(at[:, 0].max(), cells[:, 0].max())) + 1,
+                     int(max(at[:, 1].max(), cells[:, 1].max())) + 1), bool)
+    mine[at[:, 0], at[:, 1]] = True
+    return bool(mine[cells[inside, 0], cells[inside, 1]].all())
 
 
 def _spread_delta(sheet: SheetPlan, delta: Flat, kernel: WeightCells, axis: int, step: int) -> Rect:
