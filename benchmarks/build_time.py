@@ -29,14 +29,14 @@ t1 = time.perf_counter()
 network = load_network(None)
 t2 = time.perf_counter()
 samples = load_samples(DEFAULT_SAMPLES, network.input_shape, input_divisor(network))
-from excelnet.evaluate import Evaluator
+from excelnet.convert import cached_values
 t3 = time.perf_counter()
-with collector_paused():    # as convert.build does
+with collector_paused():    # as convert.build does, but one after the other (build overlaps the two)
     plan = plan_workbook(network, samples)
     t4 = time.perf_counter()
-    values = Evaluator(plan.sheets).run()
+    values = cached_values(plan.sheets)
     t45 = time.perf_counter()
-    write_workbook(plan.sheets, sys.argv[1], values=values)
+    write_workbook(plan.sheets, sys.argv[1], values=lambda: values)
     t5 = time.perf_counter()
 print(json.dumps({"import excelnet (numpy, openpyxl, ...)": t1 - t0, "read and check the model": t2 - t1,
                   "read the sample digits": t3 - t2, "plan the sheets (all formulas as text)": t4 - t3,

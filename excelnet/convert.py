@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Callable
 
 from .assets import DEFAULT_MODEL, DEFAULT_SAMPLES
+from .background import Background
 from .errors import ExcelnetError
 from .evaluate import Evaluator
 from .ops import Network, build_network
@@ -149,9 +150,25 @@ def build(model: str | Path | None = None, output: str | Path | None = None,
     path, note = output_path(output, model, learn)
     with collector_paused():    # one pause for planning, evaluating and writing: each resume walks every cell
         plan, sample_set = plan_for(model, labels, samples, max_cells, learn, normalize)
-        values = Evaluator(plan.sheets).run()      # the cached value of every formula, as the workbook opens
-        written = write_workbook(plan.sheets, path, progress, values)
+        # The cached value of every formula, as the workbook opens: worked out on the other core
+        # while openpyxl lays the workbook out (build 0.95 -> 0.75 s; --learn 2.0 -> 1.5 s).
+        with Background(lambda: cached_values(plan.sheets)) as values:
+            written = write_workbook(plan.sheets, path, progress, values.result)
     return BuildResult(written, plan, sample_set, note)
+
+
+def cached_values(sheets) -> dict[str, tuple[list, list, list]]:
+    """Per sheet, the value of each formula cell as the workbook opens: (rows, columns, values) in
+    the order of the sheet's cells; each value a float, str, bool or XLError."""
+    from .sheet import CellKinds
+
+    book = Evaluator(sheets).run()
+    out = {}
+    for sheet in sheets:
+        kinds = CellKinds.of(sheet.cells)
+        rows, cols = kinds.keys[kinds.formula].T
+        out[sheet.title] = rows.tolist(), cols.tolist(), book.cell_values(sheet.title, rows, cols)
+    return out
 
 
 def plan_for(model: str | Path | None = None, labels: list[str] | None = None,

@@ -128,22 +128,25 @@ ROW_HEIGHTS = {"title": 24, "big": 40, "heading": 17}   # points, for rows that 
 
 
 def write_workbook(sheets: list[SheetPlan], path: str | Path,
-                   progress: Callable[[int, int], None] | None = None, values=None) -> Path:
+                   progress: Callable[[int, int], None] | None = None,
+                   values: Callable[[], dict[str, list]] | None = None) -> Path:
     """Write all sheets to `path` atomically; `progress(cells done, cells in all)` after each sheet.
 
-    `values`: an evaluate.Evaluator that has run: each formula cell is written with its value,
-    so viewers that do not calculate (previews, pandas, protected view) show the numbers."""
+    `values()`: per sheet, the value of each formula cell in the order of the sheet's cells
+    (convert.cached_values), so viewers that do not calculate (previews, pandas, protected view)
+    show the numbers. Asked for only once openpyxl has saved the rest, so it can be worked out
+    meanwhile (background.py)."""
     path = Path(path)
     workbook = Workbook()
     workbook.remove(workbook.active)
     looks = _Looks(workbook)
     bulk, total, done = [], sum(len(plan.cells) for plan in sheets), 0
     for plan in sheets:
-        bulk.append(_write_sheet(workbook, plan, looks, values))
+        bulk.append(_write_sheet(workbook, plan, looks))
         done += len(plan.cells)
         if progress is not None:
             progress(done, total)
-    for ws, cells, texts, _ in bulk:     # in sheet order, as openpyxl numbers its cells' styles
+    for ws, cells, texts, _, _ in bulk:     # in sheet order, as openpyxl numbers its cells' styles
         _add_texts(workbook, ws, cells, texts)
     first = next((k for k, plan in enumerate(sheets) if not plan.hidden), 0)
     workbook.active = first
@@ -154,9 +157,13 @@ def write_workbook(sheets: list[SheetPlan], path: str | Path,
     os.close(handle)
     try:
         saved = _save_uncompressed(workbook)
+        cached = values() if values is not None else {}
+        for plan, (_, cells, _, _, formulas) in zip(sheets, bulk):
+            if formulas is not None:
+                cells.formulas(*formulas, _values_of(formulas, cached.get(plan.title)))
         # Each sheet's part name is only known once openpyxl has saved it.
         patch_workbook(saved, temporary,
-                       {ws.path.lstrip("/"): (cells, dimension) for ws, cells, _, dimension in bulk
+                       {ws.path.lstrip("/"): (cells, dimension) for ws, cells, _, dimension, _ in bulk
                         if len(cells) or cells.widths})
         os.chmod(temporary, 0o666 & ~_umask())   # mkstemp makes it private; a workbook is a normal file
         os.replace(temporary, path)
@@ -164,6 +171,18 @@ def write_workbook(sheets: list[SheetPlan], path: str | Path,
         Path(temporary).unlink(missing_ok=True)
         raise
     return path
+
+
+def _values_of(formulas: tuple, cached: tuple[list, list, list] | None) -> list | None:
+    """The cached value of each of a sheet's formulas, in the writer's order (the same as the
+    evaluator's, unless a link cell that openpyxl writes itself holds a formula)."""
+    if cached is None:
+        return None
+    rows, cols, values = cached
+    if rows == formulas[0] and cols == formulas[1]:
+        return values
+    found = dict(zip(zip(rows, cols), values))
+    return [found.get(cell) for cell in zip(formulas[0], formulas[1])]
 
 
 def _save_uncompressed(workbook: Workbook) -> io.BytesIO:
@@ -212,11 +231,12 @@ class _Looks:
         return self.ids[name]
 
 
-def _write_sheet(workbook: Workbook, plan: SheetPlan, looks: _Looks, values=None) -> tuple:
-    """Create the sheet; returns it, its bulk cells (plain numbers and formulas), which
-    bulk_cells writes as XML after openpyxl has saved everything else, its plain text cells
-    (row, col, text, style record or None), which join the bulk cells once style ids are known
-    (_add_texts), and its dimension."""
+def _write_sheet(workbook: Workbook, plan: SheetPlan, looks: _Looks) -> tuple:
+    """Create the sheet; returns it, its bulk cells (plain numbers), which bulk_cells writes as
+    XML after openpyxl has saved everything else, its plain text cells (row, col, text, style
+    record or None), which join the bulk cells once style ids are known (_add_texts), its
+    dimension, and its formulas (rows, columns, texts, style ids; None without any), which join
+    the bulk cells with their values once those are known."""
     ws = workbook.create_sheet(plan.title)
     ws.sheet_properties.tabColor = TAB_COLOURS.get(plan.kind)
     cells = _SheetCells(plan)
@@ -224,9 +244,8 @@ def _write_sheet(workbook: Workbook, plan: SheetPlan, looks: _Looks, values=None
     bulk = BulkCells()
     if cells.number_rows:
         bulk.numbers(cells.number_rows, cells.number_cols, cells.numbers, number_styles)
-    if cells.formula_rows:
-        cached = values.cell_values(plan.title, cells.formula_rows, cells.formula_cols) if values else None
-        bulk.formulas(cells.formula_rows, cells.formula_cols, cells.expressions, formula_styles, cached)
+    formulas = (cells.formula_rows, cells.formula_cols, cells.expressions, formula_styles) \
+        if cells.formula_rows else None
     cell = ws.cell
     texts, by_openpyxl = [], _openpyxl_only(plan)
     for (row, col, value), look in zip(cells.others, other_looks):
@@ -270,7 +289,7 @@ def _write_sheet(workbook: Workbook, plan: SheetPlan, looks: _Looks, values=None
                               error="Pick one of: " + ", ".join(options))
         rule.add(_span(rect))
         ws.add_data_validation(rule)
-    return ws, bulk, texts, _dimension(cells.extent)
+    return ws, bulk, texts, _dimension(cells.extent), formulas
 
 
 def _openpyxl_only(plan: SheetPlan) -> set[tuple[int, int]]:

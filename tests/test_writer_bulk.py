@@ -98,3 +98,71 @@ def test_column_widths_are_written_as_openpyxl_writes_them(widths):
     assert _columns(widths) == (found.group(0) if found else "")
     if found:
         assert sheet.index(found.group(0)) + len(found.group(0)) == sheet.index("<sheetData")   # where merge_sheet puts it
+
+
+def test_cached_values_from_the_forked_child_equal_those_worked_out_here(tmp_path, monkeypatch):
+    """build evaluates the formulas in a forked child while openpyxl lays the workbook out
+    (background.py): the file is the same byte for byte as without the child."""
+    import threading
+
+    from excelnet import background
+    from excelnet.convert import build
+
+    _stop_tqdm_monitor()        # an earlier test's progress bar (the formulas library) leaves a thread
+    assert background.can_fork(), f"this test needs Linux (os.fork) and no other thread: {threading.enumerate()}"
+    forked = build(None, tmp_path / "forked.xlsx").path
+    monkeypatch.setenv("EXCELNET_NO_FORK", "1")
+    assert not background.can_fork()
+    here = build(None, tmp_path / "here.xlsx").path
+    with zipfile.ZipFile(forked) as a, zipfile.ZipFile(here) as b:
+        names = [n for n in a.namelist() if n != "docProps/core.xml"]      # core.xml: the time of the build
+        assert names == [n for n in b.namelist() if n != "docProps/core.xml"]
+        assert all(a.read(n) == b.read(n) for n in names)
+
+
+def _stop_tqdm_monitor() -> None:
+    import sys
+
+    tqdm = sys.modules.get("tqdm")
+    monitor = getattr(getattr(tqdm, "tqdm", None), "monitor", None)
+    if monitor is not None:
+        monitor.exit()
+        monitor.join()
+        tqdm.tqdm.monitor = None
+
+
+def test_an_error_in_the_forked_child_is_told_as_without_it(tmp_path, monkeypatch):
+    """Whatever fails in the child is worked out again here, so the user sees the real error, and
+    no file is written."""
+    from excelnet import convert
+    from excelnet.errors import ExcelnetError
+
+    def broken(sheets):
+        raise ExcelnetError("the evaluator cannot read this workbook")
+
+    monkeypatch.setattr(convert, "cached_values", broken)
+    with pytest.raises(ExcelnetError, match="cannot read this workbook"):
+        convert.build(None, tmp_path / "out.xlsx")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_background_work_comes_back_or_is_done_here():
+    from excelnet.background import Background
+
+    with Background(lambda: {"sheet": ([1, 2], [3, 4], [0.5, "text"])}) as work:
+        assert work.pid is not None
+        assert work.result() == {"sheet": ([1, 2], [3, 4], [0.5, "text"])}
+    calls = []
+
+    def count():
+        calls.append(1)
+        return len(calls)
+
+    with Background(count) as work:     # the child counts to 1 in its own memory; here nothing ran yet
+        assert work.result() == 1 and calls == []
+    with Background(lambda: 1 / 0) as work:
+        with pytest.raises(ZeroDivisionError):
+            work.result()                # failed in the child: done again here, and told here
+    with Background(lambda: 7) as work:
+        pass                             # never asked: the child is stopped and waited for
+    assert work.pid is None
