@@ -46,12 +46,24 @@ class BulkCells:
                  values: list | None = None) -> None:
         """Formulas with their cached values (what a viewer that does not calculate shows; the
         workbook still recalculates on opening): each a float, str, bool, XLError or None."""
+        self.add_formulas(self.prepare_formulas(rows, cols, expressions, styles), values)
+
+    @staticmethod
+    def prepare_formulas(rows: list[int], cols: list[int], expressions: list[str], styles: list[int]) -> tuple:
+        """formulas() in two halves: the XML that does not depend on the values, made while they
+        are still being worked out (convert.build), then add_formulas() with them."""
         letters = _letters(cols)
-        texts = _escape_all(expressions)
+        heads = [f'<c r="{letters[c]}{r}" s="{s}"' for r, c, s in zip(rows, cols, styles)]
+        return rows, cols, heads, _escape_all(expressions)
+
+    def add_formulas(self, prepared: tuple, values: list | None = None) -> None:
+        rows, cols, heads, texts = prepared
         values = values if values is not None else [None] * len(rows)
-        self._add(rows, cols, [f'<c r="{letters[c]}{r}" s="{s}"><f>{e}</f><v>{v!r}</v></c>' if type(v) is float
-                               else f'<c r="{letters[c]}{r}" s="{s}"' + _cached(v).replace("\x00", e, 1)
-                               for r, c, s, e, v in zip(rows, cols, styles, texts, values)])
+        if len(values) != len(rows):
+            raise ValueError(f"{len(values)} cached values for {len(rows)} formulas")
+        self._add(rows, cols, [f"{h}><f>{e}</f><v>{v!r}</v></c>" if type(v) is float
+                               else h + _cached(v).replace("\x00", e, 1)
+                               for h, e, v in zip(heads, texts, values)])
 
     def texts(self, rows: list[int], cols: list[int], values: list[str], styles: list[int | None]) -> None:
         """Text as inline strings, byte for byte as openpyxl (lxml) writes them: style None for an

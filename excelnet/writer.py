@@ -160,7 +160,7 @@ def write_workbook(sheets: list[SheetPlan], path: str | Path,
         cached = values() if values is not None else {}
         for plan, (_, cells, _, _, formulas) in zip(sheets, bulk):
             if formulas is not None:
-                cells.formulas(*formulas, _values_of(formulas, cached.get(plan.title)))
+                cells.add_formulas(formulas, _values_of(formulas, cached.get(plan.title)))
         # Each sheet's part name is only known once openpyxl has saved it.
         patch_workbook(saved, temporary,
                        {ws.path.lstrip("/"): (cells, dimension) for ws, cells, _, dimension, _ in bulk
@@ -235,8 +235,8 @@ def _write_sheet(workbook: Workbook, plan: SheetPlan, looks: _Looks) -> tuple:
     """Create the sheet; returns it, its bulk cells (plain numbers), which bulk_cells writes as
     XML after openpyxl has saved everything else, its plain text cells (row, col, text, style
     record or None), which join the bulk cells once style ids are known (_add_texts), its
-    dimension, and its formulas (rows, columns, texts, style ids; None without any), which join
-    the bulk cells with their values once those are known."""
+    dimension, and its formulas (BulkCells.prepare_formulas; None without any), which join the
+    bulk cells with their values once those are known."""
     ws = workbook.create_sheet(plan.title)
     ws.sheet_properties.tabColor = TAB_COLOURS.get(plan.kind)
     cells = _SheetCells(plan)
@@ -244,7 +244,7 @@ def _write_sheet(workbook: Workbook, plan: SheetPlan, looks: _Looks) -> tuple:
     bulk = BulkCells()
     if cells.number_rows:
         bulk.numbers(cells.number_rows, cells.number_cols, cells.numbers, number_styles)
-    formulas = (cells.formula_rows, cells.formula_cols, cells.expressions, formula_styles) \
+    formulas = bulk.prepare_formulas(cells.formula_rows, cells.formula_cols, cells.expressions, formula_styles) \
         if cells.formula_rows else None
     cell = ws.cell
     texts, by_openpyxl = [], _openpyxl_only(plan)
