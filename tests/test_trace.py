@@ -264,6 +264,39 @@ def test_verify_without_python_macros_in_soffice_reads_the_same_cells(libreoffic
     assert any(f"3 conv2!{corner_cell}: workbook 0" in line for line in bad.lines())
 
 
+def _running_soffices() -> set[int]:
+    """soffice processes that are alive (not zombies, which a container may never reap)."""
+    from pathlib import Path
+
+    found = set()
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:
+            continue
+        name, state = text[text.index("(") + 1:text.rindex(")")], text[text.rindex(")") + 2]
+        if name.startswith(("soffice", "oosplash")) and state != "Z":
+            found.add(int(stat.parent.name))
+    return found
+
+
+@pytest.mark.libreoffice
+def test_verify_with_its_own_libreoffice_leaves_nothing_behind(libreoffice, default_build, tmp_path):
+    """Without a LibreOffice lent to it (the command line), verify starts one at once and stops it,
+    also when the model turns out to be missing while it starts; nothing is left beside the
+    workbook (LibreOffice's lock file would make the next open fail) and no soffice runs on."""
+    from excelnet.verify import verify
+
+    mine = shutil.copy(default_build.path, tmp_path / "mine.xlsx")
+    before = _running_soffices()
+    report = verify(mine, samples=2, progress=False)
+    assert report.ok and report.engine.startswith("LibreOffice"), "\n".join(report.lines())
+    with pytest.raises(ExcelnetError, match="no such model file"):
+        verify(mine, model=tmp_path / "missing.keras", samples=2, progress=False)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["mine.xlsx"]
+    assert not _running_soffices() - before      # none of its own runs on
+
+
 @pytest.mark.libreoffice
 def test_edited_weights_are_listed_separately(libreoffice, default_build, tmp_path):
     from excelnet.verify import verify

@@ -9,6 +9,7 @@ import functools
 import json
 import os
 import shutil
+import signal
 import subprocess
 import tempfile
 import uuid
@@ -62,7 +63,8 @@ class LibreOffice:
             [soffice_path(), "--headless", "--invisible", "--nologo", "--norestore", "--nodefault",
              "--nolockcheck", f"-env:UserInstallation={self.profile.as_uri()}",
              f"--accept=pipe,name={pipe};urp;StarOffice.ComponentContext"],
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            start_new_session=True)     # its own process group: soffice is oosplash and its child soffice.bin
         self.worker = subprocess.Popen([SYSTEM_PYTHON, str(WORKER), pipe], stdin=subprocess.PIPE,
                                        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
@@ -100,15 +102,27 @@ class LibreOffice:
     def start_open(self, path: str | Path) -> None:
         """Begin loading a workbook; open(path) then waits for it (meanwhile Python is free)."""
         self._opening = str(Path(path).resolve())
-        self.send("open", path=self._opening)
+        self.send("open", path=self._private_copy(path))
 
     def open(self, path: str | Path) -> float:
         """Load a workbook; returns the seconds it took (load and first full recalculation)."""
-        path = str(Path(path).resolve())
-        if self._opening == path:
+        if self._opening == str(Path(path).resolve()):
             self._opening = None
             return self.receive()["load_s"]
-        return self.call("open", path=path)["load_s"]
+        return self.call("open", path=self._private_copy(path))["load_s"]
+
+    def _private_copy(self, path: str | Path) -> str:
+        """A copy of the workbook in this soffice's own profile, which is what it opens: the lock
+        file LibreOffice keeps beside an open file never lands beside the user's (a soffice that is
+        killed would leave it there, and LibreOffice then fails to open that file), and two
+        soffices may open the same workbook."""
+        if not Path(path).is_file():
+            raise ExcelnetError(f"{path}: no such workbook")
+        folder = self.profile / "open"
+        folder.mkdir(exist_ok=True)
+        copy = folder / Path(path).name
+        shutil.copyfile(path, copy)
+        return str(copy)
 
     def start_run(self, canvases: list | None = None, sample: int | None = None, sheets: tuple = ()) -> None:
         """run() in two halves: start it, do something else, receive() its answer."""
@@ -183,9 +197,13 @@ class LibreOffice:
 
     def abandon(self) -> None:
         """Stop soffice and the worker at once, whatever they are doing (after an error)."""
-        for process in (self.worker, self.office):
-            process.kill()
-            process.wait()
+        self.worker.kill()
+        self.worker.wait()
+        try:
+            os.killpg(self.office.pid, signal.SIGKILL)     # oosplash and soffice.bin, which it started
+        except ProcessLookupError:
+            pass
+        self.office.wait()
         shutil.rmtree(self.profile, ignore_errors=True)
 
     def __enter__(self) -> "LibreOffice":
