@@ -18,6 +18,7 @@ from .workbook.build import plan_workbook
 from .workbook.inputs import Samples, matching
 
 SHOWN = 5          # cells named for the first layer that differs
+FORWARD_KINDS = ("input", "data", "layer", "weights")     # the sheets the forward pass reads
 SHOWN_WEIGHTS = 10
 WEIGHT_RTOL = 1e-12
 
@@ -97,7 +98,6 @@ class Tracer:
         self.network = network
         with collector_paused():          # tens of thousands of cells, as in a build
             self.plan = plan_workbook(network, samples, maps_side_by_side=learning)
-            self.evaluator = Evaluator(self.plan.sheets)
         kinds = {sheet.title: sheet.kind for sheet in self.plan.sheets}
         self.layers = [self._formulas(sheet) for sheet in self.plan.sheets if sheet.kind == "layer"]
         self.weight_cells = self._weights()
@@ -111,6 +111,9 @@ class Tracer:
         self.given = {block.sheet: set(zip(block.rows[self.outputs[block.sheet][1]].tolist(),
                                            block.cols[self.outputs[block.sheet][1]].tolist()))
                       for block in self.layers if block.sheet in self.outputs}
+        with collector_paused():          # only what the layer sheets read; their outputs not even parsed
+            self.evaluator = Evaluator([sheet for sheet in self.plan.sheets if sheet.kind in FORWARD_KINDS],
+                                       self.given)
         self.helpers = self.evaluator.needed_groups(set(self.layer_sheets), self.given)
         input_sheet = next(sheet for sheet in self.plan.sheets if sheet.kind == "input")
         names = ["Canvas"] if "Canvas" in input_sheet.names else sorted(

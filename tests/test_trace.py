@@ -31,6 +31,7 @@ def _model(seed: int, padding: str = "valid", pool: str = "max"):
 @pytest.mark.parametrize("seed,padding,pool", [(0, "valid", "max"), (1, "same", "average"), (2, "same", "max")])
 def test_evaluator_equals_the_numpy_reference_layer_by_layer(tmp_path, seed, padding, pool):
     from excelnet.convert import load_network
+    from excelnet.evaluate import Evaluator
     from excelnet.trace import Tracer
 
     model = _model(seed, padding, pool)
@@ -39,10 +40,10 @@ def test_evaluator_equals_the_numpy_reference_layer_by_layer(tmp_path, seed, pad
     network = load_network(save_model(model, tmp_path / "m.keras"))
     tracer = Tracer(network, has_samples=False)
     x = np.random.default_rng(seed).uniform(0, 1, network.input_shape)
-    tracer.evaluator.run(tracer.canvas_changes(x))
+    book = Evaluator(tracer.plan.sheets).run(tracer.canvas_changes(x))     # every formula, outputs too
     trace = network.trace(x)
     for index, (sheet, cells) in tracer.plan.outputs.items():
-        got = np.array([tracer.evaluator.value(sheet, *cells.position(i)) for i in range(trace[index - 1].size)])
+        got = np.array([book.value(sheet, *cells.position(i)) for i in range(trace[index - 1].size)])
         np.testing.assert_allclose(got, trace[index - 1].reshape(-1), rtol=1e-12, atol=1e-12,
                                    err_msg=f"layer {index} ({sheet})")
 

@@ -28,7 +28,9 @@ __all__ = ["Evaluator", "FormulaError", "FUNCTIONS", "function", "XLError", "BLA
 
 
 class Evaluator:
-    def __init__(self, sheets: Iterable[SheetPlan]):
+    def __init__(self, sheets: Iterable[SheetPlan], given: dict[str, set[tuple[int, int]]] | None = None):
+        """`given`: formula cells (sheet -> cells) whose values every run types in (`numbers`), so
+        their formulas are not even read: verify's layer outputs, which NumPy computes."""
         formulas: dict[str, SheetFormulas] = {}
         self._numbers: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
         self._others: dict[str, list[tuple[int, int, object]]] = {}
@@ -36,8 +38,12 @@ class Evaluator:
         for plan in sheets:
             kinds = CellKinds.of(plan.cells)
             keys, values = kinds.keys, kinds.values
-            formulas[plan.title] = SheetFormulas(keys[kinds.formula, 0], keys[kinds.formula, 1],
-                                                 [v.expression for v in compress(values, kinds.formula)])
+            formula = kinds.formula
+            if given and given.get(plan.title):
+                typed = given[plan.title]
+                formula = formula & ~np.fromiter((cell in typed for cell in map(tuple, keys.tolist())), bool, len(keys))
+            formulas[plan.title] = SheetFormulas(keys[formula, 0], keys[formula, 1],
+                                                 [v.expression for v in compress(values, formula)])
             self._numbers[plan.title] = (keys[kinds.number, 0], keys[kinds.number, 1],
                                          np.array(list(compress(values, kinds.number)), np.float64))
             other = ~(kinds.formula | kinds.number)
