@@ -93,6 +93,24 @@ def test_if_and_choose_skip_only_what_no_cell_picks(monkeypatch):
     assert first[:4] == [0.0, 4.0, XLError("#DIV/0!"), 4.0] and [second[k] for k in (0, 3, 5)] == ["small", 3.0, 4.0]
 
 
+def test_given_cells_are_not_read_and_take_the_numbers_typed_in():
+    """Evaluator(sheets, given): verify types the layer outputs NumPy computed, so their formulas
+    are never parsed (not even a function the evaluator does not know); what reads them sees the
+    numbers typed in."""
+    from excelnet.evaluate import Evaluator
+    from excelnet.sheet import SheetPlan
+
+    sheet = SheetPlan("S", "layer")
+    sheet.put(1, 1, 2.0)
+    sheet.formula(1, 2, "NOSUCHFUNCTION(A1)")          # given: NumPy says what it holds
+    sheet.formula(1, 3, "B1*10+A1")
+    book = Evaluator([sheet], given={"S": {(1, 2)}})
+    book.run(numbers={"S": (np.array([1]), np.array([2]), np.array([0.5]))})
+    assert book.value("S", 1, 3) == 7.0
+    book.run(numbers={"S": (np.array([1]), np.array([2]), np.array([-1.0]))})
+    assert book.value("S", 1, 3) == -8.0
+
+
 def test_evaluator_follows_spreadsheet_rules():
     from excelnet.evaluate import BLANK, Evaluator, XLError
     from excelnet.sheet import SheetPlan
