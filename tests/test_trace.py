@@ -270,7 +270,7 @@ def test_verify_without_python_macros_in_soffice_reads_the_same_cells(libreoffic
     y, x, channel = np.unravel_index(int(np.argmax(conv2)), conv2.shape)      # its largest value
     corner_cell = _address(default_build.plan.outputs[3][1].grids[channel], y, x)
     zeroed = _edit(default_build.path, tmp_path / "zeroed.xlsx", {("3 conv2", corner_cell): 0})
-    copy = shutil.copy(default_build.path, tmp_path / "copy.xlsx")     # the other soffice holds the original
+    copy = shutil.copy(default_build.path, tmp_path / "copy.xlsx")
     with LibreOffice(macros=False) as office:
         office.open(copy)
         with pytest.raises(ExcelnetError):
@@ -314,6 +314,41 @@ def test_verify_with_its_own_libreoffice_leaves_nothing_behind(libreoffice, defa
         verify(mine, model=tmp_path / "missing.keras", samples=2, progress=False)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["mine.xlsx"]
     assert not _running_soffices() - before      # none of its own runs on
+
+
+@pytest.mark.libreoffice
+def test_a_renamed_layer_sheet_is_reported_and_libreoffice_goes_on(libreoffice, default_build, tmp_path):
+    """A student renames a layer sheet: verify says that layer differs (its cells are not there),
+    and the LibreOffice it was lent still works for the next workbook."""
+    from openpyxl import load_workbook
+
+    from excelnet.verify import verify
+
+    book = load_workbook(default_build.path)
+    book["6 hidden"].title = "my hidden"
+    book.save(tmp_path / "renamed.xlsx")
+    report = verify(tmp_path / "renamed.xlsx", samples=2, progress=False, office=libreoffice)
+    assert not report.ok and report.trace.layer is not None, "\n".join(report.lines())
+    assert verify(default_build.path, samples=2, progress=False, office=libreoffice).ok
+
+
+@pytest.mark.libreoffice
+def test_closing_a_libreoffice_whose_worker_died_stops_soffice_at_once(default_build, tmp_path):
+    """Ctrl-C reaches the worker (soffice runs in its own process group): close() must then stop
+    soffice itself, quickly, and leave no soffice.bin behind."""
+    import time
+
+    from excelnet.engines.libreoffice import LibreOffice
+
+    before = _running_soffices()
+    office = LibreOffice()
+    office.open(default_build.path)
+    office.worker.kill()
+    office.worker.wait()
+    started = time.perf_counter()
+    office.close()
+    assert time.perf_counter() - started < 5
+    assert not _running_soffices() - before
 
 
 @pytest.mark.libreoffice

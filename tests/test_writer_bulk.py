@@ -100,69 +100,92 @@ def test_column_widths_are_written_as_openpyxl_writes_them(widths):
         assert sheet.index(found.group(0)) + len(found.group(0)) == sheet.index("<sheetData")   # where merge_sheet puts it
 
 
-def test_cached_values_from_the_forked_child_equal_those_worked_out_here(tmp_path, monkeypatch):
+# The fork is tested in fresh interpreters: this one has TensorFlow's thread pools (a fork with
+# those is what background.can_fork refuses), as a user's `excelnet build` never has.
+FORK_CHECK = """
+import os, sys
+forks = []
+real_fork = os.fork
+def counted():
+    pid = real_fork()
+    if pid:
+        forks.append(pid)
+    return pid
+os.fork = counted
+from excelnet import background, convert
+assert "tensorflow" not in sys.modules
+MODE = sys.argv[1]
+if MODE == "build":
+    convert.build(None, sys.argv[2])
+elif MODE == "error":
+    def broken(sheets):
+        raise convert.ExcelnetError("the evaluator cannot read this workbook")
+    convert.cached_values = broken
+    try:
+        convert.build(None, sys.argv[2])
+    except convert.ExcelnetError as error:
+        print("error:", error)
+elif MODE == "background":
+    import signal
+    with background.Background(lambda: {"sheet": ([1, 2], [3, 4], [0.5, "text"])}) as work:
+        assert work.result() == {"sheet": ([1, 2], [3, 4], [0.5, "text"])}
+    calls = []
+    with background.Background(lambda: calls.append(1) or len(calls)) as work:
+        assert work.result() == 1 and calls == []       # counted in the child's memory, not here
+    with background.Background(lambda: 1 / 0) as work:
+        try:
+            work.result()
+            raise AssertionError("no error")
+        except ZeroDivisionError:                       # failed there: done again here, told here
+            pass
+    big = "x" * 10_000_000                              # more than a pipe holds: the child waits to write
+    with background.Background(lambda: big) as work:
+        os.kill(work.pid, signal.SIGINT)                # Ctrl-C is the parent's: the child goes on
+        assert work.result() == big
+    with background.Background(lambda: 7) as work:
+        pass                                            # never asked: stopped and reaped on leaving
+    assert work.pid is None and work.pipe is None
+    try:
+        os.waitpid(-1, os.WNOHANG)
+        raise AssertionError("a child is left")
+    except ChildProcessError:
+        pass
+print("forks:", len(forks))
+"""
+
+
+def _fork_check(*args, no_fork: bool = False) -> str:
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k != "EXCELNET_NO_FORK"}
+    if no_fork:
+        env["EXCELNET_NO_FORK"] = "1"
+    run = subprocess.run([sys.executable, "-c", FORK_CHECK, *map(str, args)], capture_output=True, text=True,
+                         env=env, timeout=300)
+    assert run.returncode == 0, run.stdout + run.stderr
+    return run.stdout
+
+
+def test_cached_values_from_the_forked_child_equal_those_worked_out_here(tmp_path):
     """build evaluates the formulas in a forked child while openpyxl lays the workbook out
     (background.py): the file is the same byte for byte as without the child."""
-    import threading
-
-    from excelnet import background
-    from excelnet.convert import build
-
-    _stop_tqdm_monitor()        # an earlier test's progress bar (the formulas library) leaves a thread
-    assert background.can_fork(), f"this test needs Linux (os.fork) and no other thread: {threading.enumerate()}"
-    forked = build(None, tmp_path / "forked.xlsx").path
-    monkeypatch.setenv("EXCELNET_NO_FORK", "1")
-    assert not background.can_fork()
-    here = build(None, tmp_path / "here.xlsx").path
-    with zipfile.ZipFile(forked) as a, zipfile.ZipFile(here) as b:
+    assert "forks: 1" in _fork_check("build", tmp_path / "forked.xlsx")
+    assert "forks: 0" in _fork_check("build", tmp_path / "here.xlsx", no_fork=True)
+    with zipfile.ZipFile(tmp_path / "forked.xlsx") as a, zipfile.ZipFile(tmp_path / "here.xlsx") as b:
         names = [n for n in a.namelist() if n != "docProps/core.xml"]      # core.xml: the time of the build
         assert names == [n for n in b.namelist() if n != "docProps/core.xml"]
         assert all(a.read(n) == b.read(n) for n in names)
 
 
-def _stop_tqdm_monitor() -> None:
-    import sys
-
-    tqdm = sys.modules.get("tqdm")
-    monitor = getattr(getattr(tqdm, "tqdm", None), "monitor", None)
-    if monitor is not None:
-        monitor.exit()
-        monitor.join()
-        tqdm.tqdm.monitor = None
-
-
-def test_an_error_in_the_forked_child_is_told_as_without_it(tmp_path, monkeypatch):
+def test_an_error_in_the_forked_child_is_told_as_without_it(tmp_path):
     """Whatever fails in the child is worked out again here, so the user sees the real error, and
     no file is written."""
-    from excelnet import convert
-    from excelnet.errors import ExcelnetError
-
-    def broken(sheets):
-        raise ExcelnetError("the evaluator cannot read this workbook")
-
-    monkeypatch.setattr(convert, "cached_values", broken)
-    with pytest.raises(ExcelnetError, match="cannot read this workbook"):
-        convert.build(None, tmp_path / "out.xlsx")
+    out = _fork_check("error", tmp_path / "out.xlsx")
+    assert "error: the evaluator cannot read this workbook" in out and "forks: 1" in out
     assert list(tmp_path.iterdir()) == []
 
 
 def test_background_work_comes_back_or_is_done_here():
-    from excelnet.background import Background
-
-    with Background(lambda: {"sheet": ([1, 2], [3, 4], [0.5, "text"])}) as work:
-        assert work.pid is not None
-        assert work.result() == {"sheet": ([1, 2], [3, 4], [0.5, "text"])}
-    calls = []
-
-    def count():
-        calls.append(1)
-        return len(calls)
-
-    with Background(count) as work:     # the child counts to 1 in its own memory; here nothing ran yet
-        assert work.result() == 1 and calls == []
-    with Background(lambda: 1 / 0) as work:
-        with pytest.raises(ZeroDivisionError):
-            work.result()                # failed in the child: done again here, and told here
-    with Background(lambda: 7) as work:
-        pass                             # never asked: the child is stopped and waited for
-    assert work.pid is None
+    assert "forks: 5" in _fork_check("background")

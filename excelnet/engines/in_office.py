@@ -42,9 +42,17 @@ def time_recalcs(doc, repeat):
 def run_and_dump(doc, request):
     """One input for verify. `request` (JSON): {"canvases": the rows of each canvas, "sheets": names,
     "path": a file}. Types the canvases, recalculates, and writes each sheet's used area from A1,
-    row by row, as float64 (NaN where a cell holds no number) into `path`. Answers JSON:
-    {"Probabilities": [...], "shapes": [[rows, cols], ...], "seconds": ...}."""
-    request = json.loads(request)
+    row by row, as float64 (NaN where a cell holds no number; a sheet that is missing has no cells)
+    into `path`. Answers JSON: {"Probabilities": [...], "sheets": names, "shapes": [[rows, cols],
+    ...], "seconds": ...}, or {"error": why}: an exception must not leave a macro (inside soffice
+    it breaks the connection to soffice for good)."""
+    try:
+        return json.dumps(_run_and_dump(doc, json.loads(request)))
+    except Exception as error:
+        return json.dumps({"error": f"{type(error).__name__}: {error}"})
+
+
+def _run_and_dump(doc, request):
     started = time.perf_counter()
     # Typing 784 cells made LibreOffice fit each row's height to its new text: 35 ms instead of 21.
     # Nobody sees this document, and it is never saved.
@@ -58,6 +66,9 @@ def run_and_dump(doc, request):
     nan = float("nan")
     with open(request["path"], "wb") as out:
         for name in request["sheets"]:
+            if not doc.Sheets.hasByName(name):      # renamed or deleted by a user: verify says so
+                shapes.append([0, 0])
+                continue
             sheet = doc.Sheets.getByName(name)
             cursor = sheet.createCursor()
             cursor.gotoEndOfUsedArea(False)
@@ -68,8 +79,8 @@ def run_and_dump(doc, request):
             shapes.append([end.EndRow + 1, end.EndColumn + 1])
     probabilities = [v if v.__class__ is float else None
                      for row in names.getByName("Probabilities").getReferredCells().getDataArray() for v in row]
-    return json.dumps({"Probabilities": probabilities, "sheets": request["sheets"], "shapes": shapes,
-                       "seconds": time.perf_counter() - started})
+    return {"Probabilities": probabilities, "sheets": request["sheets"], "shapes": shapes,
+            "seconds": time.perf_counter() - started}
 
 
 g_exportedScripts = (time_edits, time_recalcs, run_and_dump)

@@ -181,36 +181,46 @@ class LibreOffice:
         return self.call("errors")["errors"]
 
     def close(self) -> None:
+        """Let the worker close the document and end soffice; where it cannot (it died, e.g. on
+        Ctrl-C, or soffice does not answer), stop soffice's whole process group."""
+        ended = False
         try:
             if self.worker.poll() is None:
                 self.worker.stdin.write(json.dumps({"cmd": "quit"}) + "\n")
                 self.worker.stdin.flush()
-                self.worker.wait(timeout=20)
+                ended = self.worker.wait(timeout=20) == 0
         except (OSError, subprocess.TimeoutExpired):
             self.worker.kill()
-        for process in (self.office,):
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                process.kill()
+        try:
+            self.office.wait(timeout=20 if ended else 0.5)
+        except subprocess.TimeoutExpired:
+            pass
+        self._stop_office()
         shutil.rmtree(self.profile, ignore_errors=True)
 
     def abandon(self) -> None:
         """Stop soffice and the worker at once, whatever they are doing (after an error)."""
         self.worker.kill()
         self.worker.wait()
+        self._stop_office()
+        shutil.rmtree(self.profile, ignore_errors=True)
+
+    def _stop_office(self) -> None:
+        """Kill what is left of soffice: oosplash and the soffice.bin it started, one process group."""
         try:
-            os.killpg(self.office.pid, signal.SIGKILL)     # oosplash and soffice.bin, which it started
-        except ProcessLookupError:
+            os.killpg(self.office.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
             pass
         self.office.wait()
-        shutil.rmtree(self.profile, ignore_errors=True)
 
     def __enter__(self) -> "LibreOffice":
         return self
 
-    def __exit__(self, *exc) -> None:
-        self.close()
+    def __exit__(self, kind, *exc) -> None:
+        if kind is None:
+            self.close()
+        else:
+            self.abandon()          # after an error or Ctrl-C: nothing to wait for
 
 
 def canvas_grids(x: np.ndarray) -> list[list[list[float]]]:

@@ -38,7 +38,6 @@ class Session:
     def __init__(self, desktop):
         self.desktop = desktop
         self.doc = None
-        self.macros = None      # whether soffice runs in_office.py's functions (None: not tried yet)
 
     def open(self, path):
         if self.doc is not None:
@@ -167,27 +166,29 @@ class Session:
         return {"result": list(self._macro(function, *arguments))}
 
     def _macro(self, function, *arguments):
-        url = f"vnd.sun.star.script:in_office.py${function}?language=Python&location=user"
-        script = self.doc.getScriptProvider().getScript(url)
-        result, _, _ = script.invoke((self.doc, *arguments), (), ())
+        result, _, _ = self._script(function).invoke((self.doc, *arguments), (), ())
         return result
+
+    def _script(self, function):
+        url = f"vnd.sun.star.script:in_office.py${function}?language=Python&location=user"
+        return self.doc.getScriptProvider().getScript(url)
 
     def run_and_dump(self, canvases, sheets, path):
         """in_office.run_and_dump inside soffice, or over the pipe where soffice has no Python macros
         (libreoffice-script-provider-python): the same function either way."""
         request = json.dumps({"canvases": canvases, "sheets": sheets, "path": path})
-        if self.macros is not False:
-            try:
-                answer = self._macro("run_and_dump", request)
-                self.macros = True
-                return json.loads(answer)
-            except Exception:
-                if self.macros:     # it worked before: a real failure
-                    raise
-                self.macros = False
-        import in_office            # this file's folder
+        try:
+            script = self._script("run_and_dump")      # fails only where there is no such macro
+        except Exception:
+            import in_office                            # this file's folder
 
-        return json.loads(in_office.run_and_dump(self.doc, request))
+            answer = in_office.run_and_dump(self.doc, request)
+        else:
+            answer = script.invoke((self.doc, request), (), ())[0]
+        answer = json.loads(answer)
+        if "error" in answer:
+            raise RuntimeError(answer["error"])
+        return answer
 
     def recalc(self):
         started = time.perf_counter()

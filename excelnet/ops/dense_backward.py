@@ -67,9 +67,11 @@ def _only_weights_between(kernel: WeightCells, book: Book, axis: int, step: int)
     source = next((s for s in book.sheets if s.title == kernel.sheet), None)
     if source is None:
         return False
+    if not source.cells:
+        return True
     units = kernel.shape[1]
-    at = kernel.position_array().reshape(-1, 2)
-    starts = kernel.position_array()[:, 0, :]
+    at = kernel.position_array()
+    starts = at[:, 0, :]
     line, first = starts[:, 1 - axis], starts[:, axis]            # per input: its line and first place
     low = np.full(line.max() + 1, np.iinfo(np.int64).max)
     high = np.full(line.max() + 1, -1)
@@ -80,10 +82,9 @@ def _only_weights_between(kernel: WeightCells, book: Book, axis: int, step: int)
     known = on < len(low)
     inside = np.zeros(len(cells), bool)
     inside[known] = (place[known] >= low[on[known]]) & (place[known] <= high[on[known]])
-    mine = np.zeros((int(max(at[:, 0].max(), cells[:, 0].max())) + 1,
-                     int(max(at[:, 1].max(), cells[:, 1].max())) + 1), bool)
-    mine[at[:, 0], at[:, 1]] = True
-    return bool(mine[cells[inside, 0], cells[inside, 1]].all())
+    width = int(max(at[..., 1].max(), cells[:, 1].max())) + 1      # a cell as one number: row × width + col
+    mine = at[..., 0].reshape(-1) * width + at[..., 1].reshape(-1)
+    return bool(np.isin(cells[inside, 0] * width + cells[inside, 1], mine).all())
 
 
 def _spread_delta(sheet: SheetPlan, delta: Flat, kernel: WeightCells, axis: int, step: int) -> Rect:
