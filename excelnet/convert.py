@@ -161,15 +161,9 @@ def build(model: str | Path | None = None, output: str | Path | None = None,
 def cached_values(sheets) -> dict[str, tuple[list, list, list]]:
     """Per sheet, the value of each formula cell as the workbook opens: (rows, columns, values) in
     the order of the sheet's cells; each value a float, str, bool or XLError."""
-    from .sheet import CellKinds
-
     book = Evaluator(sheets).run()
-    out = {}
-    for sheet in sheets:
-        kinds = CellKinds.of(sheet.cells)
-        rows, cols = kinds.keys[kinds.formula].T
-        out[sheet.title] = rows.tolist(), cols.tolist(), book.cell_values(sheet.title, rows, cols)
-    return out
+    return {title: (rows.tolist(), cols.tolist(), book.cell_values(title, rows, cols))
+            for title, (rows, cols) in book.formula_cells.items()}
 
 
 def plan_for(model: str | Path | None = None, labels: list[str] | None = None,

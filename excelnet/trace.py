@@ -114,7 +114,7 @@ class Tracer:
         with collector_paused():          # only what the layer sheets read; their outputs not even parsed
             self.evaluator = Evaluator([sheet for sheet in self.plan.sheets if sheet.kind in FORWARD_KINDS],
                                        self.given)
-        self.helpers = self.evaluator.needed_groups(set(self.layer_sheets), self.given)
+        self.helpers = self.evaluator.needed_groups(set(self.layer_sheets))
         input_sheet = next(sheet for sheet in self.plan.sheets if sheet.kind == "input")
         names = ["Canvas"] if "Canvas" in input_sheet.names else sorted(
             (n for n in input_sheet.names if n.startswith("Canvas_")), key=lambda n: int(n[7:]))

@@ -252,17 +252,6 @@ def choose_engine(name: str | None) -> str:
     return name
 
 
-def _numbers(values) -> np.ndarray:
-    """Cell values as floats; anything that is not a number (an error, a text) becomes NaN."""
-    out = []
-    for value in values:
-        try:
-            out.append(float(np.asarray(value).reshape(-1)[0]))
-        except (TypeError, ValueError, IndexError):
-            out.append(float("nan"))
-    return np.array(out, dtype=np.float64)
-
-
 def evaluate(workbook: Path, engine: str, inputs: np.ndarray, progress: bool = True,
              office=None, tracer=None, trace=None) -> tuple[np.ndarray, dict]:
     """The workbook's outputs for every input (typed into the canvas), and its error cells.

@@ -124,13 +124,9 @@ class LibreOffice:
         shutil.copyfile(path, copy)
         return str(copy)
 
-    def start_run(self, canvases: list | None = None, sample: int | None = None, sheets: tuple = ()) -> None:
-        """run() in two halves: start it, do something else, receive() its answer."""
-        self.send("run", canvases=canvases, sample=sample, sheets=list(sheets))
-
-    def run(self, canvases: list | None = None, sample: int | None = None, sheets: tuple = ()) -> dict:
-        """Type the canvases, set Sample, recalculate; read the public cells and, whole, the `sheets`."""
-        return self.call("run", canvases=canvases, sample=sample, sheets=list(sheets))
+    def run(self, canvases: list | None = None, sample: int | None = None) -> dict:
+        """Type the canvases, set Sample, recalculate; read the public cells."""
+        return self.call("run", canvases=canvases, sample=sample)
 
     def start_run_and_dump(self, canvases: list, sheets) -> None:
         """Type the canvases and recalculate, then hand every cell of `sheets` back through a file of

@@ -9,6 +9,7 @@ import time
 
 import uno  # noqa: F401  (Debian's python3-uno)
 from com.sun.star.beans import PropertyValue
+from in_office import canvas_names, run_and_dump      # this file's folder: what runs inside soffice
 
 CLEAR_CONTENTS = 1 | 4 | 16     # CellFlags VALUE | STRING | FORMULA
 FORMULA_ERROR = 4               # FormulaResult.ERROR
@@ -79,14 +80,11 @@ class Session:
                          sheet.getCellRangeByPosition(0, 0, end.EndColumn, end.EndRow).getDataArray()]
         return out
 
-    def run(self, canvases=None, sample=None, read=("Probabilities", "Prediction", "Label"), recalc=True,
-            sheets=()):
+    def run(self, canvases=None, sample=None, read=("Probabilities", "Prediction", "Label"), recalc=True):
         """Type values into the canvases (None = clear them), set Sample, recalculate, read."""
         if sample is not None:
             self.named("Sample").getCellByPosition(0, 0).setValue(sample)
-        names = ["Canvas"] if self.has("Canvas") else sorted(
-            (n for n in self.doc.NamedRanges.ElementNames if n.startswith("Canvas_")), key=lambda n: int(n[7:]))
-        for k, name in enumerate(names):
+        for k, name in enumerate(canvas_names(self.doc)):
             cells = self.named(name)
             if canvases is None:
                 cells.clearContents(CLEAR_CONTENTS)
@@ -96,8 +94,6 @@ class Session:
         if recalc:
             self.doc.calculateAll()
         result = self.read(read)
-        if sheets:
-            result["sheets"] = self.sheets(sheets)
         result["seconds"] = time.perf_counter() - started
         return result
 
@@ -180,9 +176,7 @@ class Session:
         try:
             script = self._script("run_and_dump")      # fails only where there is no such macro
         except Exception:
-            import in_office                            # this file's folder
-
-            answer = in_office.run_and_dump(self.doc, request)
+            answer = run_and_dump(self.doc, request)
         else:
             answer = script.invoke((self.doc, request), (), ())[0]
         answer = json.loads(answer)

@@ -32,6 +32,7 @@ class Evaluator:
         """`given`: formula cells (sheet -> cells) whose values every run types in (`numbers`), so
         their formulas are not even read: verify's layer outputs, which NumPy computes."""
         formulas: dict[str, SheetFormulas] = {}
+        self.formula_cells: dict[str, tuple[np.ndarray, np.ndarray]] = {}   # rows, cols in the plan's order
         self._numbers: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
         self._others: dict[str, list[tuple[int, int, object]]] = {}
         extent: dict[str, list[int]] = {}
@@ -44,6 +45,7 @@ class Evaluator:
                 formula = formula & ~np.fromiter((cell in typed for cell in map(tuple, keys.tolist())), bool, len(keys))
             formulas[plan.title] = SheetFormulas(keys[formula, 0], keys[formula, 1],
                                                  [v.expression for v in compress(values, formula)])
+            self.formula_cells[plan.title] = keys[formula, 0], keys[formula, 1]
             self._numbers[plan.title] = (keys[kinds.number, 0], keys[kinds.number, 1],
                                          np.array(list(compress(values, kinds.number)), np.float64))
             other = ~(kinds.formula | kinds.number)
@@ -61,7 +63,6 @@ class Evaluator:
         self._write_constants()
         self._undo: list[tuple[str, int, int, tuple]] = []    # what run() typed over, to put back
         self.order = schedule(self.groups, self.grids)
-        self.formula_count = sum(len(cells.texts) for cells in formulas.values())
 
     def _write_constants(self) -> None:
         for sheet, (rows, cols, values) in self._numbers.items():
@@ -107,21 +108,19 @@ class Evaluator:
         self._undo.append((sheet, rows, cols, (np.copy(grid.num[rows, cols]), np.copy(grid.kind[rows, cols]),
                                                np.copy(grid.obj[rows, cols]))))
 
-    def needed_groups(self, sheets: set[str], given: dict[str, set[tuple[int, int]]]) -> list:
-        """The groups, in order, that compute the formulas of `sheets`, except groups whose every
-        cell is `given` (sheet -> cells whose values a run's `changes` will type in), and the
-        groups on other sheets that those read, directly or not."""
-        def all_given(group) -> bool:
-            cells = given.get(group.sheet)
-            return bool(cells) and all(cell in cells for cell in zip(group.rows.tolist(), group.cols.tolist()))
-
-        kept = {id(g) for g in self.order if g.sheet in sheets and not all_given(g)}
-        needed, todo = set(sheets), {slot.sheet for g in self.order if id(g) in kept for slot in g.slots}
-        while todo - needed:                    # sheets read by the kept groups, and so on
+    def needed_groups(self, sheets: set[str]) -> list:
+        """The groups, in order, that compute the formulas of `sheets` (the `given` cells have none),
+        and the groups on other sheets that those read, directly or not."""
+        needed, todo = set(sheets), {slot.sheet for g in self.order if g.sheet in sheets for slot in g.slots}
+        while todo - needed:                    # sheets read by those groups, and so on
             new = todo - needed
             needed |= new
             todo = {slot.sheet for g in self.order if g.sheet in new for slot in g.slots}
-        return [g for g in self.order if id(g) in kept or (g.sheet in needed and g.sheet not in sheets)]
+        return [g for g in self.order if g.sheet in needed]
+
+    @property
+    def formula_count(self) -> int:
+        return sum(len(rows) for rows, _ in self.formula_cells.values())
 
     def value(self, sheet: str, row: int, col: int):
         """The value of one cell: a float, str, bool, XLError, or BLANK for an empty cell."""
