@@ -13,6 +13,12 @@ MAX_ROWS = 1_048_576
 MAX_COLS = 16_384
 
 
+def units_fit_side_by_side(units: int, cols: int) -> bool:
+    """Whether a dense layer's units, each a block `cols` wide, fit side by side on one sheet (a
+    column of labels, then each unit and a gap): ops/core.py lays them out, limits.py estimates."""
+    return units * (cols + 1) + 1 <= MAX_COLS
+
+
 @lru_cache(maxsize=None)
 def column_letter(col: int) -> str:
     letters = ""

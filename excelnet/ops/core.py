@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..layout import MAX_COLS, Cells, Flat, Planar, flat_width, ref
+from ..layout import Cells, Flat, Planar, flat_width, ref, units_fit_side_by_side
 from ..sheet import ACTIVATIONS, WEIGHTS, SheetPlan
 from .activations import FIXED, SOFTMAX, Activation, activation
 from .base import (Book, Context, Op, Params, SteppedWeights, Unsupported, WeightCells, block_cells, converter,
@@ -141,7 +141,7 @@ class Dense(Op):
         if x.channels > 1:
             sheet.line(f"Each unit has one small picture per channel of the layer before: teal cells "
                        "push the unit up where that channel is bright, brown cells push it down.", "note", skip=1)
-        if x.channels > 1 and x.stacked and units * (cols + 1) + 1 <= MAX_COLS:    # units side by side
+        if x.channels > 1 and x.stacked and units_fit_side_by_side(units, cols):
             label_row, top = sheet.next_row, sheet.next_row + 1
             for c in range(x.channels):
                 sheet.put(top + c * x.map_height, 1, f"ch {c + 1}", "label")

@@ -15,7 +15,7 @@ from operator import itemgetter
 import numpy as np
 
 from ..errors import SpreadsheetLimitError
-from ..layout import MAX_COLS, MAX_ROWS
+from ..layout import MAX_COLS, MAX_ROWS, units_fit_side_by_side
 from ..sheet import Formula, SheetPlan
 
 MAX_FORMULA_LENGTH = 8192      # characters, including the leading '='
@@ -79,7 +79,7 @@ def layer_needs(op, input_block: tuple[int, int, int]) -> tuple[dict[str, tuple[
     needs = {"layer": (12 + QUESTION_LINES + 4 * block[0], block[1] + (2 if block[2] > 1 else 1))}  # + 'ch c' 
     if isinstance(op, Dense):
         in_rows, in_cols, maps = input_block
-        if maps > 1 and units * (in_cols + 1) + 1 <= MAX_COLS:    # units side by side (ops/core.py)
+        if maps > 1 and units_fit_side_by_side(units, in_cols):    # units side by side (ops/core.py)
             needs["weights"] = (2 + 4 + in_rows, units * (in_cols + 1) + 1)
         else:                                 # units one below the other
             step = in_rows if in_rows == 1 else in_rows + 1
