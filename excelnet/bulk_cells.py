@@ -12,6 +12,7 @@ import re
 import zipfile
 from operator import itemgetter
 from pathlib import Path
+from typing import Callable
 import numpy as np
 
 from .layout import column_letter
@@ -170,15 +171,32 @@ def merge_sheet(xml: bytes, bulk: BulkCells, dimension: str) -> bytes:
     return DIMENSION.sub(f'<dimension ref="{dimension}"/>'.encode(), xml, count=1)
 
 
-def patch_workbook(saved, path: str | Path, sheets: dict[str, tuple[BulkCells, str]]) -> None:
+def patch_workbook(saved, path: str | Path, sheets: dict[str, tuple[BulkCells, str]],
+                   waiting: "set[str] | frozenset[str]" = frozenset(),
+                   finish: "Callable[[], dict[str, tuple[BulkCells, str]]] | None" = None) -> None:
     """Write the workbook openpyxl `saved` (a path or file object) to `path`, compressed, with the
-    bulk cells merged into its sheets (sheet part name -> cells, dimension)."""
+    bulk cells merged into its sheets (sheet part name -> cells, dimension).
+
+    The parts named in `waiting` are written last, after finish() has completed their cells and
+    returned `sheets` anew: everything else is merged and compressed first, while the cached
+    values are still being worked out (convert.build). Part order in a package carries no meaning."""
     with zipfile.ZipFile(saved) as source:
         parts = [(info, source.read(info.filename)) for info in source.infolist()]
     with zipfile.ZipFile(Path(path), "w", zipfile.ZIP_DEFLATED) as target:
         for info, data in parts:
-            if info.filename in sheets:
-                bulk, dimension = sheets[info.filename]
-                data = merge_sheet(data, bulk, dimension)
-            # level 1: a quarter of the time of the default level 6 for a 15% larger file
-            target.writestr(info, data, compress_type=zipfile.ZIP_DEFLATED, compresslevel=1)
+            if info.filename not in waiting:
+                _write_part(target, info, data, sheets)
+        if finish is not None:
+            sheets = finish()
+        for info, data in parts:
+            if info.filename in waiting:
+                _write_part(target, info, data, sheets)
+
+
+def _write_part(target: zipfile.ZipFile, info: zipfile.ZipInfo, data: bytes,
+                sheets: dict[str, tuple[BulkCells, str]]) -> None:
+    if info.filename in sheets:
+        bulk, dimension = sheets[info.filename]
+        data = merge_sheet(data, bulk, dimension)
+    # level 1: a quarter of the time of the default level 6 for a 15% larger file
+    target.writestr(info, data, compress_type=zipfile.ZIP_DEFLATED, compresslevel=1)

@@ -157,14 +157,21 @@ def write_workbook(sheets: list[SheetPlan], path: str | Path,
     os.close(handle)
     try:
         saved = _save_uncompressed(workbook)
-        cached = values() if values is not None else {}
-        for plan, (_, cells, _, _, formulas) in zip(sheets, bulk):
-            if formulas is not None:
-                cells.add_formulas(formulas, _values_of(formulas, cached.get(plan.title)))
-        # Each sheet's part name is only known once openpyxl has saved it.
-        patch_workbook(saved, temporary,
-                       {ws.path.lstrip("/"): (cells, dimension) for ws, cells, _, dimension, _ in bulk
-                        if len(cells) or cells.widths})
+
+        def merged() -> dict:     # a sheet's part name is only known once openpyxl has saved it
+            return {ws.path.lstrip("/"): (cells, dimension) for ws, cells, _, dimension, _ in bulk
+                    if len(cells) or cells.widths}
+
+        def add_formulas() -> dict:
+            cached = values() if values is not None else {}
+            for plan, (_, cells, _, _, formulas) in zip(sheets, bulk):
+                if formulas is not None:
+                    cells.add_formulas(formulas, _values_of(formulas, cached.get(plan.title)))
+            return merged()
+
+        # The sheets without formulas are compressed while the values are still being worked out.
+        waiting = {ws.path.lstrip("/") for ws, _, _, _, formulas in bulk if formulas is not None}
+        patch_workbook(saved, temporary, merged(), waiting, add_formulas)
         os.chmod(temporary, 0o666 & ~_umask())   # mkstemp makes it private; a workbook is a normal file
         os.replace(temporary, path)
     except BaseException:

@@ -189,3 +189,28 @@ def test_an_error_in_the_forked_child_is_told_as_without_it(tmp_path):
 
 def test_background_work_comes_back_or_is_done_here():
     assert "forks: 5" in _fork_check("background")
+
+
+def test_sheets_without_formulas_are_written_before_the_values_are_asked_for(tmp_path):
+    """write_workbook compresses every part that needs no cached value while the forked child
+    still works them out: when values() is called, those parts are already in the file, and the
+    sheets with formulas follow with the values that came back."""
+    weights, layer = SheetPlan("Weights", "weights"), SheetPlan("Layer", "layer")
+    weights.put(1, 1, 0.25, "weight")
+    layer.put(1, 1, "a layer")
+    layer.formula(2, 1, "Weights!A1*2")
+    out = tmp_path / "book.xlsx"
+    seen = {}
+
+    def values():
+        temporary = [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
+        seen["written so far"] = temporary[0].stat().st_size if len(temporary) == 1 else None
+        return {"Layer": ([2], [1], [0.5])}
+
+    write_workbook([weights, layer], out, values=values)
+    assert seen["written so far"]            # the weights sheet (and openpyxl's parts) went first
+    with zipfile.ZipFile(out) as archive:
+        names = archive.namelist()
+        sheet = archive.read(names[-1]).decode()
+    assert names[-1] == "xl/worksheets/sheet2.xml" and "xl/worksheets/sheet1.xml" in names[:-1]
+    assert '<c r="A2" s="' in sheet and "<f>Weights!A1*2</f><v>0.5</v>" in sheet
