@@ -54,7 +54,6 @@ def variants():
     from excelnet.ops.convolution import Conv2D
     from excelnet.ops.core import Gather
     from excelnet.workbook import build, inputs
-    from excelnet.sheet import SheetPlan
 
     def conv2_only(original):          # conv1 reads the Input sheet directly: it has no copies
         def run(self, sheet, *args, **kwargs):

@@ -59,7 +59,7 @@ def main() -> None:
                     ["sheet", "formula cells", "estimated ms"], shares)
         with LibreOffice() as office:
             load = office.open(out)
-            canvas, after = names["Canvas"][0], names["ProbabilitiesAfter"][0]
+            after = names["ProbabilitiesAfter"][0]
             values = [float((k + 1) % 2) * 0.9 for k in range(args.repeat)]
             try:                    # timed inside soffice, as a student meets it (see benchmarks/libreoffice.py)
                 recalcs = office.in_office("time_recalcs", args.repeat)

@@ -79,6 +79,10 @@ class Rect:
     def cell_ref(self, r: int, c: int, here: str, absolute: bool = False) -> str:
         return ref(self.sheet, self.row + r, self.col + c, here, absolute)
 
+    def sub(self, r0: int, c0: int, rows: int = 1, cols: int = 1) -> "Rect":
+        """The block of `rows` x `cols` cells from offset (r0, c0): one cell by default."""
+        return Rect(self.sheet, self.row + r0, self.col + c0, rows, cols)
+
     def sub_ref(self, r0: int, c0: int, rows: int, cols: int, here: str, absolute: bool = False) -> str:
         top, left = self.row + r0, self.col + c0
         return range_ref(self.sheet, top, left, top + rows - 1, left + cols - 1, here, absolute)

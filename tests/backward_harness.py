@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from excelnet.layout import Cells, Flat, Planar, address
+from excelnet.layout import Cells, Planar, address
 from excelnet.ops import CONVERTERS
 from excelnet.ops.base import Book, Context, Op, Params, WeightCells
 from excelnet.ops.cells import new_flat, new_planar

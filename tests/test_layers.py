@@ -565,15 +565,12 @@ def test_pooling_window_in_two_pieces_names_every_cell_once(h, w):
     SUM(window)/n (average pooling that counts the padding) needs each cell exactly once."""
     from collections import Counter
 
-    from openpyxl.utils import column_index_from_string, range_boundaries
-
-    from excelnet.layout import Planar, Rect
+    from excelnet.layout import Rect
     from excelnet.ops.pooling import _in_two_pieces
 
-    x = Planar((6, 6, 1), (Rect("p", 3, 2, 6, 6),))
-    cells = Counter()
-    for piece in _in_two_pieces(x, 0, 1, 2, h, w, "p").split(","):
-        left, top, right, bottom = range_boundaries(piece.replace("$", ""))
-        cells.update((r, c) for r in range(top, bottom + 1) for c in range(left, right + 1))
-    want = Counter((3 + 1 + r, column_index_from_string("B") + 2 + c) for r in range(h) for c in range(w))
+    window = Rect("p", 3 + 1, 2 + 2, h, w)
+    pieces = _in_two_pieces(window)
+    cells = Counter((p.row + r, p.col + c) for p in pieces for r in range(p.rows) for c in range(p.cols))
+    want = Counter((3 + 1 + r, 2 + 2 + c) for r in range(h) for c in range(w))
     assert cells == want
+    assert len(pieces) == (1 if h * w == 1 else 2) and all(p.sheet == "p" for p in pieces)

@@ -4,8 +4,6 @@ function the `formulas` library implements on its own)."""
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import pytest
 

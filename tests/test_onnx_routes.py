@@ -13,7 +13,7 @@ import pytest
 from click.testing import CliRunner
 
 from conftest import assert_matches
-from test_onnx import channels_last, expected
+from test_onnx import expected
 
 pytest.importorskip("onnx", reason="the ONNX tests need the onnx package (pip install -e '.[test]')")
 

@@ -18,7 +18,8 @@ from typing import Iterable
 import numpy as np
 
 from ..sheet import CellKinds, SheetPlan, Text
-from .engine import Grid, SheetFormulas, evaluate_group, make_groups, store
+from .engine import Grid, Group, SheetFormulas, evaluate_group, make_groups, store
+from .known import known_group, members, merged, without_typed
 from .functions import FUNCTIONS, function
 from .order import schedule
 from .parse import FormulaError
@@ -28,31 +29,43 @@ __all__ = ["Evaluator", "FormulaError", "FUNCTIONS", "function", "XLError", "BLA
 
 
 class Evaluator:
-    def __init__(self, sheets: Iterable[SheetPlan], given: dict[str, set[tuple[int, int]]] | None = None):
+    def __init__(self, sheets: Iterable[SheetPlan], given: dict[str, set[tuple[int, int]]] | None = None,
+                 known: bool = True):
         """`given`: formula cells (sheet -> cells) whose values every run types in (`numbers`), so
-        their formulas are not even read: verify's layer outputs, which NumPy computes."""
+        their formulas are not even read: verify's layer outputs, which NumPy computes. `known`:
+        take the references of the plan's formula blocks from the plan (SheetPlan.known); False
+        reads every formula's text (the tests compare the two)."""
         formulas: dict[str, SheetFormulas] = {}
         self.formula_cells: dict[str, tuple[np.ndarray, np.ndarray]] = {}   # rows, cols in the plan's order
         self._numbers: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
         self._others: dict[str, list[tuple[int, int, object]]] = {}
         extent: dict[str, list[int]] = {}
+        known_groups: list[Group] = []
         for plan in sheets:
             kinds = CellKinds.of(plan.cells)
             keys, values = kinds.keys, kinds.values
             formula = kinds.formula
-            if given and given.get(plan.title):
-                typed = given[plan.title]
+            typed = given.get(plan.title) if given else None
+            if typed:
                 formula = formula & ~np.fromiter((cell in typed for cell in map(tuple, keys.tolist())), bool, len(keys))
+            self.formula_cells[plan.title] = keys[formula, 0], keys[formula, 1]
+            blocks = [(block, group) for block in (plan.known if known else [])
+                      for group in [known_group(plan.title, block, plan.cells)] if group is not None]
+            inside = members(keys, [block for block, _ in blocks]) if blocks else None
+            # every member still a formula cell, none in two blocks; else the sheet is read from text
+            if inside is not None and not (inside & ~kinds.formula).any() and \
+                    int(inside.sum()) == sum(len(block.rows) for block, _ in blocks):
+                formula = formula & ~inside     # their references are known: not read out of the text again
+                known_groups += [g for _, group in blocks for g in [without_typed(group, typed)] if g is not None]
             formulas[plan.title] = SheetFormulas(keys[formula, 0], keys[formula, 1],
                                                  [v.expression for v in compress(values, formula)])
-            self.formula_cells[plan.title] = keys[formula, 0], keys[formula, 1]
             self._numbers[plan.title] = (keys[kinds.number, 0], keys[kinds.number, 1],
                                          np.array(list(compress(values, kinds.number)), np.float64))
             other = ~(kinds.formula | kinds.number)
             self._others[plan.title] = [(r, c, v.value if isinstance(v, Text) else v) for (r, c), v in
                                         zip(keys[other].tolist(), compress(values, other))]
             extent[plan.title] = keys.max(axis=0).tolist() if len(keys) else [0, 0]
-        self.groups = make_groups(formulas)
+        self.groups = make_groups(formulas) + merged(known_groups)
         _check_functions(self.groups)
         for group in self.groups:        # a reference may reach past a sheet's last cell (a blank canvas)
             for slot in group.slots:

@@ -13,7 +13,7 @@ from itertools import repeat
 import numpy as np
 
 from .functions import LAZY, call
-from .parse import SLOT, FormulaError, Node, column_number, fast_slots_agree, parse, shape_key, sheet_name
+from .parse import SLOT, FormulaError, Node, column_number, fast_slots_agree, parse, sheet_name
 from .values import (BLANK, BLANK_KIND, DIV0, ERROR, LOGICAL, NUM, NUMBER, TEXT, Area, XLError, compare, constant,
                      first, numbers, pack, scalar, to_text)
 

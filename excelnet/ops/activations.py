@@ -20,6 +20,7 @@ from typing import Callable
 
 import numpy as np
 
+from ..sheet import is_mark
 from .base import Unsupported
 
 SELU_ALPHA = 1.6732632423543772848170429916717
@@ -34,7 +35,7 @@ def wrap(x: str) -> str:
 
     An emitter may hand in a whole expression (SUMPRODUCT(...)+bias); without the
     brackets x*0.2 would multiply only the bias."""
-    if _ATOM.match(x) or _is_call(x):
+    if _ATOM.match(x) or is_mark(x) or _is_call(x):
         return x
     return f"({x})"
 

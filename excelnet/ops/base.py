@@ -77,6 +77,10 @@ class WeightCells:
     def ref(self, index: tuple[int, ...], here: str, absolute: bool = True) -> str:
         return ref(self.sheet, *self._positions[tuple(index)], here, absolute)
 
+    def cell_rects(self) -> list[Rect]:
+        """Every element as a one-cell block, in C order (a bias: one per filter)."""
+        return [Rect(self.sheet, r, c, 1, 1) for r, c in self.positions()]
+
     def even_step(self, numbers: tuple[int, ...], down: bool) -> int:
         """The step between the areas `numbers` (in order) where they are equal and sit one under the
         other (`down`) or side by side at equal steps, as a weights sheet's units do; else 0.

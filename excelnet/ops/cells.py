@@ -7,7 +7,7 @@ from typing import Callable
 import numpy as np
 
 from ..layout import Cells, Flat, Planar, Rect, arrange, flat_width
-from ..sheet import ACTIVATIONS, WEIGHTS, SheetPlan
+from ..sheet import ACTIVATIONS, WEIGHTS, Each, SheetPlan, mark
 
 
 def shape_text(shape: tuple[int, ...]) -> str:
@@ -59,6 +59,19 @@ def fill_like(sheet: SheetPlan, x: Cells, out: Cells, formula: Callable[[str, in
         return
     for i in range(x.size):
         sheet.formula(*out.position(i), formula(x.flat_ref(i, here), i))
+
+
+def one_cell(cells: Cells, i: int) -> Rect:
+    """Element i (Keras' flat order) as a block of one cell."""
+    sheet = cells.grids[0].sheet if isinstance(cells, Planar) else cells.block.sheet
+    return Rect(sheet, *cells.position(i), 1, 1)
+
+
+def copy_cells(sheet: SheetPlan, targets: list[tuple[int, int]], sources: list[Rect], absolute: bool = False) -> None:
+    """targets[k] = sources[k] (a formula that copies one cell), as one formula block."""
+    if targets:
+        sheet.formula_templates([r for r, _ in targets], [c for _, c in targets], [mark("x")], None,
+                                {"x": Each(sources, absolute)})
 
 
 def write_values(sheet: SheetPlan, rect: Rect, values: np.ndarray, role: str = WEIGHTS) -> Rect:

@@ -21,7 +21,7 @@ from typing import Callable
 import numpy as np
 
 from ..layout import Cells, Planar, Rect, arrange
-from ..sheet import SWITCH, SheetPlan
+from ..sheet import SWITCH, SheetPlan, mark
 from .activations import FIXED, SOFTMAX, Activation, activation
 from .base import (Book, Context, Op, Params, Unsupported, WeightCells, block_cells, check_channels_last,
                    converter, finish, option, whole, whole_pair)
@@ -124,8 +124,7 @@ class Conv2D(Op):
         if params is None:
             params = book.record(self._emit_filters(sheet))
         filters = self._filter_blocks(params.arrays[0])
-        biases = [None] * cout if self.bias is None else [params.arrays[1].ref((co,), sheet.title)
-                                                          for co in range(cout)]
+        biases = [None] * cout if self.bias is None else params.arrays[1].cell_rects()
         source = self._emit_source(sheet, x)
         act = self.activation if pre is out else FIXED["linear"]
         self._fill(sheet, pre, source, filters, biases, params.switches, act)
@@ -184,23 +183,22 @@ class Conv2D(Op):
         sheet.put(row, col + 1, value, "weight")
         return sheet.block(sheet.rect(row, col + 1, 1, 1), role)
 
-    def _emit_source(self, sheet: SheetPlan, x: Planar) -> "Callable[[int, int], str]":
-        """Where the window of output cell (y, x) is read: window(y, x) -> a range reference."""
+    def _emit_source(self, sheet: SheetPlan, x: Planar) -> "Callable[[int, int], Rect]":
+        """Where the window of output cell (y, x) is read: window(y, x) -> the block it covers."""
         kh, kw, cin, _ = self.kernel.shape
-        (sh, sw), here = self.strides, sheet.title
+        sh, sw = self.strides
         if cin == 1:
             grid = self._copy_padded(sheet, x) if any(self.pads) else x.grids[0]
-            return lambda y, xo: grid.sub_ref(y * sh, xo * sw, kh, kw, here)
+            return lambda y, xo: Rect(grid.sheet, grid.row + y * sh, grid.col + xo * sw, kh, kw)
         bands = self._copy_bands(sheet, x)
-        return lambda y, xo: bands[y].sub_ref(0, xo * sw, cin * kh, kw, here)
+        return lambda y, xo: Rect(bands[y].sheet, bands[y].row, bands[y].col + xo * sw, cin * kh, kw)
 
     def _copy_padded(self, sheet: SheetPlan, x: Planar) -> Rect:
         """The one input picture with a border of zeros."""
         top, bottom, left, right = self.pads
         sheet.line("The picture before, copied with a border of zeros (padding)", "heading")
         rect = sheet.rect(sheet.next_row, 1, x.height + top + bottom, x.width + left + right)
-        for yy in range(rect.rows):
-            self._copy_row(sheet, x, 0, yy - top, rect.row + yy, rect.col)
+        self._copy_rows(sheet, x, [(0, yy - top, rect.row + yy, rect.col) for yy in range(rect.rows)])
         return sheet.block(rect, "activations")
 
     def _copy_bands(self, sheet: SheetPlan, x: Planar) -> list[Rect]:
@@ -213,38 +211,47 @@ class Conv2D(Op):
         sheet.line(f"The pictures before, copied{border} as one band per output row: the {kh} rows that row's "
                    f"windows cover, of each of the {cin} pictures one below the other like the filter "
                    "pictures, so that one formula reads a whole window at once", "heading")
-        first, bands = sheet.next_row, []
+        first, bands, rows = sheet.next_row, [], []
         for y in range(self.output_shape[0]):
             rect = sheet.rect(first + y * (cin * kh + 1), 1, cin * kh, x.width + left + right)
-            for c in range(cin):
-                for i in range(kh):
-                    self._copy_row(sheet, x, c, y * sh + i - top, rect.row + c * kh + i, rect.col)
-            bands.append(sheet.block(rect, "activations"))
+            rows += [(c, y * sh + i - top, rect.row + c * kh + i, rect.col) for c in range(cin) for i in range(kh)]
+            bands.append(rect)
+        self._copy_rows(sheet, x, rows)
+        for rect in bands:
+            sheet.block(rect, "activations")
         return bands
 
-    def _copy_row(self, sheet: SheetPlan, x: Planar, c: int, y: int, row: int, col: int) -> None:
-        """Input row y of channel c (zeros outside the input: the padding) into the sheet's row
-        `row`, from column `col`, with the left and right borders of zeros."""
+    def _copy_rows(self, sheet: SheetPlan, x: Planar, rows: list[tuple[int, int, int, int]]) -> None:
+        """For each (c, y, row, col): input row y of channel c (zeros outside the input: the
+        padding) into the sheet's row `row`, from column `col`, with the left and right borders
+        of zeros. One formula block: the evaluator needs not read 10^3 copies back from text."""
         _, _, left, right = self.pads
-        here = sheet.title
-        for xx in range(x.width + left + right):
-            xi = xx - left
-            if 0 <= y < x.height and 0 <= xi < x.width:
-                sheet.formula(row, col + xx, x.cell_ref(y, xi, c, here))
-            else:
-                sheet.put(row, col + xx, 0)
+        targets, sources = [], []
+        for c, y, row, col in rows:
+            for xx in range(x.width + left + right):
+                xi = xx - left
+                if 0 <= y < x.height and 0 <= xi < x.width:
+                    targets.append((row, col + xx))
+                    sources.append(Rect(x.grids[c].sheet, x.grids[c].row + y, x.grids[c].col + xi, 1, 1))
+                else:
+                    sheet.put(row, col + xx, 0)
+        if targets:
+            at = np.array(targets, np.int64)
+            sheet.formula_templates(at[:, 0], at[:, 1], [mark("x")], np.zeros(len(at)), {"x": sources})
 
     def _fill(self, sheet, out: Planar, window, filters, biases, switches, act) -> None:
-        here = sheet.title
+        """Every output cell: act((SUMPRODUCT(window, filter) + bias) × switch); `window(y, x)` is
+        the Rect the output cell (y, x) reads, `biases` Rects (or None), written in two forms by
+        the row (turned)."""
+        rows, cols = np.indices((out.height, out.width)).reshape(2, -1)
+        which = np.array([turned(y) for y in rows.tolist()], np.int64)
+        windows = [window(y, xo) for y, xo in zip(rows.tolist(), cols.tolist())]
         for co, grid in enumerate(out.grids):
-            kernel = filters[co].ref(here, absolute=True)
-            bias = "" if biases[co] is None else "+" + biases[co]
-            switch = switches[co].ref(here, absolute=True)
-            for y in range(out.height):
-                for xo in range(out.width):
-                    pair = f"{kernel},{window(y, xo)}" if turned(y) else f"{window(y, xo)},{kernel}"
-                    pre = f"(SUMPRODUCT({pair}){bias})*{switch}"
-                    sheet.formula(grid.row + y, grid.col + xo, act.formula(pre))
+            bias = "" if biases[co] is None else "+" + mark("bias")
+            templates = [act.formula(f"(SUMPRODUCT({first},{second}){bias})*{mark('switch')}")
+                         for first, second in ((mark("window"), mark("kernel")), (mark("kernel"), mark("window")))]
+            sheet.formula_templates(grid.row + rows, grid.col + cols, templates, which,
+                                    {"window": windows, "kernel": filters[co], "bias": biases[co], "switch": switches[co]})
 
 
 @converter("Conv2D", "Convolution2D")

@@ -14,12 +14,17 @@ A switched-off filter (switch 0) has δ = 0: no gradient for it, nothing from it
 
 from __future__ import annotations
 
+import numpy as np
+
 from ..layout import Cells, Planar, Rect, arrange
-from ..sheet import WEIGHTS, SheetPlan
+from ..sheet import WEIGHTS, Each, SheetPlan, Templates, mark
 from .activations import FIXED
 from .backward import times_derivative, zero_or_formula
 from .base import Book, Params, WeightCells
-from .cells import new_planar
+from .cells import copy_cells, new_planar, one_cell
+
+
+SUMPRODUCT = f"SUMPRODUCT({mark('a')},{mark('b')})"
 
 
 def emit_conv_backward(op, sheet: SheetPlan, x: Planar, out: Planar, grad: Cells, params: Params,
@@ -38,15 +43,17 @@ def _emit_delta(op, sheet, x, out, grad, params, book) -> Planar:
     if act.derivative_needs_input:
         pre = book.pre_activation(out) or _recompute_pre_activation(op, sheet, x, params)
     delta = new_planar(sheet, op.output_shape, "filter", role=WEIGHTS)
-    here = sheet.title
-    for f, grid in enumerate(delta.grids):
-        switch = f"*{params.switches[f].ref(here, absolute=True)}" if params.switches else ""
-        for y in range(out.height):
-            for xo in range(out.width):
-                i = (y * out.width + xo) * out.channels + f          # Keras' flat index
-                expression = times_derivative(act, grad.flat_ref(i, here), pre.cell_ref(y, xo, f, here),
-                                              out.cell_ref(y, xo, f, here))
-                sheet.formula(grid.row + y, grid.col + xo, expression + switch)
+    f, y, xo = np.indices((len(delta.grids), out.height, out.width)).reshape(3, -1).tolist()
+    i = [(yy * out.width + xx) * out.channels + ff for ff, yy, xx in zip(f, y, xo)]      # Keras' flat index
+    places = {"grad": [one_cell(grad, k) for k in i],
+              "pre": [pre.grids[ff].sub(yy, xx) for ff, yy, xx in zip(f, y, xo)],
+              "out": [out.grids[ff].sub(yy, xx) for ff, yy, xx in zip(f, y, xo)]}
+    template = times_derivative(act, mark("grad"), mark("pre"), mark("out"))
+    if params.switches:
+        template += "*" + mark("switch")
+        places["switch"] = Each([params.switches[ff] for ff in f], absolute=True)
+    sheet.formula_templates([delta.grids[ff].row + yy for ff, yy in zip(f, y)],
+                            [delta.grids[ff].col + xx for ff, xx in zip(f, xo)], [template], None, places)
     return delta
 
 
@@ -55,8 +62,7 @@ def _recompute_pre_activation(op, sheet, x, params) -> Planar:
     sheet.line("Each filter's sum again (the activation's derivative needs it)", "heading")
     pre = new_planar(sheet, op.output_shape, "filter")
     filters = op._filter_blocks(params.arrays[0])
-    biases = [None] * len(pre.grids) if op.bias is None else [params.arrays[1].ref((f,), sheet.title)
-                                                               for f in range(len(pre.grids))]
+    biases = [None] * len(pre.grids) if op.bias is None else params.arrays[1].cell_rects()
     op._fill(sheet, pre, op._emit_source(sheet, x), filters, biases, params.switches, FIXED["linear"])
     return pre
 
@@ -94,7 +100,7 @@ def _emit_weight_gradients(op, sheet, x: Planar, delta: Planar, spread: Planar,
     sheet.line("∂loss/∂filters (one small picture per input channel) and ∂loss/∂bias, laid out "
                "like the filters", "heading")
     here = sheet.title
-    pictures, biases = [], []
+    pictures, biases, products = [], [], Templates(sheet)
     for f, (row, col, picture) in enumerate(op.filter_slots(sheet)):
         if op.bias is not None:
             sheet.put(row + 1, col + 2, "bias", "label")
@@ -107,12 +113,14 @@ def _emit_weight_gradients(op, sheet, x: Planar, delta: Planar, spread: Planar,
                     # spread row p meets input row p + i − top: keep the rows inside the input
                     p0, p1 = _clip(0, spread.height, top - i, x.height - 1 + top - i)
                     q0, q1 = _clip(0, spread.width, left - j, x.width - 1 + left - j)
-                    expression = None
+                    at = (picture.row + c * kh + i, picture.col + j)
                     if p0 <= p1 and q0 <= q1:
                         rows, cols = p1 - p0 + 1, q1 - q0 + 1
-                        expression = (f"SUMPRODUCT({spread.window_ref(f, p0, q0, rows, cols, here)},"
-                                      f"{x.window_ref(c, p0 + i - top, q0 + j - left, rows, cols, here)})")
-                    zero_or_formula(sheet, picture.row + c * kh + i, picture.col + j, expression)
+                        products.add(*at, SUMPRODUCT, a=spread.grids[f].sub(p0, q0, rows, cols),
+                                     b=x.grids[c].sub(p0 + i - top, q0 + j - left, rows, cols))
+                    else:
+                        sheet.put(*at, 0)
+    products.write()
     arrays = (params.arrays[0].moved(pictures),)
     return arrays if op.bias is None else arrays + (params.arrays[1].moved(biases),)
 
@@ -130,25 +138,25 @@ def _emit_input_gradient(op, sheet, x: Planar, spread: Planar, kernel: WeightCel
     sheet.line("∂loss/∂input (laid out like the input): each cell a window of the gradient above "
                "times a turned filter", "heading")
     d_x = new_planar(sheet, x.shape, role=WEIGHTS)
-    here, height, width = sheet.title, spread.height, spread.width
+    height, width = spread.height, spread.width
+    products = Templates(sheet, absolute=("b",))
     for c, grid in enumerate(d_x.grids):
         for p in range(x.height):
             for q in range(x.width):
                 # turned tap i' meets spread row p + top + i' − (kh − 1)
                 i0, i1 = _clip(0, kh, kh - 1 - top - p, height + kh - 2 - top - p)
                 j0, j1 = _clip(0, kw, kw - 1 - left - q, width + kw - 2 - left - q)
-                expression = None
                 if i0 <= i1 and j0 <= j1:
                     rows, cols = i1 - i0 + 1, (j1 - j0 + 1) * cout
                     r0, s0 = p + top + i0 - (kh - 1), q + left + j0 - (kw - 1)
                     if tall:
-                        window = source.sub_ref(s0 * cout, r0, cols, rows, here)
-                        filters = turned[c].sub_ref(j0 * cout, i0, cols, rows, here, absolute=True)
+                        window, filters = source.sub(s0 * cout, r0, cols, rows), turned[c].sub(j0 * cout, i0, cols, rows)
                     else:
-                        window = source.sub_ref(r0, s0 * cout, rows, cols, here)
-                        filters = turned[c].sub_ref(i0, j0 * cout, rows, cols, here, absolute=True)
-                    expression = f"SUMPRODUCT({window},{filters})"
-                zero_or_formula(sheet, grid.row + p, grid.col + q, expression)
+                        window, filters = source.sub(r0, s0 * cout, rows, cols), turned[c].sub(i0, j0 * cout, rows, cols)
+                    products.add(grid.row + p, grid.col + q, SUMPRODUCT, a=window, b=filters)
+                else:
+                    sheet.put(grid.row + p, grid.col + q, 0)
+    products.write()
     return d_x
 
 
@@ -160,15 +168,17 @@ def _turned_filters(op, sheet, kernel: WeightCells, tall: bool) -> list[Rect]:
     where = "row = x·F + f, column = y" if tall else "column = x·F + f"
     sheet.line(f"The filters turned by 180°, for each input channel (formulas: {where})", "heading")
     rows, cols = (kw * cout, kh) if tall else (kh, kw * cout)
-    first, here, rects = sheet.next_row, sheet.title, []
+    first, rects = sheet.next_row, []
     for c, (dr, dc) in enumerate(arrange(cin, rows + 1, max(cols, 4))):
         sheet.put(first + dr, 1 + dc, f"in {c + 1}", "label")
         rect = sheet.block(sheet.rect(first + dr + 1, 1 + dc, rows, cols), WEIGHTS)
+        targets, sources = [], []
         for i in range(kh):
             for j in range(kw):
                 for f in range(cout):
-                    at = (rect.row + j * cout + f, rect.col + i) if tall else (rect.row + i, rect.col + j * cout + f)
-                    sheet.formula(*at, kernel.ref((kh - 1 - i, kw - 1 - j, c, f), here))
+                    targets.append((rect.row + j * cout + f, rect.col + i) if tall else (rect.row + i, rect.col + j * cout + f))
+                    sources.append(Rect(kernel.sheet, *kernel.position((kh - 1 - i, kw - 1 - j, c, f)), 1, 1))
+        copy_cells(sheet, targets, sources, absolute=True)
         rects.append(rect)
     return rects
 
@@ -179,16 +189,19 @@ def _interleaved(sheet, spread: Planar) -> Rect:
     if spread.channels == 1:
         return spread.grids[0]
     sheet.line("The same, filters interleaved and stood on its side (row = x·F + f, column = y)", "heading")
-    filters, here = spread.channels, sheet.title
+    filters = spread.channels
     rect = sheet.block(sheet.rect(sheet.next_row, 1, spread.width * filters, spread.height), WEIGHTS)
+    targets, sources = [], []
     for p in range(spread.height):
         for q in range(spread.width):
             for f in range(filters):
-                row, col = spread.grids[f].row + p, spread.grids[f].col + q
-                value = sheet.cells.get((row, col))     # a stride's gap holds a plain 0: copy it
+                source = spread.grids[f].sub(p, q)
+                value = sheet.cells.get((source.row, source.col))     # a stride's gap holds a plain 0: copy it
                 at = (rect.row + q * filters + f, rect.col + p)
                 if isinstance(value, (int, float)):
                     sheet.put(*at, value)
                 else:
-                    sheet.formula(*at, spread.cell_ref(p, q, f, here))
+                    targets.append(at)
+                    sources.append(source)
+    copy_cells(sheet, targets, sources)
     return rect

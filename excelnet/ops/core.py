@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..layout import Cells, Flat, Planar, flat_width, ref, units_fit_side_by_side
-from ..sheet import ACTIVATIONS, WEIGHTS, SheetPlan
+from ..sheet import ACTIVATIONS, Reference, SheetPlan
 from .activations import FIXED, SOFTMAX, Activation, activation
 from .base import (Book, Context, Op, Params, SteppedWeights, Unsupported, WeightCells, block_cells, converter,
                    finish, option, whole)
@@ -139,7 +139,7 @@ class Dense(Op):
         offsets = np.array([x.offset(i) for i in range(x.size)], dtype=np.int32)   # input i -> (row, col)
         units = self.kernel.shape[1]
         if x.channels > 1:
-            sheet.line(f"Each unit has one small picture per channel of the layer before: teal cells "
+            sheet.line("Each unit has one small picture per channel of the layer before: teal cells "
                        "push the unit up where that channel is bright, brown cells push it down.", "note", skip=1)
         if x.channels > 1 and x.stacked and units_fit_side_by_side(units, cols):
             label_row, top = sheet.next_row, sheet.next_row + 1
@@ -186,11 +186,16 @@ class Dense(Op):
                             "laid out exactly like the weights.", "title", skip=1)
         grad_kernel = mirror_weights(kernel, gradient_sheet, book)
         where = gradient_sheet.title
+        inputs = self.kernel.shape[0]
         deltas = [ref(delta.block.sheet, *delta.position(j), where, absolute=True) for j in range(units)]
-        for i in range(self.kernel.shape[0]):
-            xi = x.flat_ref(i, where)        # relative, δ absolute: a unit's rows are one formula (faster)
-            for j in range(units):
-                gradient_sheet.formula(*grad_kernel.position((i, j)), f"{xi}*{deltas[j]}")
+        # x_i relative, δ absolute: a unit's rows are one formula for LibreOffice (faster)
+        texts = [f"{xi}*{dj}" for xi in (x.flat_ref(i, where) for i in range(inputs)) for dj in deltas]
+        at = grad_kernel.position_array().reshape(inputs, units, 2)
+        x_at = np.array([x.position(i) for i in range(inputs)], np.int64)
+        delta_at = np.array([delta.position(j) for j in range(units)], np.int64)
+        gradient_sheet.formula_block(at[..., 0], at[..., 1], texts, [
+            Reference(x.block.sheet, np.repeat(x_at[:, 0], units), np.repeat(x_at[:, 1], units)),
+            Reference(delta.block.sheet, np.tile(delta_at[:, 0], inputs), np.tile(delta_at[:, 1], inputs))])
         arrays = (grad_kernel,)
         if self.bias is not None:
             sheet.line("bias gradient ∂loss/∂b = δ", "heading")

@@ -11,7 +11,7 @@ from ..layout import Cells, Flat, Rect
 from ..sheet import WEIGHTS, SheetPlan
 from .activations import SOFTMAX, Activation, activation, elu, leaky_relu, relu
 from .backward import channel_range, fill_elements, times_derivative
-from .base import (Book, Params, WeightCells, block_cells, Context, Op, Unsupported, converter, finish, number,
+from .base import (Book, Params, block_cells, Context, Op, Unsupported, converter, finish, number,
                    option)
 from .cells import fill_like, new_flat, new_planar, parameter_table, same_layout, write_values
 from .core import emit_softmax, softmax

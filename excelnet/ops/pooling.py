@@ -14,26 +14,25 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..layout import Cells, Flat, Planar
-from ..sheet import WEIGHTS, SheetPlan
+from ..layout import Cells, Flat, Planar, Rect
+from ..sheet import WEIGHTS, SheetPlan, Templates, mark
 from ..shapes import on_axis, output_size, padding_amounts, padding_text, parse_padding, window_span
 from .base import Book, Params, Context, Op, Unsupported, check_channels_last, converter, finish, option, whole_pair
-from .backward import zero_or_formula
-from .cells import new_flat, new_planar, shape_text, turned
+from .cells import new_flat, new_planar, one_cell, shape_text, turned
 
 COMPARED_AT_MOST = 9     # max pooling's backward: windows up to 3×3 find their winner by comparisons
 FUNCTIONS = {"max": ("MAX", np.max), "average": ("AVERAGE", np.mean)}
 
 
-def _in_two_pieces(x: Planar, c: int, y0: int, x0: int, h: int, w: int, here: str) -> str:
-    """The same window written as two ranges (its first row, then the rest; for one row, its first
+def _in_two_pieces(window: Rect) -> list[Rect]:
+    """The same window as two ranges (its first row, then the rest; for one row, its first
     column, then the rest): see cells.turned. Every cell once, so SUM(…)/n stays right; a single
     cell stays as it is."""
-    if h > 1:
-        return f"{x.window_ref(c, y0, x0, 1, w, here)},{x.window_ref(c, y0 + 1, x0, h - 1, w, here)}"
-    if w > 1:
-        return f"{x.window_ref(c, y0, x0, h, 1, here)},{x.window_ref(c, y0, x0 + 1, h, w - 1, here)}"
-    return x.window_ref(c, y0, x0, 1, 1, here)
+    if window.rows > 1:
+        return [window.sub(0, 0, 1, window.cols), window.sub(1, 0, window.rows - 1, window.cols)]
+    if window.cols > 1:
+        return [window.sub(0, 0, window.rows, 1), window.sub(0, 1, window.rows, window.cols - 1)]
+    return [window]
 
 
 @dataclass(frozen=True)
@@ -98,14 +97,15 @@ class Pool2D(Op):
         sheet.line(f"Each cell: {how} of a {self.pool[0]}×{self.pool[1]} window "
                    "of the same channel in the layer before.", "note", skip=1)
         out = new_planar(sheet, self.output_shape)
-        here = sheet.title
+        cells = Templates(sheet)
         for c, grid in enumerate(out.grids):
             for i, (y0, h, ph) in enumerate(self.spans(0)):
                 for j, (x0, w, pw) in enumerate(self.spans(1)):
-                    window = _in_two_pieces(x, c, y0, x0, h, w, here) if turned(i) else \
-                        x.window_ref(c, y0, x0, h, w, here)
+                    pieces = _in_two_pieces(x.grids[c].sub(y0, x0, h, w)) if turned(i) else [x.grids[c].sub(y0, x0, h, w)]
+                    window = ",".join(mark(f"w{k}") for k in range(len(pieces)))
                     formula = f"SUM({window})/{ph * pw}" if self._divides() else f"{name}({window})"
-                    sheet.formula(grid.row + i, grid.col + j, formula)
+                    cells.add(grid.row + i, grid.col + j, formula, **{f"w{k}": piece for k, piece in enumerate(pieces)})
+        cells.write()
         return out
 
     def _placed_windows(self):
@@ -133,21 +133,28 @@ class Pool2D(Op):
         sheet.line(f"∂loss/∂input (laid out like the input): for every window holding the cell, {what}",
                    "heading")
         d_x = new_planar(sheet, self.input_shape, role=WEIGHTS)
-        here, channels = sheet.title, self.input_shape[2]
+        channels = self.input_shape[2]
         terms = {}                                     # input (y, x) -> [(output (i, j), its window)]
         for (i, j), (y0, h), (x0, w) in self._placed_windows():
             for y in range(y0, y0 + h):
                 for xx in range(x0, x0 + w):
                     terms.setdefault((y, xx), []).append(((i, j), (y - y0) * w + (xx - x0) + 1, self.count(i, j)))
+        cells = Templates(sheet)
         for c, grid in enumerate(d_x.grids):
             for y in range(self.input_shape[0]):
                 for xx in range(self.input_shape[1]):
-                    parts = []
-                    for (i, j), place, count in terms.get((y, xx), []):
-                        g = grad.flat_ref((i * self.output_shape[1] + j) * channels + c, here)
-                        parts.append(f"IF({winners.cell_ref(i, j, c, here)}={place},{g},0)" if winners
-                                     else f"{g}/{count}")
-                    zero_or_formula(sheet, grid.row + y, grid.col + xx, "+".join(parts) or None)
+                    parts, places = [], {}
+                    for k, ((i, j), place, count) in enumerate(terms.get((y, xx), [])):
+                        places[f"g{k}"] = one_cell(grad, (i * self.output_shape[1] + j) * channels + c)
+                        if winners:
+                            places[f"w{k}"] = winners.grids[c].sub(i, j)
+                        parts.append(f"IF({mark(f'w{k}')}={place},{mark(f'g{k}')},0)" if winners
+                                     else f"{mark(f'g{k}')}/{count}")
+                    if parts:
+                        cells.add(grid.row + y, grid.col + xx, "+".join(parts), **places)
+                    else:
+                        sheet.put(grid.row + y, grid.col + xx, 0)
+        cells.write()
         return d_x, ()
 
     def _emit_winners(self, sheet: SheetPlan, x: Planar, out: Planar) -> Planar:
@@ -158,16 +165,16 @@ class Pool2D(Op):
         sheet.line("The winner of each window: which of its cells holds the maximum first "
                    "(1 = top left, counting row by row)", "heading")
         winners = new_planar(sheet, self.output_shape)
-        here = sheet.title
+        here, compared = sheet.title, Templates(sheet)
         for c, grid in enumerate(winners.grids):
             for (i, j), (y0, h), (x0, w) in self._placed_windows():
                 top = out.cell_ref(i, j, c, here)
                 if h * w <= COMPARED_AT_MOST:
-                    cells = [x.cell_ref(y0 + r, x0 + q, c, here) for r in range(h) for q in range(w)]
-                    formula = str(len(cells))
-                    for place in reversed(range(len(cells) - 1)):
-                        formula = f"IF({cells[place]}={top},{place + 1},{formula})"
-                    sheet.formula(grid.row + i, grid.col + j, formula)
+                    formula = str(h * w)
+                    for place in reversed(range(h * w - 1)):
+                        formula = f"IF({mark(f'c{place}')}={mark('top')},{place + 1},{formula})"
+                    compared.add(grid.row + i, grid.col + j, formula, top=out.grids[c].sub(i, j),
+                                 **{f"c{k}": x.grids[c].sub(y0 + k // w, x0 + k % w) for k in range(h * w - 1)})
                     continue
                 rows = [x.window_ref(c, y0 + r, x0, 1, w, here) for r in range(h)]
                 formula = f"{(h - 1) * w}+MATCH({top},{rows[-1]},0)" if h > 1 else f"MATCH({top},{rows[-1]},0)"
@@ -175,6 +182,7 @@ class Pool2D(Op):
                     found = f"{r * w}+MATCH({top},{rows[r]},0)" if r else f"MATCH({top},{rows[r]},0)"
                     formula = f"IF(MAX({rows[r]})={top},{found},{formula})"
                 sheet.formula(grid.row + i, grid.col + j, formula)
+        compared.write()
         return winners
 
 

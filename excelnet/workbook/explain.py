@@ -19,7 +19,7 @@ from ..ops.base import Op, Params, WeightCells
 from ..ops.convolution import Conv2D
 from ..ops.core import Dense
 from ..ops.pooling import Pool2D
-from ..sheet import ACTIVATIONS, CONTROL, PICTURE, WEIGHTS, SheetPlan
+from ..sheet import ACTIVATIONS, CONTROL, WEIGHTS, SheetPlan
 from ..shapes import on_axis, padding_amounts
 from .words import plain_name
 

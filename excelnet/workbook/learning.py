@@ -22,7 +22,7 @@ from ..ops.base import Book, Op, Params, SteppedWeights, WeightCells
 from ..ops.core import Dense
 from ..ops.elementwise import SoftmaxOp
 from ..ops.grad_cells import like, place_weights
-from ..sheet import BARS, CONTROL, GRADIENTS, WEIGHTS, SheetPlan
+from ..sheet import BARS, CONTROL, GRADIENTS, WEIGHTS, SheetPlan, mark
 from .inputs import InputCells
 from .outputs import OutputCells
 
@@ -239,10 +239,12 @@ def _step(book, network, params, grads, rate: Rect) -> dict[int, Params]:
 def _fill_step(sheet: SheetPlan, cells: WeightCells, weights: WeightCells, grad: WeightCells, rate: Rect) -> None:
     """cells[idx] = weights[idx] − rate × grad[idx]. Relative references: where an area of `cells`
     lines up with whole areas of the weights and gradients, its rows are one formula (faster)."""
-    here, r = sheet.title, rate.ref(sheet.title, absolute=True)
-    for idx in _indices(weights.shape):
-        sheet.formula(*cells.position(idx), f"{weights.ref(idx, here, absolute=False)}-{r}*"
-                                            f"{grad.ref(idx, here, absolute=False)}")
+    order = list(_indices(weights.shape))
+    at = [cells.position(idx) for idx in order]
+    one = [Rect(weights.sheet, *weights.position(idx), 1, 1) for idx in order]
+    step = [Rect(grad.sheet, *grad.position(idx), 1, 1) for idx in order]
+    sheet.formula_templates([r for r, _ in at], [c for _, c in at], [f"{mark('w')}-{mark('rate')}*{mark('g')}"],
+                            [0] * len(at), {"w": one, "rate": rate, "g": step})
 
 
 def _step_in_the_sums(sheet: SheetPlan, op, label: str, weights: WeightCells, grad: WeightCells,

@@ -7,8 +7,10 @@ handwritten digits the network learned from. An empty stroke costs one compariso
 
 from __future__ import annotations
 
+import numpy as np
+
 from ..layout import Rect
-from ..sheet import ENTRY, PICTURE, SheetPlan
+from ..sheet import ENTRY, PICTURE, Each, SheetPlan, mark
 
 STROKES = 4
 
@@ -30,10 +32,14 @@ def emit_strokes(sheet: SheetPlan, picture: Rect, table_top: int) -> Rect:
     top = table_top + STROKES + 3
     sheet.put(top, col, "worked out for the strokes (along and across each line, per row and column)", "label")
     helpers = [_helpers(sheet, top + 1 + 5 * s, col, cells, rows, cols) for s, cells in enumerate(strokes)]
-    for r in range(picture.rows):
-        for c in range(picture.cols):
-            terms = [_ink(h, r, c) for h in helpers]
-            sheet.formula(picture.row + r, picture.col + c, f"MAX({','.join(terms)})")
+    r, c = np.indices((picture.rows, picture.cols)).reshape(2, -1)
+    places = {}
+    for s, (length, parts) in enumerate(helpers):
+        places[f"length{s}"] = length
+        for name, cells in parts.items():      # per pixel, the cell of its column or of its row
+            places[f"{name}{s}"] = Each([cells[k] for k in (c if name.startswith("col") else r).tolist()], True)
+    template = f"MAX({','.join(_ink(s) for s in range(len(helpers)))})"
+    sheet.formula_templates(picture.row + r, picture.col + c, [template], np.zeros(len(r)), places)
     sheet.next_row = max(sheet.next_row, top + 1 + 5 * STROKES)
     sheet.names["StrokeInk"] = picture
     return sheet.block(picture, PICTURE)
@@ -56,28 +62,31 @@ def rulers(sheet: SheetPlan, picture: Rect) -> tuple[list[str], list[str]]:
 def _helpers(sheet: SheetPlan, top: int, col: int, cells: list[str], rows: list[str], cols: list[str]):
     """Per stroke: its length L ("" until all four cells are typed), and for each column C and row R
     the parts of (pixel − start) along the line (C·ux, R·uy) and across it (C·uy, R·ux), so that a
-    pixel only adds them up: along = colA + rowA, across = colP − rowP."""
+    pixel only adds them up: along = colA + rowA, across = colP − rowP. Returns the length's
+    cell and, per part, the cell of each column (or row)."""
     here = sheet.title
     r0, c0, r1, c1 = cells
-    length = sheet.rect(top, col, 1, 1).ref(here, True)
+    length = sheet.rect(top, col, 1, 1)
+    at = length.ref(here, True)
     sheet.formula(top, col, f'IF(COUNT({r0},{c0},{r1},{c1})<4,"",SQRT(({r1}-{r0})^2+({c1}-{c0})^2))',
                   "label")
     # the line's direction; a dot (length 0) gets any direction, its distance is then from the dot
-    ux, uy = f"IF({length}=0,1,({c1}-{c0})/{length})", f"IF({length}=0,0,({r1}-{r0})/{length})"
+    ux, uy = f"IF({at}=0,1,({c1}-{c0})/{at})", f"IF({at}=0,0,({r1}-{r0})/{at})"
     parts = {"colA": (cols, c0, ux), "colP": (cols, c0, uy), "rowA": (rows, r0, uy), "rowP": (rows, r0, ux)}
-    refs = {}
+    places = {}
     for k, (name, (ruler, start, unit)) in enumerate(parts.items(), start=1):
-        refs[name] = []
+        places[name] = []
         for n, number in enumerate(ruler):
-            sheet.formula(top + k, col + n, f'IF({length}="","",({number}-{start})*{unit})', "label")
-            refs[name].append(sheet.rect(top + k, col + n, 1, 1).ref(here, True))
-    return length, refs
+            sheet.formula(top + k, col + n, f'IF({at}="","",({number}-{start})*{unit})', "label")
+            places[name].append(sheet.rect(top + k, col + n, 1, 1))
+    return length, places
 
 
-def _ink(helper, r: int, c: int) -> str:
-    """How dark pixel (r, c) is from one stroke: 1.5 minus its distance to the segment, at least 0."""
-    length, refs = helper
-    along = f"({refs['colA'][c]}+{refs['rowA'][r]})"
-    across = f"({refs['colP'][c]}-{refs['rowP'][r]})"
+def _ink(s: int) -> str:
+    """How dark a pixel is from stroke s: 1.5 minus its distance to the segment, at least 0 (a
+    template: its column's and row's helper cells and the stroke's length are marked places)."""
+    length = mark(f"length{s}")
+    along = f"({mark(f'colA{s}')}+{mark(f'rowA{s}')})"
+    across = f"({mark(f'colP{s}')}-{mark(f'rowP{s}')})"
     distance = f"SQRT({across}^2+MAX(0,-{along},{along}-{length})^2)"
     return f'IF({length}="",0,MAX(0,MIN(1,1.5-{distance})))'
