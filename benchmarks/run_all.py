@@ -28,6 +28,7 @@ BENCHMARKS = [
     ("compare_workbooks", "LibreOffice: this workbook beside earlier ones (interleaved)",
      ["--git", "199f572", "17e1d60", "HEAD"]),
     ("helper_blocks", "LibreOffice: what each helper block costs", ["--repeat", "10", "--rounds", "3"]),
+    ("sheet_costs", "LibreOffice: what each sheet costs (one sheet live, the rest frozen)", ["--both"]),
     ("recalc_cost", "Cost models behind `excelnet summary` (recalculation, file size)", ["--repeat", "9"]),
     ("formulas_engine", "The `formulas` library", []),
     ("fidelity", "Fidelity: 10,000 MNIST test digits in LibreOffice vs Keras", []),
