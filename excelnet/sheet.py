@@ -43,22 +43,23 @@ CONTROL = "control"           # one cell a student changes (Sample): yellow, lar
 ENTRY = "entry"               # a small yellow cell to type a number into (a stroke's end points)
 
 
-_MARK = "\x00"
+MARK = "\x00"
 
 
 def mark(name: str) -> str:
-    """A place for a reference in a formula template (SheetPlan.formula_templates)."""
-    return f"{_MARK}{name}{_MARK}"
+    """A place for a reference in a formula template (templates.py)."""
+    return f"{MARK}{name}{MARK}"
 
 
 def is_mark(text: str) -> bool:
     """Whether `text` is one mark(): a reference to come, an operand that needs no brackets."""
-    return len(text) > 1 and text[0] == _MARK and text.index(_MARK, 1) == len(text) - 1
+    return len(text) > 1 and text[0] == MARK and text.index(MARK, 1) == len(text) - 1
 
 
 @dataclass(frozen=True)
 class Each:
-    """One block per member of formula_templates, written absolute ($A$1) when `absolute`."""
+    """One block per member of a template (templates.py; a list of Rects or a Reference),
+    written absolute ($A$1) when `absolute`."""
 
     rects: list
     absolute: bool = False
@@ -130,59 +131,19 @@ class SheetPlan:
         Reference per reference in the text, in order): reading 10^5 formulas back out of their
         text was most of what `build --learn` waited for."""
         rows, cols = np.asarray(rows, np.int64).reshape(-1), np.asarray(cols, np.int64).reshape(-1)
-        self._insert(rows, cols, expressions, style)
-        self._know(rows, cols, references)
+        self.insert_formulas(rows, cols, expressions, style)
+        self.know(rows, cols, references)
 
-    def formula_templates(self, rows: "list[int] | np.ndarray", cols: "list[int] | np.ndarray",
-                          templates: list[str], which: "list[int] | np.ndarray | None",
-                          places: "dict[str, Rect | list[Rect] | Each | None]", style: str | None = None) -> None:
-        """Formulas from templates, in the members' order: member m is templates[which[m]] with
-        each mark(name) in it replaced by a reference to places[name] (`which` None: all use the
-        first), one Rect for every member
-        (written absolute: $A$1) or one Rect per member (a list: relative; Each: either). The references are known
-        (formula_block), so the evaluator does not read them back out of the text."""
-        rows, cols = np.asarray(rows, np.int64).reshape(-1), np.asarray(cols, np.int64).reshape(-1)
-        here, n = self.title, len(rows)
-        which = np.zeros(n, np.int64) if which is None else np.asarray(which, np.int64).reshape(-1)
-        texts: list = [None] * n
-        for t, template in enumerate(templates):
-            members = np.flatnonzero(which == t)
-            if not len(members):
-                continue
-            parts = template.split(_MARK)
-            pieces, references, uniform = [], [], True
-            for k, part in enumerate(parts):
-                if k % 2 == 0:
-                    pieces.append(repeat(part, len(members)))
-                    continue
-                place = places[part]
-                if isinstance(place, Rect):
-                    pieces.append(repeat(place.ref(here, absolute=True), len(members)))
-                    references.append(Reference(place.sheet, np.full(len(members), place.row),
-                                                np.full(len(members), place.col), place.rows, place.cols))
-                    continue
-                each = place if isinstance(place, Each) else Each(place)
-                chosen = [each.rects[m] for m in members.tolist()]
-                pieces.append([r.ref(here, each.absolute) for r in chosen])
-                first = chosen[0]
-                uniform = uniform and all(r.sheet == first.sheet and r.rows == first.rows and r.cols == first.cols
-                                          for r in chosen)
-                references.append(Reference(first.sheet, np.fromiter((r.row for r in chosen), np.int64, len(chosen)),
-                                            np.fromiter((r.col for r in chosen), np.int64, len(chosen)),
-                                            first.rows, first.cols))
-            for m, text in zip(members.tolist(), map("".join, zip(*pieces))):
-                texts[m] = text
-            if uniform:
-                self._know(rows[members], cols[members], references)
-        self._insert(rows, cols, texts, style)
-
-    def _insert(self, rows: np.ndarray, cols: np.ndarray, expressions: list[str], style: str | None) -> None:
+    def insert_formulas(self, rows: np.ndarray, cols: np.ndarray, expressions: list[str], style: str | None) -> None:
+        """formula() for each cell, in order (templates.py writes them)."""
         keys = list(zip(rows.tolist(), cols.tolist()))
         self.cells.update(zip(keys, map(Formula, expressions)))
         if style:
             self.styles.update(dict.fromkeys(keys, style))
 
-    def _know(self, rows: np.ndarray, cols: np.ndarray, references) -> None:
+    def know(self, rows: np.ndarray, cols: np.ndarray, references) -> None:
+        """Record that these formula cells read these references (one Reference per reference in
+        their text, in order): the evaluator takes them from here (evaluate/known.py)."""
         references = tuple(Reference(r.sheet, np.asarray(r.rows, np.int64).reshape(-1),
                                      np.asarray(r.cols, np.int64).reshape(-1), r.height, r.width)
                            for r in references)
@@ -207,38 +168,6 @@ class SheetPlan:
 
     def formula_count(self) -> int:
         return list(map(type, self.cells.values())).count(Formula)
-
-
-class Templates:
-    """Formulas collected cell by cell, each a template (marks where references go) and the block
-    each mark stands for, then written at once by write(): one formula block per template and
-    sizes of its blocks, in the order the cells were added. The names in `absolute` are written
-    $A$1; the others relative."""
-
-    def __init__(self, sheet: SheetPlan, absolute: tuple[str, ...] = ()):
-        self.sheet, self.absolute = sheet, set(absolute)
-        self.rows: list[int] = []
-        self.cols: list[int] = []
-        self.which: list[int] = []
-        self.places: dict[str, list] = {}
-        self.kinds: dict[tuple, int] = {}
-
-    def add(self, row: int, col: int, template: str, **places: Rect) -> None:
-        key = (template,) + tuple((name, rect.rows, rect.cols) for name, rect in sorted(places.items()))
-        self.which.append(self.kinds.setdefault(key, len(self.kinds)))
-        for name, rect in places.items():
-            self.places.setdefault(name, [None] * len(self.rows)).append(rect)
-        for name, column in self.places.items():
-            if name not in places:
-                column.append(None)
-        self.rows.append(row)
-        self.cols.append(col)
-
-    def write(self) -> None:
-        if self.rows:
-            self.sheet.formula_templates(self.rows, self.cols, [key[0] for key in self.kinds], self.which,
-                                         {name: Each(rects, name in self.absolute) for name, rects in self.places.items()})
-        self.__init__(self.sheet, tuple(self.absolute))
 
 
 @dataclass

@@ -1,5 +1,5 @@
-"""Formula blocks whose references the planner hands over (SheetPlan.formula_templates,
-formula_block): the evaluator takes their references from the plan instead of reading them back
+"""Formula blocks whose references the planner hands over (templates.py,
+SheetPlan.formula_block): the evaluator takes their references from the plan instead of reading them back
 out of the text. It must compute exactly what reading the text computes, for every emitter that
 writes such blocks, and a block whose arrays disagree with its text must not be trusted."""
 
@@ -13,7 +13,8 @@ from excelnet.convert import plan_for
 from excelnet.evaluate import Evaluator
 from excelnet.layout import Rect
 from excelnet.ops.activations import wrap
-from excelnet.sheet import Each, Formula, Reference, SheetPlan, Templates, is_mark, mark
+from excelnet.sheet import Each, Formula, Reference, SheetPlan, is_mark, mark
+from excelnet.templates import Templates, formula_templates
 from test_backward_ops import ALL, _setup
 
 
@@ -87,7 +88,7 @@ def test_templates_write_what_a_formula_call_would():
     a list; one template per member by `which`; a block per template and size."""
     sheet = SheetPlan("Out", "layer")
     weights = Rect("W", 2, 3, 2, 2)
-    sheet.formula_templates([1, 1, 2], [1, 2, 1],
+    formula_templates(sheet, [1, 1, 2], [1, 2, 1],
                             [f"SUMPRODUCT({mark('x')},{mark('w')})", f"SUMPRODUCT({mark('w')},{mark('x')})*{mark('s')}"],
                             [0, 1, 0],
                             {"x": [Rect("In", 1, 1, 2, 2), Rect("In", 1, 2, 2, 2), Rect("In", 5, 1, 2, 2)],
@@ -101,7 +102,7 @@ def test_templates_write_what_a_formula_call_would():
     assert blocks == sorted([([1, 2], [("In", [1, 5], 2), ("W", [2, 2], 2)]),
                              ([1], [("W", [2], 2), ("In", [1], 2), ("Out", [9], 1)])], key=str)
     # references of different sheets or sizes under one template: written, but read from the text
-    sheet.formula_templates([3, 4], [1, 1], [f"SUM({mark('x')})"], None,
+    formula_templates(sheet, [3, 4], [1, 1], [f"SUM({mark('x')})"], None,
                             {"x": [Rect("In", 1, 1, 2, 2), Rect("In", 1, 1, 3, 3)]})
     assert sheet.cells[(4, 1)] == Formula("SUM('In'!A1:C3)") and len(sheet.known) == 2
 

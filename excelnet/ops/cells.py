@@ -8,6 +8,7 @@ import numpy as np
 
 from ..layout import Cells, Flat, Planar, Rect, arrange, flat_width
 from ..sheet import ACTIVATIONS, WEIGHTS, Each, SheetPlan, mark
+from ..templates import formula_templates
 
 
 def shape_text(shape: tuple[int, ...]) -> str:
@@ -70,7 +71,7 @@ def one_cell(cells: Cells, i: int) -> Rect:
 def copy_cells(sheet: SheetPlan, targets: list[tuple[int, int]], sources: list[Rect], absolute: bool = False) -> None:
     """targets[k] = sources[k] (a formula that copies one cell), as one formula block."""
     if targets:
-        sheet.formula_templates([r for r, _ in targets], [c for _, c in targets], [mark("x")], None,
+        formula_templates(sheet, [r for r, _ in targets], [c for _, c in targets], [mark("x")], None,
                                 {"x": Each(sources, absolute)})
 
 

@@ -22,6 +22,7 @@ import numpy as np
 
 from ..layout import Cells, Planar, Rect, arrange
 from ..sheet import SWITCH, SheetPlan, mark
+from ..templates import formula_templates
 from .activations import FIXED, SOFTMAX, Activation, activation
 from .base import (Book, Context, Op, Params, Unsupported, WeightCells, block_cells, check_channels_last,
                    converter, finish, option, whole, whole_pair)
@@ -237,7 +238,7 @@ class Conv2D(Op):
                     sheet.put(row, col + xx, 0)
         if targets:
             at = np.array(targets, np.int64)
-            sheet.formula_templates(at[:, 0], at[:, 1], [mark("x")], np.zeros(len(at)), {"x": sources})
+            formula_templates(sheet, at[:, 0], at[:, 1], [mark("x")], np.zeros(len(at)), {"x": sources})
 
     def _fill(self, sheet, out: Planar, window, filters, biases, switches, act) -> None:
         """Every output cell: act((SUMPRODUCT(window, filter) + bias) × switch); `window(y, x)` is
@@ -250,7 +251,7 @@ class Conv2D(Op):
             bias = "" if biases[co] is None else "+" + mark("bias")
             templates = [act.formula(f"(SUMPRODUCT({first},{second}){bias})*{mark('switch')}")
                          for first, second in ((mark("window"), mark("kernel")), (mark("kernel"), mark("window")))]
-            sheet.formula_templates(grid.row + rows, grid.col + cols, templates, which,
+            formula_templates(sheet, grid.row + rows, grid.col + cols, templates, which,
                                     {"window": windows, "kernel": filters[co], "bias": biases[co], "switch": switches[co]})
 
 

@@ -17,7 +17,8 @@ from __future__ import annotations
 import numpy as np
 
 from ..layout import Cells, Planar, Rect, arrange
-from ..sheet import WEIGHTS, Each, SheetPlan, Templates, mark
+from ..sheet import WEIGHTS, Each, SheetPlan, mark
+from ..templates import Templates, formula_templates
 from .activations import FIXED
 from .backward import times_derivative, zero_or_formula
 from .base import Book, Params, WeightCells
@@ -52,7 +53,7 @@ def _emit_delta(op, sheet, x, out, grad, params, book) -> Planar:
     if params.switches:
         template += "*" + mark("switch")
         places["switch"] = Each([params.switches[ff] for ff in f], absolute=True)
-    sheet.formula_templates([delta.grids[ff].row + yy for ff, yy in zip(f, y)],
+    formula_templates(sheet, [delta.grids[ff].row + yy for ff, yy in zip(f, y)],
                             [delta.grids[ff].col + xx for ff, xx in zip(f, xo)], [template], None, places)
     return delta
 

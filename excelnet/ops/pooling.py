@@ -15,13 +15,21 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..layout import Cells, Flat, Planar, Rect
-from ..sheet import WEIGHTS, SheetPlan, Templates, mark
+from ..sheet import WEIGHTS, Reference, SheetPlan, mark
 from ..shapes import on_axis, output_size, padding_amounts, padding_text, parse_padding, window_span
+from ..templates import Templates, formula_templates
 from .base import Book, Params, Context, Op, Unsupported, check_channels_last, converter, finish, option, whole_pair
 from .cells import new_flat, new_planar, one_cell, shape_text, turned
 
 COMPARED_AT_MOST = 9     # max pooling's backward: windows up to 3×3 find their winner by comparisons
 FUNCTIONS = {"max": ("MAX", np.max), "average": ("AVERAGE", np.mean)}
+
+
+def _reference(cells: Cells, at: list[tuple[int, int]]) -> Reference:
+    """One cell of `cells`' sheet per member, at `at` (row, col)."""
+    sheet = cells.grids[0].sheet if isinstance(cells, Planar) else cells.block.sheet
+    rows, cols = np.array(at, np.int64).reshape(-1, 2).T
+    return Reference(sheet, rows, cols)
 
 
 def _in_two_pieces(window: Rect) -> list[Rect]:
@@ -139,22 +147,34 @@ class Pool2D(Op):
             for y in range(y0, y0 + h):
                 for xx in range(x0, x0 + w):
                     terms.setdefault((y, xx), []).append(((i, j), (y - y0) * w + (xx - x0) + 1, self.count(i, j)))
-        cells = Templates(sheet)
+        # one template per input position (which windows hold it, and where); the same for every channel
+        templates, which = {}, {}
+        for (y, xx), held in terms.items():
+            parts = [f"IF({mark(f'w{k}')}={place},{mark(f'g{k}')},0)" if winners else f"{mark(f'g{k}')}/{count}"
+                     for k, (_, place, count) in enumerate(held)]
+            which[(y, xx)] = templates.setdefault("+".join(parts), len(templates))
+        most = max((len(held) for held in terms.values()), default=0)
+        at, kinds = [], []
+        grads = [[] for _ in range(most)]
+        wins = [[] for _ in range(most)]
         for c, grid in enumerate(d_x.grids):
             for y in range(self.input_shape[0]):
                 for xx in range(self.input_shape[1]):
-                    parts, places = [], {}
-                    for k, ((i, j), place, count) in enumerate(terms.get((y, xx), [])):
-                        places[f"g{k}"] = one_cell(grad, (i * self.output_shape[1] + j) * channels + c)
-                        if winners:
-                            places[f"w{k}"] = winners.grids[c].sub(i, j)
-                        parts.append(f"IF({mark(f'w{k}')}={place},{mark(f'g{k}')},0)" if winners
-                                     else f"{mark(f'g{k}')}/{count}")
-                    if parts:
-                        cells.add(grid.row + y, grid.col + xx, "+".join(parts), **places)
-                    else:
+                    if (y, xx) not in which:
                         sheet.put(grid.row + y, grid.col + xx, 0)
-        cells.write()
+                        continue
+                    at.append((grid.row + y, grid.col + xx))
+                    kinds.append(which[(y, xx)])
+                    held = terms[(y, xx)]
+                    for k in range(most):          # a place the template does not use: any cell
+                        (i, j), _, _ = held[min(k, len(held) - 1)]
+                        grads[k].append(grad.position((i * self.output_shape[1] + j) * channels + c))
+                        wins[k].append((winners.grids[c].row + i, winners.grids[c].col + j) if winners else (0, 0))
+        if at:
+            places = {f"g{k}": _reference(grad, grads[k]) for k in range(most)}
+            if winners:
+                places.update({f"w{k}": _reference(winners, wins[k]) for k in range(most)})
+            formula_templates(sheet, [r for r, _ in at], [c for _, c in at], list(templates), kinds, places)
         return d_x, ()
 
     def _emit_winners(self, sheet: SheetPlan, x: Planar, out: Planar) -> Planar:

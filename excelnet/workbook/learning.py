@@ -23,6 +23,7 @@ from ..ops.core import Dense
 from ..ops.elementwise import SoftmaxOp
 from ..ops.grad_cells import like, place_weights
 from ..sheet import BARS, CONTROL, GRADIENTS, WEIGHTS, SheetPlan, mark
+from ..templates import formula_templates
 from .inputs import InputCells
 from .outputs import OutputCells
 
@@ -243,7 +244,7 @@ def _fill_step(sheet: SheetPlan, cells: WeightCells, weights: WeightCells, grad:
     at = [cells.position(idx) for idx in order]
     one = [Rect(weights.sheet, *weights.position(idx), 1, 1) for idx in order]
     step = [Rect(grad.sheet, *grad.position(idx), 1, 1) for idx in order]
-    sheet.formula_templates([r for r, _ in at], [c for _, c in at], [f"{mark('w')}-{mark('rate')}*{mark('g')}"],
+    formula_templates(sheet, [r for r, _ in at], [c for _, c in at], [f"{mark('w')}-{mark('rate')}*{mark('g')}"],
                             [0] * len(at), {"w": one, "rate": rate, "g": step})
 
 
