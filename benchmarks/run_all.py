@@ -21,7 +21,7 @@ BENCHMARKS = [
     ("build_time", "Build time of the default workbook", ["--profile"]),
     ("verify_time", "Verify time of the default workbook (LibreOffice, every cell traced)", []),
     ("compare_commits", "build, build --learn and verify at the speed round's start and now (in turns)",
-     ["ff6cfe2", "HEAD", "--runs", "4"]),
+     ["dfe294c", "HEAD", "--runs", "6"]),
     ("scaling", "Scaling to a million formula cells", []),
     ("layouts", "Convolution layouts in LibreOffice (the measured hint)", []),
     ("libreoffice", "LibreOffice: load, recalculation, one edit", []),
