@@ -23,14 +23,12 @@ import numpy as np
 from .layout import Rect, column_letter, quote_sheet
 from .sheet import MARK, Each, Reference, SheetPlan
 
-Place = "Rect | list[Rect] | Each | Reference"
-
 
 class _Column:
     """One mark's references for the members of one template: arrays when they all read blocks of
     one size on one sheet (then known), else only their texts."""
 
-    def __init__(self, place, members: np.ndarray):
+    def __init__(self, place: "Rect | list[Rect] | Each | Reference", members: np.ndarray):
         if isinstance(place, Rect):
             self.shared, self.absolute = place, True
             self.reference = Reference(place.sheet, np.full(len(members), place.row, np.int64),
