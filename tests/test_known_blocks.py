@@ -1,6 +1,5 @@
-"""Formula blocks whose references the planner hands over (templates.py,
-SheetPlan.formula_block): the evaluator takes their references from the plan instead of reading them back
-out of the text. It must compute exactly what reading the text computes, for every emitter that
+"""Formula blocks whose references the planner hands over (templates.py, SheetPlan.formula_block):
+the evaluator takes their references from the plan instead of reading them back out of the text. It must compute exactly what reading the text computes, for every emitter that
 writes such blocks, and a block whose arrays disagree with its text must not be trusted."""
 
 from __future__ import annotations
@@ -8,14 +7,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from backward_harness import plan_backward
+from backward_harness import op_from_keras, plan_backward
 from excelnet.convert import plan_for
 from excelnet.evaluate import Evaluator
 from excelnet.layout import Rect
 from excelnet.ops.activations import wrap
 from excelnet.sheet import Each, Formula, Reference, SheetPlan, is_mark, mark
 from excelnet.templates import Templates, formula_templates
-from test_backward_ops import ALL, _setup
+from test_backward_ops import ALL, _input, conv
 
 
 def _values(sheets, known: bool) -> dict[str, list]:
@@ -40,11 +39,20 @@ def test_the_shipped_workbooks_compute_the_same_from_known_references(learn):
     assert _known_cells(plan.sheets) > (0.9 if learn else 0.5) * _formula_cells(plan.sheets)
 
 
-@pytest.mark.parametrize("case_id", list(ALL))
+# besides the backward cases: one input channel with padding (a padded copy instead of bands)
+CASES = {**ALL, "conv-1ch-3x3-stride2-same-relu": conv(2, 3, (5, 6, 1), strides=2, padding="same", activation="relu")}
+
+
+@pytest.mark.parametrize("case_id", list(CASES))
 def test_every_backward_case_computes_the_same_from_known_references(case_id, tmp_path):
     """Convolutions with strides and padding (clipped windows of several sizes), pooling with ties,
     gaps and MATCH, the global pools, batch norm, PReLU, ... forward and backward."""
-    _, op, x, grad = _setup(case_id)
+    make, shape, kind = CASES[case_id]
+    layer = make()
+    layer.build((None,) + tuple(shape))
+    op = op_from_keras(layer, shape)
+    x = _input(kind, shape, 7)
+    grad = np.random.default_rng(8).normal(size=op.output_shape).astype(np.float32)
     plan = plan_backward(op, x, grad, tmp_path / "b.xlsx")
     assert _values(plan.sheets, known=True) == _values(plan.sheets, known=False)
 

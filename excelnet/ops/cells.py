@@ -72,7 +72,7 @@ def copy_cells(sheet: SheetPlan, targets: list[tuple[int, int]], sources: list[R
     """targets[k] = sources[k] (a formula that copies one cell), as one formula block."""
     if targets:
         formula_templates(sheet, [r for r, _ in targets], [c for _, c in targets], [mark("x")], None,
-                                {"x": Each(sources, absolute)})
+                          {"x": Each(sources, absolute)})
 
 
 def write_values(sheet: SheetPlan, rect: Rect, values: np.ndarray, role: str = WEIGHTS) -> Rect:

@@ -238,7 +238,7 @@ class Conv2D(Op):
                     sheet.put(row, col + xx, 0)
         if targets:
             at = np.array(targets, np.int64)
-            formula_templates(sheet, at[:, 0], at[:, 1], [mark("x")], np.zeros(len(at)), {"x": sources})
+            formula_templates(sheet, at[:, 0], at[:, 1], [mark("x")], None, {"x": sources})
 
     def _fill(self, sheet, out: Planar, window, filters, biases, switches, act) -> None:
         """Every output cell: act((SUMPRODUCT(window, filter) + bias) × switch); `window(y, x)` is
@@ -252,7 +252,7 @@ class Conv2D(Op):
             templates = [act.formula(f"(SUMPRODUCT({first},{second}){bias})*{mark('switch')}")
                          for first, second in ((mark("window"), mark("kernel")), (mark("kernel"), mark("window")))]
             formula_templates(sheet, grid.row + rows, grid.col + cols, templates, which,
-                                    {"window": windows, "kernel": filters[co], "bias": biases[co], "switch": switches[co]})
+                              {"window": windows, "kernel": filters[co], "bias": biases[co], "switch": switches[co]})
 
 
 @converter("Conv2D", "Convolution2D")

@@ -24,7 +24,6 @@ from .backward import times_derivative, zero_or_formula
 from .base import Book, Params, WeightCells
 from .cells import copy_cells, new_planar, one_cell
 
-
 SUMPRODUCT = f"SUMPRODUCT({mark('a')},{mark('b')})"
 
 
@@ -54,7 +53,7 @@ def _emit_delta(op, sheet, x, out, grad, params, book) -> Planar:
         template += "*" + mark("switch")
         places["switch"] = Each([params.switches[ff] for ff in f], absolute=True)
     formula_templates(sheet, [delta.grids[ff].row + yy for ff, yy in zip(f, y)],
-                            [delta.grids[ff].col + xx for ff, xx in zip(f, xo)], [template], None, places)
+                      [delta.grids[ff].col + xx for ff, xx in zip(f, xo)], [template], None, places)
     return delta
 
 

@@ -19,7 +19,7 @@ from ..sheet import WEIGHTS, Reference, SheetPlan, mark
 from ..shapes import on_axis, output_size, padding_amounts, padding_text, parse_padding, window_span
 from ..templates import Templates, formula_templates
 from .base import Book, Params, Context, Op, Unsupported, check_channels_last, converter, finish, option, whole_pair
-from .cells import new_flat, new_planar, one_cell, shape_text, turned
+from .cells import new_flat, new_planar, shape_text, turned
 
 COMPARED_AT_MOST = 9     # max pooling's backward: windows up to 3×3 find their winner by comparisons
 FUNCTIONS = {"max": ("MAX", np.max), "average": ("AVERAGE", np.mean)}

@@ -245,7 +245,7 @@ def _fill_step(sheet: SheetPlan, cells: WeightCells, weights: WeightCells, grad:
     one = [Rect(weights.sheet, *weights.position(idx), 1, 1) for idx in order]
     step = [Rect(grad.sheet, *grad.position(idx), 1, 1) for idx in order]
     formula_templates(sheet, [r for r, _ in at], [c for _, c in at], [f"{mark('w')}-{mark('rate')}*{mark('g')}"],
-                            [0] * len(at), {"w": one, "rate": rate, "g": step})
+                      None, {"w": one, "rate": rate, "g": step})
 
 
 def _step_in_the_sums(sheet: SheetPlan, op, label: str, weights: WeightCells, grad: WeightCells,

@@ -40,7 +40,7 @@ def emit_strokes(sheet: SheetPlan, picture: Rect, table_top: int) -> Rect:
         for name, cells in parts.items():      # per pixel, the cell of its column or of its row
             places[f"{name}{s}"] = Each([cells[k] for k in (c if name.startswith("col") else r).tolist()], True)
     template = f"MAX({','.join(_ink(s) for s in range(len(helpers)))})"
-    formula_templates(sheet, picture.row + r, picture.col + c, [template], np.zeros(len(r)), places)
+    formula_templates(sheet, picture.row + r, picture.col + c, [template], None, places)
     sheet.next_row = max(sheet.next_row, top + 1 + 5 * STROKES)
     sheet.names["StrokeInk"] = picture
     return sheet.block(picture, PICTURE)
