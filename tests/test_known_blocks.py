@@ -1,6 +1,7 @@
 """Formula blocks whose references the planner hands over (templates.py, SheetPlan.formula_block):
-the evaluator takes their references from the plan instead of reading them back out of the text. It must compute exactly what reading the text computes, for every emitter that
-writes such blocks, and a block whose arrays disagree with its text must not be trusted."""
+the evaluator takes their references from the plan instead of reading them back out of the text.
+It must compute exactly what reading the text computes, for every emitter that writes such
+blocks, and a block whose arrays disagree with its text must not be trusted."""
 
 from __future__ import annotations
 
