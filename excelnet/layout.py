@@ -107,6 +107,10 @@ class Planar:
     def channels(self) -> int:
         return self.shape[2] if len(self.shape) == 3 else 1
 
+    @property
+    def sheet(self) -> str:
+        return self.grids[0].sheet
+
     def cell_ref(self, y: int, x: int, c: int, here: str) -> str:
         return self.grids[c].cell_ref(y, x, here)
 
@@ -120,7 +124,7 @@ class Planar:
         return self.grids[c].row + y, self.grids[c].col + x
 
     def flat_ref(self, i: int, here: str) -> str:
-        return ref(self.grids[0].sheet, *self.position(i), here)
+        return ref(self.sheet, *self.position(i), here)
 
 
 @dataclass(frozen=True)
@@ -145,6 +149,10 @@ class Flat:
         return self.shape[0]
 
     @property
+    def sheet(self) -> str:
+        return self.block.sheet
+
+    @property
     def map_height(self) -> int:
         """Rows of one channel's picture (of the whole block when channels = 1)."""
         return self.block.rows // self.channels if self.stacked else self.block.rows
@@ -167,7 +175,7 @@ class Flat:
         return self.block.row + r, self.block.col + c
 
     def flat_ref(self, i: int, here: str) -> str:
-        return ref(self.block.sheet, *self.position(i), here)
+        return ref(self.sheet, *self.position(i), here)
 
 
 Cells = Planar | Flat

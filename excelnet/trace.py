@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .engines.in_office import canvas_order
 from .evaluate import Evaluator
 from .layout import address
 from .workbook.build import plan_workbook
@@ -116,9 +117,7 @@ class Tracer:
                                        self.given)
         self.helpers = self.evaluator.needed_groups(set(self.layer_sheets))
         input_sheet = next(sheet for sheet in self.plan.sheets if sheet.kind == "input")
-        names = ["Canvas"] if "Canvas" in input_sheet.names else sorted(
-            (n for n in input_sheet.names if n.startswith("Canvas_")), key=lambda n: int(n[7:]))
-        self.canvases = [input_sheet.names[name] for name in names]
+        self.canvases = [input_sheet.names[name] for name in canvas_order(input_sheet.names)]
 
     def _output_cells(self, block: _Block) -> tuple[int, np.ndarray, np.ndarray]:
         """(layer number, which of the block's cells hold the layer's output, the output element

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from excelnet.layout import Cells, Planar, address
+from excelnet.layout import Cells, address
 from excelnet.ops import CONVERTERS
 from excelnet.ops.base import Book, Context, Op, Params, WeightCells
 from excelnet.ops.cells import new_flat, new_planar
@@ -99,8 +99,7 @@ class Values:
         raise NotImplementedError
 
     def tensor(self, cells: Cells) -> np.ndarray:
-        sheet = cells.grids[0].sheet if isinstance(cells, Planar) else cells.block.sheet
-        flat = [self.cell(sheet, *cells.position(i)) for i in range(int(np.prod(cells.shape)))]
+        flat = [self.cell(cells.sheet, *cells.position(i)) for i in range(int(np.prod(cells.shape)))]
         return np.array(flat).reshape(cells.shape)
 
     def weights(self, cells: WeightCells) -> np.ndarray:

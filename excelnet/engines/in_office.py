@@ -15,12 +15,17 @@ import json
 import time
 
 
-def canvas_names(doc):
-    """The canvases' defined names in channel order: Canvas, or Canvas_1 … Canvas_C."""
-    names = doc.NamedRanges
-    if names.hasByName("Canvas"):
+def canvas_order(names):
+    """The canvases' defined names among `names`, in channel order: Canvas, or Canvas_1 … Canvas_C
+    (the rule for a workbook in soffice and for a plan; excelnet imports it from here)."""
+    if "Canvas" in names:
         return ["Canvas"]
-    return sorted((n for n in names.ElementNames if n.startswith("Canvas_")), key=lambda n: int(n[7:]))
+    return sorted((n for n in names if n.startswith("Canvas_")), key=lambda n: int(n[7:]))
+
+
+def canvas_names(doc):
+    """The canvases' defined names of an open document, in channel order."""
+    return canvas_order(list(doc.NamedRanges.ElementNames))
 
 
 def time_edits(doc, name, row, col, values, read):

@@ -10,6 +10,7 @@ from openpyxl import load_workbook
 from openpyxl.utils import column_index_from_string
 
 from ..errors import ExcelnetError
+from .in_office import canvas_order
 
 TARGET = re.compile(r"^'?(?P<sheet>.+?)'?!\$?(?P<c1>[A-Z]+)\$?(?P<r1>\d+)(?::\$?(?P<c2>[A-Z]+)\$?(?P<r2>\d+))?$")
 
@@ -72,8 +73,7 @@ def read_public_cells(path: str | Path) -> PublicCells:
     finally:
         workbook.close()
     missing = [n for n in ("Probabilities", "Prediction") if n not in ranges]
-    canvases = [ranges["Canvas"]] if "Canvas" in ranges else [
-        ranges[k] for k in sorted((k for k in ranges if k.startswith("Canvas_")), key=lambda k: int(k[7:]))]
+    canvases = [ranges[name] for name in canvas_order(ranges)]
     if not canvases:
         missing.append("Canvas")
     if missing:

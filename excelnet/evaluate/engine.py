@@ -13,7 +13,7 @@ from itertools import repeat
 import numpy as np
 
 from .functions import LAZY, call
-from .parse import SLOT, FormulaError, Node, column_number, fast_slots_agree, parse, sheet_name
+from .parse import SLOT, FormulaError, Node, column_number, fast_slots_agree, parse, read_reference, sheet_name
 from .values import (BLANK, BLANK_KIND, DIV0, ERROR, LOGICAL, NUM, NUMBER, TEXT, Area, XLError, compare, constant,
                      first, numbers, pack, scalar, to_text)
 
@@ -213,11 +213,8 @@ def _exact_group(sheet: str, member: tuple[int, int, str]) -> list[Group]:
         match = SLOT.fullmatch(expression, start, end)
         if match is None:
             raise FormulaError(f"cannot read the reference {expression[start:end]!r} in ={expression}")
-        quoted, plain, c1, r1, c2, r2 = match.groups()
-        top, left = int(r1), column_number(c1)
-        bottom, right = (int(r2), column_number(c2)) if c2 else (top, left)
-        slots.append(Slot(sheet_name(quoted, plain, sheet), np.array([min(top, bottom)]),
-                          np.array([min(left, right)]), abs(bottom - top) + 1, abs(right - left) + 1))
+        name, top, left, height, width = read_reference(match, sheet)
+        slots.append(Slot(name, np.array([top]), np.array([left]), height, width))
     return [Group(sheet, np.array([row]), np.array([col]), tree, slots, expression)]
 
 

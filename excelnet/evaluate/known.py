@@ -13,19 +13,12 @@ import numpy as np
 
 from ..sheet import Formula, KnownBlock
 from .engine import Group, Slot
-from .parse import SLOT, column_number, fast_slots_agree, parse, shape_key, sheet_name
+from .parse import SLOT, fast_slots_agree, parse, read_reference, shape_key
 
 
 def _references(sheet: str, expression: str) -> list[tuple[str, int, int, int, int]]:
     """(sheet, top, left, height, width) of each reference in the text, as the evaluator reads them."""
-    out = []
-    for match in SLOT.finditer(expression):
-        quoted, plain, c1, r1, c2, r2 = match.groups()
-        top, left = int(r1), column_number(c1)
-        bottom, right = (int(r2), column_number(c2)) if c2 else (top, left)
-        out.append((sheet_name(quoted, plain, sheet), min(top, bottom), min(left, right),
-                    abs(bottom - top) + 1, abs(right - left) + 1))
-    return out
+    return [read_reference(match, sheet) for match in SLOT.finditer(expression)]
 
 
 def members(keys: np.ndarray, blocks: list[KnownBlock]) -> np.ndarray:

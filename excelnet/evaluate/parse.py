@@ -155,6 +155,15 @@ def column_number(letters: str) -> int:
     return number
 
 
+def read_reference(match: re.Match, here: str) -> tuple[str, int, int, int, int]:
+    """(sheet, top, left, height, width) of a reference SLOT matched, seen from sheet `here`."""
+    quoted, plain, c1, r1, c2, r2 = match.groups()
+    top, left = int(r1), column_number(c1)
+    bottom, right = (int(r2), column_number(c2)) if c2 else (top, left)
+    return (sheet_name(quoted, plain, here), min(top, bottom), min(left, right),
+            abs(bottom - top) + 1, abs(right - left) + 1)
+
+
 def sheet_name(quoted: str | None, plain: str | None, here: str) -> str:
     """The sheet a reference points at, from SLOT's two sheet groups."""
     if quoted is not None:
@@ -163,4 +172,4 @@ def sheet_name(quoted: str | None, plain: str | None, here: str) -> str:
 
 
 __all__ = ["SLOT", "Node", "FormulaError", "parse", "shape_key", "fast_slots_agree", "column_number",
-           "sheet_name", "quote_sheet"]
+           "read_reference", "sheet_name", "quote_sheet"]

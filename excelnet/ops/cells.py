@@ -64,8 +64,7 @@ def fill_like(sheet: SheetPlan, x: Cells, out: Cells, formula: Callable[[str, in
 
 def one_cell(cells: Cells, i: int) -> Rect:
     """Element i (Keras' flat order) as a block of one cell."""
-    sheet = cells.grids[0].sheet if isinstance(cells, Planar) else cells.block.sheet
-    return Rect(sheet, *cells.position(i), 1, 1)
+    return Rect(cells.sheet, *cells.position(i), 1, 1)
 
 
 def copy_cells(sheet: SheetPlan, targets: list[tuple[int, int]], sources: list[Rect], absolute: bool = False) -> None:

@@ -26,7 +26,7 @@ from ..templates import formula_templates
 from .activations import FIXED, SOFTMAX, Activation, activation
 from .base import (Book, Context, Op, Params, Unsupported, WeightCells, block_cells, check_channels_last,
                    converter, finish, option, whole, whole_pair)
-from .cells import fill_like, new_planar, shape_text, turned, write_values
+from .cells import copy_cells, fill_like, new_planar, shape_text, turned, write_values
 from .convolution_backward import emit_conv_backward
 from ..shapes import on_axis, output_size, padding_amounts, padding_text, parse_padding
 
@@ -236,9 +236,7 @@ class Conv2D(Op):
                     sources.append(Rect(x.grids[c].sheet, x.grids[c].row + y, x.grids[c].col + xi, 1, 1))
                 else:
                     sheet.put(row, col + xx, 0)
-        if targets:
-            at = np.array(targets, np.int64)
-            formula_templates(sheet, at[:, 0], at[:, 1], [mark("x")], None, {"x": sources})
+        copy_cells(sheet, targets, sources)
 
     def _fill(self, sheet, out: Planar, window, filters, biases, switches, act) -> None:
         """Every output cell: act((SUMPRODUCT(window, filter) + bias) × switch); `window(y, x)` is

@@ -27,9 +27,8 @@ FUNCTIONS = {"max": ("MAX", np.max), "average": ("AVERAGE", np.mean)}
 
 def _reference(cells: Cells, at: list[tuple[int, int]]) -> Reference:
     """One cell of `cells`' sheet per member, at `at` (row, col)."""
-    sheet = cells.grids[0].sheet if isinstance(cells, Planar) else cells.block.sheet
     rows, cols = np.array(at, np.int64).reshape(-1, 2).T
-    return Reference(sheet, rows, cols)
+    return Reference(cells.sheet, rows, cols)
 
 
 def _in_two_pieces(window: Rect) -> list[Rect]:
@@ -109,7 +108,8 @@ class Pool2D(Op):
         for c, grid in enumerate(out.grids):
             for i, (y0, h, ph) in enumerate(self.spans(0)):
                 for j, (x0, w, pw) in enumerate(self.spans(1)):
-                    pieces = _in_two_pieces(x.grids[c].sub(y0, x0, h, w)) if turned(i) else [x.grids[c].sub(y0, x0, h, w)]
+                    block = x.grids[c].sub(y0, x0, h, w)
+                    pieces = _in_two_pieces(block) if turned(i) else [block]
                     window = ",".join(mark(f"w{k}") for k in range(len(pieces)))
                     formula = f"SUM({window})/{ph * pw}" if self._divides() else f"{name}({window})"
                     cells.add(grid.row + i, grid.col + j, formula, **{f"w{k}": piece for k, piece in enumerate(pieces)})
