@@ -134,9 +134,12 @@ def test_small_models_learn_as_tensorflow_says(libreoffice, tmp_path, family):
 @pytest.mark.libreoffice
 def test_big_dense_kernels_step_inside_the_sums(libreoffice, tmp_path, monkeypatch):
     """A Dense kernel of more than SHOWN_AT_MOST weights gets no new-weight cells on the Step sheet
-    (only unit 1, as an example): the pass after the step takes SUMPRODUCT(x, w) − rate ×
-    SUMPRODUCT(x, g). A kernel laid out unevenly sums its input gradient term by term. Both as TF."""
+    (only unit 1, as an example): the pass after the step takes SUMPRODUCT(x, w) − rate × δ ×
+    SUMPRODUCT(x, x before) and reads no gradient cell (so a pixel edit does not recalculate them
+    on its way to ProbabilitiesAfter); where the inputs are not known it takes SUMPRODUCT(x, w) −
+    rate × SUMPRODUCT(x, g). A kernel laid out unevenly sums its input gradient term by term. All as TF."""
     from excelnet.ops import dense_backward
+    from excelnet.ops.base import Book
     from excelnet.sheet import Formula
     from excelnet.workbook import learning
 
@@ -148,10 +151,26 @@ def test_big_dense_kernels_step_inside_the_sums(libreoffice, tmp_path, monkeypat
     assert step.formula_count() == (6 + 3) + (12 + 6), "new biases, and unit 1 of each kernel"
     after = next(sheet for sheet in result.plan.sheets if sheet.title == "After the step")
     formulas = [v.expression for v in after.cells.values() if isinstance(v, Formula)]
-    assert sum(f.count("SUMPRODUCT") == 2 for f in formulas) == 6 + 3
+    gradient_sheets = [s.title for s in result.plan.sheets if s.title.endswith(" gradients")]
+    assert len(gradient_sheets) == 2
+    assert not [f for f in formulas if any(title in f for title in gradient_sheets)]
+    overlaps = [f for f in formulas if f.count("SUMPRODUCT") == 1 and "-" not in f and "," in f]
+    assert sum(f.count("SUMPRODUCT") == 1 and "*" in f and "-" in f for f in formulas) == 6 + 3
+    assert len(overlaps) >= 2
     checked = _check_in_libreoffice(libreoffice, result, model, _input(model, "stepped", rng),
                                     [(0, RATES[0]), (2, RATES[1])], "stepped inside the sums")
     assert checked == 2 * 4
+
+    monkeypatch.setattr(Book, "outer_product", lambda book, grads: None)
+    result = _build(model, tmp_path, "stepped-by-gradients")
+    after = next(sheet for sheet in result.plan.sheets if sheet.title == "After the step")
+    formulas = [v.expression for v in after.cells.values() if isinstance(v, Formula)]
+    assert sum(f.count("SUMPRODUCT") == 2 for f in formulas) == 6 + 3
+    checked = _check_in_libreoffice(libreoffice, result, model, _input(model, "stepped", rng),
+                                    [(2, RATES[1])], "stepped by the gradient cells")
+    assert checked == 4
+    monkeypatch.undo()
+    monkeypatch.setattr(learning, "SHOWN_AT_MOST", 10)
 
     import keras                                               # a one-unit layer: nothing to space out
     model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1, activation="tanh", **random_init(15)),

@@ -10,7 +10,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from ..layout import Cells, Rect, ref
+from ..layout import Cells, Flat, Rect, ref
 from ..reader.spec import LayerSpec
 from ..sheet import SheetPlan
 
@@ -131,6 +131,14 @@ def block_cells(sheet: str, areas: "list[Rect]", shape: tuple[int, ...],
 
 
 @dataclass(frozen=True)
+class OuterProduct:
+    """A kernel gradient whose cell (i, j) is inputs[i] × deltas[j]."""
+
+    inputs: Flat     # the layer's input on the first pass
+    deltas: Flat     # δ of each unit
+
+
+@dataclass(frozen=True)
 class SteppedWeights:
     """A weight array after one step of gradient descent that no cells hold: w − rate × g is
     applied where the weights are read, as SUMPRODUCT(x, w) − rate × SUMPRODUCT(x, g) (exactly
@@ -140,6 +148,11 @@ class SteppedWeights:
     weights: WeightCells
     grads: WeightCells
     rate: Rect                    # the LearningRate cell
+    # When every gradient is (input i) × δ_j (a Dense kernel): the inputs and the δ it was made
+    # from. Then Σ_i input'_i × g_ij = δ_j × Σ_i input'_i × input_i, and the pass after the step need
+    # not read the gradient cells at all: a pixel edit no longer recalculates them on its way to
+    # the new probabilities (51,200 cells for the shipped model).
+    outer: "OuterProduct | None" = None
 
     def rate_ref(self, here: str) -> str:
         return self.rate.ref(here, absolute=True)
@@ -228,6 +241,7 @@ class Book:
         self.maps_side_by_side = maps_side_by_side
         self.params: list[Params] = []        # what each emit that wrote weights recorded
         self.pre_activations: dict[Cells, Cells] = {}   # a layer's output -> the cells before its activation
+        self.outer_products: list[tuple[WeightCells, OuterProduct]] = []   # see SteppedWeights.outer
         self._namer = namer
 
     def record(self, params: Params) -> Params:
@@ -241,6 +255,12 @@ class Book:
 
     def pre_activation(self, out: Cells) -> "Cells | None":
         return self.pre_activations.get(out)
+
+    def remember_outer_product(self, grads: WeightCells, outer: OuterProduct) -> None:
+        self.outer_products.append((grads, outer))
+
+    def outer_product(self, grads: WeightCells) -> "OuterProduct | None":
+        return next((outer for cells, outer in self.outer_products if cells is grads), None)
 
     def add_sheet(self, base_name: str, kind: str) -> SheetPlan:
         sheet = SheetPlan(self._namer(base_name), kind)

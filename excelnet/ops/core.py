@@ -9,7 +9,7 @@ import numpy as np
 from ..layout import Cells, Flat, Planar, flat_width, ref, units_fit_side_by_side
 from ..sheet import ACTIVATIONS, Reference, SheetPlan
 from .activations import FIXED, SOFTMAX, Activation, activation
-from .base import (Book, Context, Op, Params, SteppedWeights, Unsupported, WeightCells, block_cells, converter,
+from .base import (Book, Context, Op, OuterProduct, Params, SteppedWeights, Unsupported, WeightCells, block_cells, converter,
                    finish, option, whole)
 from .cells import fill_like, new_flat, new_planar, write_values
 from .dense_backward import emit_dense_input_gradient
@@ -74,11 +74,14 @@ class Dense(Op):
     def emit(self, sheet: SheetPlan, x: Flat, book: Book, params: Params | None = None) -> Flat:
         units = self.kernel.shape[1]
         kernel = self._emit_kernel(book, x) if params is None else params.arrays[0]
+        overlap = None
         if isinstance(kernel, SteppedWeights):
-            sheet.line(f"Each unit: SUMPRODUCT of the {x.size} inputs with its weights (sheet "
-                       f"'{kernel.weights.sheet}') − LearningRate × SUMPRODUCT of the inputs with the weights' "
-                       f"gradients (sheet '{kernel.grads.sheet}'): that is Σ input × (w − LearningRate × ∂loss/∂w), "
-                       "the new weights, plus the new bias.", "note", skip=1)
+            overlap = self._emit_overlap(sheet, x, kernel)
+            if overlap is None:
+                sheet.line(f"Each unit: SUMPRODUCT of the {x.size} inputs with its weights (sheet "
+                           f"'{kernel.weights.sheet}') − LearningRate × SUMPRODUCT of the inputs with the weights' "
+                           f"gradients (sheet '{kernel.grads.sheet}'): that is Σ input × (w − LearningRate × ∂loss/∂w), "
+                           "the new weights, plus the new bias.", "note", skip=1)
         else:
             sheet.line(f"Each unit: multiply each of the {x.size} inputs by its own weight (sheet '{kernel.sheet}'), "
                        "add them all up, then add its bias (one SUMPRODUCT).", "note", skip=1)
@@ -93,7 +96,7 @@ class Dense(Op):
         here = sheet.title
         for j in range(units):
             bias = "" if self.bias is None else "+" + params.arrays[1].ref((j,), here, absolute=False)
-            pre = f"{self._weighted_sum(x, kernel, j, here)}{bias}"
+            pre = f"{self._weighted_sum(x, kernel, j, here, overlap)}{bias}"
             sheet.formula(out.block.row, out.block.col + j, act.formula(pre))
         if self.activation == SOFTMAX:
             return emit_softmax(sheet, out)
@@ -105,10 +108,35 @@ class Dense(Op):
         return out
 
     @staticmethod
-    def _weighted_sum(x: Flat, kernel: "WeightCells | SteppedWeights", j: int, here: str) -> str:
+    def _emit_overlap(sheet: SheetPlan, x: Flat, kernel: SteppedWeights) -> "str | None":
+        """Σ_i input_i × (the input of the first pass)_i in one cell, when the gradients are
+        input × δ and both inputs are laid out alike: each unit then needs only its δ (see
+        SteppedWeights.outer). Its reference, or None."""
+        outer = kernel.outer
+        if outer is None or (outer.inputs.block.rows, outer.inputs.block.cols, outer.inputs.channels,
+                             outer.inputs.stacked) != (x.block.rows, x.block.cols, x.channels, x.stacked):
+            return None
+        here = sheet.title
+        sheet.line(f"Each unit's new weight is w − LearningRate × input × δ (sheet '{kernel.grads.sheet}'), so "
+                   f"Σ input now × new w = SUMPRODUCT(inputs now, weights on '{kernel.weights.sheet}') − "
+                   "LearningRate × δ × (Σ input now × input before the step), the overlap below; plus the new "
+                   "bias.", "note", skip=1)
+        row = sheet.line("Σ input now × input before the step", "label")
+        sheet.formula(row, 4, f"SUMPRODUCT({x.block.ref(here)},{outer.inputs.block.ref(here)})")
+        sheet.next_row = row + 2
+        return ref(here, row, 4, here, absolute=True)
+
+    @staticmethod
+    def _weighted_sum(x: Flat, kernel: "WeightCells | SteppedWeights", j: int, here: str,
+                      overlap: "str | None" = None) -> str:
         """Unit j's Σ input × weight; after a step with a kernel no cells hold,
-        Σ input × w − rate × Σ input × g (the same sum, w − rate × g, taken apart)."""
+        Σ input × w − rate × Σ input × g (the same sum, w − rate × g, taken apart), or with
+        g = input before × δ: Σ input × w − rate × δ_j × `overlap`."""
         inputs = x.block.ref(here)
+        if isinstance(kernel, SteppedWeights) and overlap is not None:
+            delta = kernel.outer.deltas.flat_ref(j, here)
+            return (f"SUMPRODUCT({inputs},{kernel.weights.areas[j].ref(here, absolute=True)})-"
+                    f"{kernel.rate_ref(here)}*{delta}*{overlap}")
         if isinstance(kernel, SteppedWeights):
             return (f"SUMPRODUCT({inputs},{kernel.weights.areas[j].ref(here, absolute=True)})-"
                     f"{kernel.rate_ref(here)}*SUMPRODUCT({inputs},{kernel.grads.areas[j].ref(here, absolute=True)})")
@@ -196,6 +224,7 @@ class Dense(Op):
         gradient_sheet.formula_block(at[..., 0], at[..., 1], texts, [
             Reference(x.block.sheet, np.repeat(x_at[:, 0], units), np.repeat(x_at[:, 1], units)),
             Reference(delta.block.sheet, np.tile(delta_at[:, 0], inputs), np.tile(delta_at[:, 1], inputs))])
+        book.remember_outer_product(grad_kernel, OuterProduct(x, delta))
         arrays = (grad_kernel,)
         if self.bias is not None:
             sheet.line("bias gradient ∂loss/∂b = δ", "heading")

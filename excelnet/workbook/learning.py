@@ -226,7 +226,7 @@ def _step(book, network, params, grads, rate: Rect) -> dict[int, Params]:
                 sheet.line(f"{label}: not trained (Keras' SGD leaves it as it is)", "note")
                 new.append(weights)
             elif op.reads_stepped(k) and _size(weights) > SHOWN_AT_MOST:
-                new.append(_step_in_the_sums(sheet, op, label, weights, grad, rate))
+                new.append(_step_in_the_sums(book, sheet, op, label, weights, grad, rate))
             else:
                 cells = place_weights(weights, sheet, f"new {label}", WEIGHTS, NOUNS.get(op.title, "part"))
                 _fill_step(sheet, cells, weights, grad, rate)
@@ -248,23 +248,30 @@ def _fill_step(sheet: SheetPlan, cells: WeightCells, weights: WeightCells, grad:
                       None, {"w": one, "rate": rate, "g": step})
 
 
-def _step_in_the_sums(sheet: SheetPlan, op, label: str, weights: WeightCells, grad: WeightCells,
+def _step_in_the_sums(book: Book, sheet: SheetPlan, op, label: str, weights: WeightCells, grad: WeightCells,
                       rate: Rect) -> SteppedWeights:
     """A big kernel (a Dense layer's 800 × 64 = 51,200 weights) is not copied: the pass after the
     step applies w − rate × g inside each unit's sum. The sheet says so, with one unit as an example."""
     size = _size(weights)
     sheet.line(f"new {label}: its {size:,} weights are not repeated here (they would double the work of every "
                "recalculation).", "note")
-    sheet.line(f"The step is applied where they are used: on 'After the step', each unit computes SUMPRODUCT(inputs, "
-               f"weights on '{weights.sheet}') − LearningRate × SUMPRODUCT(inputs, gradients on '{grad.sheet}'), "
-               "which is exactly Σ input × (w − LearningRate × ∂loss/∂w).", "note")
+    outer = book.outer_product(grad)
+    if outer is None:
+        sheet.line(f"The step is applied where they are used: on 'After the step', each unit computes SUMPRODUCT("
+                   f"inputs, weights on '{weights.sheet}') − LearningRate × SUMPRODUCT(inputs, gradients on "
+                   f"'{grad.sheet}'), which is exactly Σ input × (w − LearningRate × ∂loss/∂w).", "note")
+    else:
+        sheet.line(f"The step is applied where they are used: each gradient on '{grad.sheet}' is (input of the weight) × "
+                   "δ of its unit, so on 'After the step' each unit computes SUMPRODUCT(inputs, weights on "
+                   f"'{weights.sheet}') − LearningRate × δ × SUMPRODUCT(inputs, inputs before the step), which is "
+                   "exactly Σ input × (w − LearningRate × ∂loss/∂w).", "note")
     sheet.line(f"Any new weight is the cell on '{weights.sheet}' − LearningRate × the same cell on '{grad.sheet}'. "
                "For example, the first unit after the step:", "note")
     first = _first_unit(weights)
     if first is not None:
         cells = place_weights(first, sheet, f"new {label}, unit 1", WEIGHTS, "unit")
         _fill_step(sheet, cells, first, _first_unit(grad), rate)
-    return SteppedWeights(weights, grad, rate)
+    return SteppedWeights(weights, grad, rate, book.outer_product(grad))
 
 
 def _first_unit(cells: WeightCells) -> WeightCells | None:
