@@ -137,7 +137,9 @@ def summary(model, samples, labels, normalize, max_cells, network_only) -> None:
               "digits: only the shipped digits; random: uniform in the model's input range.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the random inputs.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
-@MAX_CELLS
+@click.option("--max-cells", type=click.IntRange(min=1), default=None,
+              help="Refuse a model of more cells than this before re-reading it (default: twice the "
+                   "cells the workbook spans, at least build's default): the workbook is checked as it is.")
 def verify(workbook, model, engine, samples, kind, seed, quiet, max_cells) -> None:
     """Recalculate WORKBOOK in a real engine and compare with the model's NumPy forward pass.
 

@@ -125,11 +125,13 @@ def explain_or_why_not(book: Book, layers: list[LayerCells], pointers: list[tupl
 
 def plan_workbook(network: Network, samples: Samples | None = None,
                   labels: list[str] | None = None, learn: bool = False,
-                  maps_side_by_side: bool | None = None, teaching: bool = True) -> WorkbookPlan:
+                  maps_side_by_side: bool | None = None, teaching: bool = True,
+                  check: bool = True) -> WorkbookPlan:
     """`learn`: add the backward pass, one gradient-descent step and the forward pass after it.
     `maps_side_by_side`: Flatten's layout (ops/base.py, Book); by default what `learn` needs.
     `teaching` False (--network-only): no Explain sheet and no lesson on the Guide; the Guide's
-    table and its record of the model (verify reads it) stay."""
+    table and its record of the model (verify reads it) stay. `check` False: skip the final check
+    of Excel's limits (verify re-plans a workbook that exists)."""
     names = class_names(network, labels)
     if learn:
         check_learnable(network)
@@ -163,6 +165,8 @@ def plan_workbook(network: Network, samples: Samples | None = None,
         sheet.line(f"Layer {index}: {op.name} ({op.title}) → output {shape_text(op.output_shape)}", "title")
         if teaching:
             pointers.append(point_to_explain(sheet, index))
+        else:            # the same rows either way: verify's trace plans the layer sheets with it
+            sheet.next_row += 1
         for question in student_questions(op):
             sheet.line(question, "note")
         sheet.next_row += 1
@@ -210,5 +214,6 @@ def plan_workbook(network: Network, samples: Samples | None = None,
     if teaching and is_shipped(network):
         emit_experiments(guide)
     sheets = [s for s in book.sheets if s is not data] + ([data] if data else [])  # data last
-    check_limits(sheets)
+    if check:
+        check_limits(sheets)
     return WorkbookPlan(sheets, network, params, outputs, notes)
