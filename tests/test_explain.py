@@ -170,3 +170,25 @@ def test_explain_a_dense_layer_with_fewer_inputs_than_contributions_shown(libreo
     x = np.array([0.3, -0.7, 0.9])
     libreoffice.run(canvases=canvas_grids(x))
     assert _explain_everywhere(libreoffice, result.network, x, seed=4) == 6
+
+
+@pytest.mark.libreoffice
+def test_explain_the_dense_layer_after_a_flattened_pool(libreoffice, tmp_path):
+    """Issue 18's model: Flatten → Dropout → Dense(16, sigmoid) after a 7×7×4 average pool (its
+    products once ran into the next layer's part), in a real LibreOffice."""
+    import keras
+
+    from excelnet.convert import build
+    from excelnet.engines.libreoffice import canvas_grids
+
+    L = keras.layers
+    model = keras.Sequential([keras.Input((14, 14, 1)), L.Conv2D(4, 3, padding="same", activation="relu",
+                                                                 **random_init(31)),
+                              L.AveragePooling2D(2), L.Flatten(), L.Dropout(0.2),
+                              L.Dense(16, activation="sigmoid", **random_init(33)),
+                              L.Dense(10, activation="softmax", **random_init(35))])
+    result = build(save_model(model, tmp_path / "issue.keras"), tmp_path / "issue.xlsx")
+    libreoffice.open(result.path)
+    x = np.random.default_rng(5).uniform(0, 1, (14, 14, 1))
+    libreoffice.run(canvases=canvas_grids(x))
+    assert _explain_everywhere(libreoffice, result.network, x, seed=6) == 12

@@ -9,6 +9,7 @@ refuses to write one cell twice, so two parts that overlap fail the build itself
 
 from __future__ import annotations
 
+import re
 import tempfile
 from pathlib import Path
 
@@ -21,6 +22,23 @@ from test_property import _build, recipes
 
 EXPLAINED = ("Conv2D", "MaxPooling2D", "AveragePooling2D", "Dense")
 CONTROLS = ("ExplainLayer", "ExplainChannel", "ExplainRow", "ExplainColumn")
+# INDEX over a one-cell range (IronCalc: #VALUE!, Gnumeric: #REF!), and a number in exponent
+# notation such as 1E-9 (HyperFormula cannot read it), outside quoted text.
+ONE_CELL_INDEX = re.compile(r"INDEX\((?:'(?:[^']|'')*'!)?\$?[A-Z]{1,3}\$?\d+,")
+EXPONENT = re.compile(r"(?<![A-Z$])\d(?:\.\d*)?E[+-]?\d")
+
+
+def engine_problems(sheet) -> list[str]:
+    """Explain formulas some spreadsheet engine cannot compute."""
+    from excelnet.sheet import Formula
+
+    found = []
+    for (row, col), value in sheet.cells.items():
+        if type(value) is Formula:
+            code = re.sub(r'"[^"]*"', '""', value.expression)
+            if ONE_CELL_INDEX.search(code) or EXPONENT.search(code):
+                found.append(f"R{row}C{col}: {value.expression}")
+    return found
 
 
 def _workbook(network):
@@ -61,6 +79,7 @@ def explain_agrees(network, x, seed: int, per_layer: int = 2) -> int:
     """Check every layer's part at a few positions; returns how many picks said "same"."""
     sheets, book = _workbook(network)
     explain = sheets["Explain"]
+    assert engine_problems(explain) == []
     controls = [explain.names[name] for name in CONTROLS]
     value_cell, same_cell = explain.names["ExplainValue"], explain.names["ExplainSame"]
     canvas = _canvas(sheets, x)
@@ -123,6 +142,16 @@ def test_the_issue_model_explains_its_dense_layer(tmp_path):
     network = load_network(tmp_path / "issue.keras")
     x = np.random.default_rng(0).uniform(0, 1, (14, 14, 1))
     assert explain_agrees(network, x, seed=1, per_layer=4) == 4 * 4
+
+
+def test_the_engine_check_finds_what_it_looks_for():
+    from excelnet.sheet import SheetPlan
+
+    sheet = SheetPlan("Explain", "explain")
+    sheet.formula(1, 1, "INDEX($B$5,1,1)+1")
+    sheet.formula(2, 1, "ABS(A1)<=1E-9*MAX(1,A2)")
+    sheet.formula(3, 1, "INDEX('1 conv'!$B$5:$C$9,2,1)+IF(A1,\"see 1E-9\",0.000000001)+INDEX(E1:E5,2)")
+    assert [p.split(":")[0] for p in engine_problems(sheet)] == ["R1C1", "R2C1"]
 
 
 def test_a_cell_written_twice_is_refused():
