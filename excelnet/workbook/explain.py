@@ -265,6 +265,7 @@ def emit_explain(sheet: SheetPlan, layers: list[LayerCells]) -> None:
         sheet.formula(table.values.row + n, table.values.col, _value_formula(layer, c, here), "explain")
         if explain is None:
             sheet.put(table.results.row + n, table.results.col, "—", "label")
+            sheet.put(table.names.row + n, 2, "no part: it only copies or rescales", "note")
             continue
         part_row = sheet.next_row
         result = explain(sheet, layer, c, _active(sheet, layer, c), weights)
