@@ -26,14 +26,14 @@ SECONDS_PER_FORMULA = 0.0
 SECONDS_PER_REFERENCE = 0.31e-6
 SECONDS_PER_COLUMN_READ = 33e-9
 SECONDS_PER_CELL_READ = 12.6e-9
-# File size (deflated XML), fitted on the shipped model's workbook, the four tutorial networks of
-# issue 18 (keras.io convnet, PyTorch's MNIST Net, the CIFAR-10 CNN, LeNet-5) and a small CNN:
-# within 1.5% of each (tests/test_summary.py checks 10% on several).
-BYTES_FIXED = 26_600
-BYTES_PER_FORMULA = 0.01
-BYTES_PER_FORMULA_CHAR = 0.148
-BYTES_PER_NUMBER = 15.0
-BYTES_PER_TEXT = 26.5
+# File size (deflated XML), fitted on benchmarks/recalc_cost.py's 13 workbooks (among them the
+# four tutorial networks of issue 18: keras.io convnet, PyTorch's MNIST Net, the CIFAR-10 CNN,
+# LeNet-5) and two small CNNs: within 4.2% of each (tests/test_summary.py checks 10% on several).
+BYTES_FIXED = 26_200
+BYTES_PER_FORMULA = 1.53
+BYTES_PER_FORMULA_CHAR = 0.140
+BYTES_PER_NUMBER = 14.71
+BYTES_PER_TEXT = 20.0
 
 WARN_BYTES = 50_000_000          # a file this big opens slowly everywhere
 WARN_RECALC_SECONDS = 1.0        # every edit would freeze the spreadsheet this long
