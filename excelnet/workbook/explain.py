@@ -555,6 +555,9 @@ def _explain_dense(sheet: SheetPlan, layer: LayerCells, c: Controls, on: str, we
 
 def _contributions(sheet: SheetPlan, x: Flat, products: Rect, on: str) -> None:
     """The few products that push the unit up the most, and those that pull it down the most."""
+    if x.size == 1:         # LARGE and MATCH over one cell: IronCalc gives an error, and nothing to rank
+        sheet.line("one input: its product is the only contribution", "text")
+        return
     whole = products.ref(sheet.title, True)
     for title, function in (("largest contributions (push this unit up)", "LARGE"),
                             ("most negative contributions (pull it down)", "SMALL")):
