@@ -4,7 +4,6 @@ leaves the teaching parts out on purpose."""
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 from click.testing import CliRunner
 from openpyxl import load_workbook
