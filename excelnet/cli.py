@@ -25,6 +25,12 @@ MAX_CELLS = click.option("--max-cells", type=click.IntRange(min=1), default=None
                               "(default 1,000,000: about 0.8 GB to build).")
 
 
+NETWORK_ONLY = click.option("--network-only", is_flag=True,
+                            help="Leave out the teaching parts (the Explain sheet, the lesson on the Guide): "
+                                 "only the network, its Input and Output, and the Guide's table and record "
+                                 "of the model.")
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="excelnet")
 def main() -> None:
@@ -46,7 +52,8 @@ NORMALIZE_HELP = ("Put (x − mean) / std in front of the network, per channel: 
 @click.option("--learn", is_flag=True, help="Add the learning sheets: gradients, saliency, one gradient-descent "
               "step and the forward pass after it (default output: <model name>_learn.xlsx).")
 @MAX_CELLS
-def build(model, output, labels, samples, normalize, learn, max_cells) -> None:
+@NETWORK_ONLY
+def build(model, output, labels, samples, normalize, learn, max_cells, network_only) -> None:
     """Write the model as a formula-only .xlsx workbook."""
     from .convert import build as build_workbook
     from .progress import CountProgress
@@ -54,9 +61,9 @@ def build(model, output, labels, samples, normalize, learn, max_cells) -> None:
     started = time.perf_counter()
     with CountProgress("Writing cells") as progress:
         result = _run(build_workbook, model, output, _labels(labels), samples, progress=progress,
-                      normalize=normalize, learn=learn, max_cells=max_cells)
-    if result.note:
-        _echo(f"Note: {result.note}")
+                      normalize=normalize, learn=learn, max_cells=max_cells, teaching=not network_only)
+    for note in ([result.note] if result.note else []) + result.plan.notes:
+        _echo(f"Note: {note}")
     _echo(f"Wrote {result.path} ({len(result.network.ops)} layers, "
           f"{result.plan.formula_cells:,} formula cells) in {time.perf_counter() - started:.2f} s")
 
@@ -106,13 +113,15 @@ def train(output, data, epochs, seed, quiet) -> None:
 @click.option("--labels", help="Class names, comma separated, as for build.")
 @click.option("--normalize", metavar="MEAN,STD", help="As for build.")
 @MAX_CELLS
-def summary(model, samples, labels, normalize, max_cells) -> None:
+@NETWORK_ONLY
+def summary(model, samples, labels, normalize, max_cells, network_only) -> None:
     """Per layer: output shape, parameters, formula and weight cells; workbook size and speed.
 
     Plans the workbook without writing it; needs no TensorFlow."""
     from .summary import render, summarize
 
-    _echo(render(_run(summarize, model, samples, _labels(labels), normalize, max_cells=max_cells)))
+    _echo(render(_run(summarize, model, samples, _labels(labels), normalize, max_cells=max_cells,
+                      teaching=not network_only)))
 
 
 @main.command()
@@ -128,7 +137,9 @@ def summary(model, samples, labels, normalize, max_cells) -> None:
               "digits: only the shipped digits; random: uniform in the model's input range.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the random inputs.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
-@MAX_CELLS
+@click.option("--max-cells", type=click.IntRange(min=1), default=None,
+              help="Refuse a model of more cells than this before re-reading it (default: twice the "
+                   "cells the workbook spans, at least build's default): the workbook is checked as it is.")
 def verify(workbook, model, engine, samples, kind, seed, quiet, max_cells) -> None:
     """Recalculate WORKBOOK in a real engine and compare with the model's NumPy forward pass.
 

@@ -139,16 +139,17 @@ def collector_paused():
 def build(model: str | Path | None = None, output: str | Path | None = None,
           labels: list[str] | None = None, samples: str | Path | None = None,
           progress: Callable[[int, int], None] | None = None, learn: bool = False,
-          max_cells: int | None = None, normalize: str | None = None) -> BuildResult:
+          max_cells: int | None = None, normalize: str | None = None, teaching: bool = True) -> BuildResult:
     """Convert `model` (default: the shipped MNIST CNN) into the workbook `output`.
 
     Everything is read and checked before the output file is touched. `progress(cells
     written, cells in all)` is called as each sheet is written, for a bar on big models. `learn`:
     add the learning sheets (gradients, one gradient-descent step, the forward pass after it).
-    `normalize` ('MEAN,STD', per channel) puts (x − mean) / std in front of the network."""
+    `normalize` ('MEAN,STD', per channel) puts (x − mean) / std in front of the network.
+    `teaching` False: only the network (no Explain sheet, no lesson; --network-only)."""
     path, note = output_path(output, model, learn)
     with collector_paused():    # one pause for planning, evaluating and writing: each resume walks every cell
-        plan, sample_set = plan_for(model, labels, samples, max_cells, learn, normalize)
+        plan, sample_set = plan_for(model, labels, samples, max_cells, learn, normalize, teaching)
         # The cached value of every formula, as the workbook opens: worked out on the other core
         # while openpyxl lays the workbook out (about 0.1 s of the default build, 0.1-0.2 s with --learn).
         with Background(lambda: cached_values(plan.sheets)) as values:
@@ -168,7 +169,8 @@ def cached_values(sheets) -> dict[str, tuple[list, list, list]]:
 
 def plan_for(model: str | Path | None = None, labels: list[str] | None = None,
              samples: str | Path | None = None, max_cells: int | None = None,
-             learn: bool = False, normalize: str | None = None) -> tuple[WorkbookPlan, Samples | None]:
+             learn: bool = False, normalize: str | None = None,
+             teaching: bool = True) -> tuple[WorkbookPlan, Samples | None]:
     """The workbook `build` would write for these arguments, planned but not written:
     `build`, `summary` and `train` all count its cells, so they report the same numbers."""
     network = load_network(model, normalize, max_cells)
@@ -178,7 +180,7 @@ def plan_for(model: str | Path | None = None, labels: list[str] | None = None,
         samples = DEFAULT_SAMPLES
     sample_set = load_samples(samples, network.input_shape, input_divisor(network)) if samples else None
     with collector_paused():       # the model is read and checked: from here on, cells by the hundred thousand
-        return plan_workbook(network, sample_set, labels, learn), sample_set
+        return plan_workbook(network, sample_set, labels, learn, teaching=teaching), sample_set
 
 
 def formula_cells(model: str | Path) -> int:

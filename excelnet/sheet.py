@@ -88,6 +88,11 @@ class KnownBlock:
     references: tuple[Reference, ...]
 
 
+class CellWrittenTwice(RuntimeError):
+    """An emitter wrote a cell that already held something: two parts of a sheet overlap, and the
+    later one would silently overwrite the earlier (a bug in excelnet, not in the model)."""
+
+
 @dataclass
 class SheetPlan:
     title: str
@@ -114,6 +119,8 @@ class SheetPlan:
     known: list[KnownBlock] = field(default_factory=list)       # formula blocks with known references
 
     def put(self, row: int, col: int, value: Any, style: str | None = None) -> None:
+        if (row, col) in self.cells:
+            self._written_twice([(row, col)])
         if isinstance(value, str):         # text, made safe for the XML of a workbook (no NUL,
             value = Text(safe_text(value, keep="\n\t"))   # control characters or lone surrogates)
         self.cells[(row, col)] = value
@@ -121,7 +128,9 @@ class SheetPlan:
             self.styles[(row, col)] = style
 
     def formula(self, row: int, col: int, expression: str, style: str | None = None) -> None:
-        self.cells[(row, col)] = Formula(expression)       # put() without its checks: 10^5 calls
+        if (row, col) in self.cells:                        # put() without its text checks: 10^5 calls
+            self._written_twice([(row, col)])
+        self.cells[(row, col)] = Formula(expression)
         if style:
             self.styles[(row, col)] = style
 
@@ -137,9 +146,27 @@ class SheetPlan:
     def insert_formulas(self, rows: np.ndarray, cols: np.ndarray, expressions: list[str], style: str | None) -> None:
         """formula() for each cell, in order (templates.py writes them)."""
         keys = list(zip(rows.tolist(), cols.tolist()))
+        if not self.cells.keys().isdisjoint(keys):
+            self._written_twice([key for key in keys if key in self.cells])
+        before = len(self.cells)
         self.cells.update(zip(keys, map(Formula, expressions)))
+        if len(self.cells) != before + len(keys):        # one cell twice in the block itself
+            self._written_twice([key for n, key in enumerate(keys) if key in keys[:n]][:5])
         if style:
             self.styles.update(dict.fromkeys(keys, style))
+
+    def erase(self, row: int, col: int) -> None:
+        """Take a cell out of the plan (the one way to write a cell again)."""
+        self.cells.pop((row, col), None)
+        self.styles.pop((row, col), None)
+
+    def _written_twice(self, keys: list[tuple[int, int]]) -> None:
+        """Refuse: these cells were written already."""
+        from .layout import address
+
+        cells = ", ".join(address(*key) for key in keys[:5])
+        raise CellWrittenTwice(f"internal error: sheet '{self.title}' had cell {cells} written twice "
+                               "(two parts of the sheet overlap); please report this as a bug in excelnet")
 
     def know(self, rows: np.ndarray, cols: np.ndarray, references) -> None:
         """Record that these formula cells read these references (one Reference per reference in

@@ -26,12 +26,14 @@ SECONDS_PER_FORMULA = 0.0
 SECONDS_PER_REFERENCE = 0.31e-6
 SECONDS_PER_COLUMN_READ = 33e-9
 SECONDS_PER_CELL_READ = 12.6e-9
-# File size (deflated XML), fitted on the same workbooks (within 10%).
-BYTES_FIXED = 13_000
-BYTES_PER_FORMULA = 0.9
-BYTES_PER_FORMULA_CHAR = 0.12
-BYTES_PER_NUMBER = 13.0
-BYTES_PER_TEXT = 13.6
+# File size (deflated XML), fitted on benchmarks/recalc_cost.py's 13 workbooks (among them the
+# four tutorial networks of issue 18: keras.io convnet, PyTorch's MNIST Net, the CIFAR-10 CNN,
+# LeNet-5) and two small CNNs: within 4.2% of each (tests/test_summary.py checks 10% on several).
+BYTES_FIXED = 26_200
+BYTES_PER_FORMULA = 1.53
+BYTES_PER_FORMULA_CHAR = 0.140
+BYTES_PER_NUMBER = 14.71
+BYTES_PER_TEXT = 20.0
 
 WARN_BYTES = 50_000_000          # a file this big opens slowly everywhere
 WARN_RECALC_SECONDS = 1.0        # every edit would freeze the spreadsheet this long
@@ -79,6 +81,8 @@ class Summary:
     other: Counts               # guide and sample-digit sheets
     samples: int
     other_sheets: list[str] = field(default_factory=list)
+    longest_formula: tuple[int, str] = (0, "")     # characters with the leading '=', and where
+    notes: list[str] = field(default_factory=list)    # e.g. a teaching sheet that will be left out
 
     @property
     def total(self) -> Counts:
@@ -220,16 +224,29 @@ def summarize_plan(plan) -> Summary:
                 samples = max(r for r, _ in sheet.cells) - 1 if sheet.cells else 0
             other.add(counts)
             other_sheets.append(sheet.title)
-    return Summary(network.name, network.spec.source, rows, other, samples, other_sheets)
+    return Summary(network.name, network.spec.source, rows, other, samples, other_sheets,
+                   longest_formula(plan.sheets), list(plan.notes))
+
+
+def longest_formula(sheets: list[SheetPlan]) -> tuple[int, str]:
+    """(characters, 'sheet'!cell) of the longest formula, counting the leading '=' as Excel does."""
+    from .layout import address
+
+    length, where = 0, ""
+    for sheet in sheets:
+        for position, value in sheet.cells.items():
+            if type(value) is Formula and len(value.expression) + 1 > length:
+                length, where = len(value.expression) + 1, f"'{sheet.title}'!{address(*position)}"
+    return length, where
 
 
 def summarize(model: str | Path | None = None, samples: str | Path | None = None,
               labels: list[str] | None = None, normalize: str | None = None,
-              max_cells: int | None = None) -> Summary:
+              max_cells: int | None = None, teaching: bool = True) -> Summary:
     """Plan the workbook `excelnet build` would write for these arguments, and count it."""
     from .convert import plan_for
 
-    return summarize_plan(plan_for(model, labels, samples, max_cells, normalize=normalize)[0])
+    return summarize_plan(plan_for(model, labels, samples, max_cells, normalize=normalize, teaching=teaching)[0])
 
 
 # --- text -------------------------------------------------------------------------------
@@ -292,6 +309,11 @@ def render(summary: Summary) -> str:
     text.append(f"Estimated full recalculation in LibreOffice: {seconds_text(summary.estimated_recalc_seconds)} "
                 f"({total.references:,} references reading {total.cells_read:,} cells; the 'recalc ms' column "
                 "is each layer's share)")
+    length, where = summary.longest_formula
+    if length:
+        text.append(f"Longest formula: {length:,} characters ({where}; Excel takes 8,192)")
+    for note in summary.notes:
+        text.append(f"Note: {note}")
     for warning in summary.warnings():
         text.append(f"Warning: {warning}")
     return "\n".join(text)

@@ -98,7 +98,8 @@ class Tracer:
                 np.zeros((1, int(np.prod(network.input_shape)))), np.zeros(1, int))
         self.network = network
         with collector_paused():          # tens of thousands of cells, as in a build
-            self.plan = plan_workbook(network, samples, maps_side_by_side=learning)
+            # The workbook exists: the build's limits are not verify's business (check=False).
+            self.plan = plan_workbook(network, samples, maps_side_by_side=learning, check=False)
         kinds = {sheet.title: sheet.kind for sheet in self.plan.sheets}
         self.layers = [self._formulas(sheet) for sheet in self.plan.sheets if sheet.kind == "layer"]
         self.weight_cells = self._weights()

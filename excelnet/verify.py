@@ -320,11 +320,52 @@ def evaluate(workbook: Path, engine: str, inputs: np.ndarray, progress: bool = T
     return np.array(results), errors
 
 
+def workbook_cells(workbook: Path) -> int:
+    """How many cells the workbook's sheets span: the box each sheet's <dimension> gives (0 where a
+    sheet has none). Read from the first bytes of each sheet, so a 20 MB workbook costs nothing."""
+    import re
+    import zipfile
+
+    from .layout import MAX_COLS
+
+    found = 0
+    with zipfile.ZipFile(workbook) as archive:
+        for name in archive.namelist():
+            if not (name.startswith("xl/worksheets/") and name.endswith(".xml")):
+                continue
+            with archive.open(name) as sheet:
+                head = sheet.read(4096).decode("utf-8", "replace")
+            box = re.search(r'<dimension ref="\$?([A-Z]{1,3})\$?(\d+)(?::\$?([A-Z]{1,3})\$?(\d+))?"', head)
+            if box:
+                c1, r1, c2, r2 = box.groups()
+                c2, r2 = c2 or c1, r2 or r1
+                cols = min(abs(_column_number(c2) - _column_number(c1)) + 1, MAX_COLS)
+                found += (abs(int(r2) - int(r1)) + 1) * cols
+    return found
+
+
+def _column_number(letters: str) -> int:
+    number = 0
+    for ch in letters:
+        number = number * 26 + ord(ch) - 64
+    return number
+
+
+def verify_budget(workbook: Path, max_cells: int | None) -> int:
+    """The cell budget for re-reading the model: `max_cells` when given; else twice the cells the
+    workbook itself spans (never below build's default). verify checks the workbook it is given,
+    so one built with a larger --max-cells is not refused; a model much larger than the workbook
+    (it cannot be its model) still is, before planning it."""
+    from .workbook.limits import DEFAULT_CELL_BUDGET
+
+    return max_cells or max(DEFAULT_CELL_BUDGET, 2 * workbook_cells(workbook))
+
+
 def verify(workbook: str | Path, model: str | Path | None = None, engine: str | None = None,
            samples: int = 20, inputs: str = "auto", seed: int = 0, progress: bool = True,
            samples_path: str | Path | None = None, office=None, max_cells: int | None = None) -> Report:
     """Compare `workbook` with the model on `samples` inputs; see Report.ok and Report.lines().
-    `max_cells`: the cell budget, as for build (a workbook built with a larger one needs it too)."""
+    `max_cells`: the cell budget for the model (default: from the workbook's own size, verify_budget)."""
     from .convert import load_network
     from .engines.names import read_public_cells
 
@@ -346,7 +387,8 @@ def verify(workbook: str | Path, model: str | Path | None = None, engine: str | 
             office.start_open(workbook)
         public = read_public_cells(workbook)
         choice = find_model(workbook, public.values, model)
-        network = load_network(choice.path, public.values.get("InputNormalize") or None, max_cells)
+        network = load_network(choice.path, public.values.get("InputNormalize") or None,
+                               verify_budget(workbook, max_cells))
         chosen = choose_inputs(network, samples, inputs, seed, samples_path)
         size = int(np.prod(network.input_shape))
         canvas = sum(c.shape[0] * c.shape[1] for c in public.canvases)

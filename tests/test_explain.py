@@ -170,3 +170,79 @@ def test_explain_a_dense_layer_with_fewer_inputs_than_contributions_shown(libreo
     x = np.array([0.3, -0.7, 0.9])
     libreoffice.run(canvases=canvas_grids(x))
     assert _explain_everywhere(libreoffice, result.network, x, seed=4) == 6
+
+
+@pytest.mark.libreoffice
+def test_explain_the_dense_layer_after_a_flattened_pool(libreoffice, tmp_path):
+    """Issue 18's model: Flatten → Dropout → Dense(16, sigmoid) after a 7×7×4 average pool (its
+    products once ran into the next layer's part), in a real LibreOffice."""
+    import keras
+
+    from excelnet.convert import build
+    from excelnet.engines.libreoffice import canvas_grids
+
+    L = keras.layers
+    model = keras.Sequential([keras.Input((14, 14, 1)), L.Conv2D(4, 3, padding="same", activation="relu",
+                                                                 **random_init(31)),
+                              L.AveragePooling2D(2), L.Flatten(), L.Dropout(0.2),
+                              L.Dense(16, activation="sigmoid", **random_init(33)),
+                              L.Dense(10, activation="softmax", **random_init(35))])
+    result = build(save_model(model, tmp_path / "issue.keras"), tmp_path / "issue.xlsx")
+    libreoffice.open(result.path)
+    x = np.random.default_rng(5).uniform(0, 1, (14, 14, 1))
+    libreoffice.run(canvases=canvas_grids(x))
+    assert _explain_everywhere(libreoffice, result.network, x, seed=6) == 12
+
+
+def test_explain_in_ironcalc(tmp_path):
+    """A second engine (IronCalc, which gives #VALUE! for INDEX over one cell): every layer's part
+    of the Explain sheet says "same" at random positions with a random input on the Canvas, and
+    no Explain cell is an error. A Dense(1) and 1×1 maps make one-cell blocks."""
+    import ironcalc
+    import keras
+
+    from excelnet.convert import build
+    from excelnet.engines.libreoffice import canvas_grids
+
+    L = keras.layers
+    model = keras.Sequential([keras.Input((5, 5, 2)), L.Conv2D(3, 3, padding="same", activation="relu",
+                                                               **random_init(41)),
+                              L.MaxPooling2D(2), L.Conv2D(2, 2, **random_init(43)), L.Flatten(),
+                              L.Dense(1, activation="tanh", **random_init(45)),
+                              L.Dense(3, activation="softmax", **random_init(47))])
+    result = build(save_model(model, tmp_path / "small.keras"), tmp_path / "small.xlsx")
+    plan = {sheet.title: sheet for sheet in result.plan.sheets}
+    titles = [sheet.title for sheet in result.plan.sheets]
+    explain = plan["Explain"]
+    book = ironcalc.load_from_xlsx(str(result.path), "en", "UTC")
+    x = np.random.default_rng(7).uniform(0, 1, (5, 5, 2))
+    for k, grid in enumerate(canvas_grids(x)):
+        rect = plan["Input"].names[f"Canvas_{k + 1}"]
+        for r, row in enumerate(grid):
+            for c, value in enumerate(row):
+                book.set_user_input(titles.index("Input"), rect.row + r, rect.col + c, repr(value))
+    here = titles.index("Explain")
+    controls = [explain.names[n] for n in ("ExplainLayer", "ExplainChannel", "ExplainRow", "ExplainColumn")]
+    same, value = explain.names["ExplainSame"], explain.names["ExplainValue"]
+    trace = result.network.trace(x)
+    rng = np.random.default_rng(8)
+    bottom, right = max(r for r, _ in explain.cells), max(c for _, c in explain.cells)
+    for index, op in enumerate(result.network.ops, start=1):
+        if op.title not in EXPLAINED:
+            continue
+        shape = op.output_shape
+        for _ in range(2):
+            pick = (int(rng.integers(shape[-1])) + 1, 1, 1) if len(shape) == 1 else \
+                (int(rng.integers(shape[2])) + 1, int(rng.integers(shape[0])) + 1, int(rng.integers(shape[1])) + 1)
+            for rect, typed in zip(controls, (index,) + pick):
+                book.set_user_input(here, rect.row, rect.col, str(typed))
+            book.evaluate()
+            what = f"layer {index} ({op.name}) at {pick}"
+            assert book.get_formatted_cell_value(here, same.row, same.col) == "same", what
+            out = trace[index - 1]
+            expected = out[pick[0] - 1] if out.ndim == 1 else out[pick[1] - 1, pick[2] - 1, pick[0] - 1]
+            assert book.get_cell_value(here, value.row, value.col) == pytest.approx(expected, rel=1e-9,
+                                                                                             abs=1e-12), what
+            errors = [(r, c) for r in range(1, bottom + 1) for c in range(1, right + 1)
+                      if book.get_formatted_cell_value(here, r, c).startswith("#")]
+            assert errors == [], f"{what}: error cells {errors[:5]}"

@@ -87,6 +87,7 @@ def test_a_block_whose_references_disagree_with_its_text_is_read_from_the_text(w
 
 def test_a_block_cell_overwritten_later_makes_its_sheet_read_from_the_text():
     sheets = _tiny([Reference("Data", np.array([1, 2, 3]), np.array([1, 1, 1]))])
+    sheets[1].erase(2, 1)                          # the plan refuses a cell written twice unless erased
     sheets[1].put(2, 1, 7.5)                       # no longer a formula
     book = Evaluator(sheets).run()
     assert [book.value("Out", r, 1) for r in (1, 2, 3)] == [2.0, 7.5, 6.0]

@@ -146,3 +146,41 @@ def test_cost_model_reads_what_a_spreadsheet_reads():
     assert (counts.references, counts.cells_read, counts.columns_read) == (2 + 2 + 3, 60 + 1 + 1 + 60, 6 + 1 + 1 + 6)
     counts = count_cells(explain)
     assert (counts.references, counts.cells_read, counts.columns_read) == (2 + 2 + 1, 60 + 1 + 1, 6 + 1 + 1)
+
+
+def _issue_model():
+    import keras
+
+    L = keras.layers
+    return [keras.Input((14, 14, 1)), L.Conv2D(4, 3, padding="same", activation="relu"), L.AveragePooling2D(2),
+            L.Flatten(), L.Dropout(0.2), L.Dense(16, activation="sigmoid"), L.Dense(10, activation="softmax")]
+
+
+@pytest.mark.slow
+def test_size_and_cell_estimates_within_ten_percent_of_real_builds(small_model, tmp_path):
+    """summary's file size and limits' cell estimate (made from the shapes alone, before planning)
+    against built workbooks: the shipped model, a small CNN, issue 18's model, LeNet-5 and the
+    keras.io convnet (the other tutorial networks: benchmarks/recalc_cost.py)."""
+    import keras
+
+    from excelnet.convert import build
+    from excelnet.summary import summarize_plan
+    from excelnet.workbook.limits import estimated_cells
+
+    from test_teaching_parts import _tutorial_models
+
+    tutorial = _tutorial_models()
+    stacks = {"issue 18": _issue_model(), "LeNet-5": tutorial["LeNet-5"],
+              "keras.io": tutorial["keras.io Simple MNIST convnet"]}
+    models = {"shipped": None, "small": small_model}
+    for n, (name, stack) in enumerate(stacks.items()):
+        keras.utils.set_random_seed(n)
+        models[name] = save_model(keras.Sequential(stack), tmp_path / f"m{n}.keras")
+    for name, path in models.items():
+        result = build(path, tmp_path / f"{name}.xlsx")
+        size = result.path.stat().st_size
+        estimate = summarize_plan(result.plan).estimated_bytes
+        assert abs(estimate - size) <= 0.1 * size, f"{name}: estimated {estimate:,} bytes, wrote {size:,}"
+        cells = sum(len(sheet.cells) for sheet in result.plan.sheets)
+        guess = estimated_cells(result.network)
+        assert abs(guess - cells) <= 0.1 * cells, f"{name}: estimated {guess:,} cells, planned {cells:,}"

@@ -210,3 +210,26 @@ def test_formulas_engine_keeps_multi_area_names_quiet(tmp_path, capfd, caplog):
     assert np.isclose(probabilities.sum(), 1.0)
     out, err = capfd.readouterr()
     assert "Failed DISPATCHING" not in out + err + caplog.text
+
+
+@pytest.mark.libreoffice
+def test_verify_checks_a_workbook_over_the_default_budget(built, tmp_path, monkeypatch):
+    """A workbook built with a larger --max-cells than the default is verified as it is: verify does
+    not apply the build's cell budget (here the default lowered below the workbook's size). Built
+    with --network-only (no Explain): its layer sheets are traced the same way."""
+    from excelnet.convert import build, plan_for
+    from excelnet.verify import workbook_cells
+    from excelnet.workbook import limits
+
+    model, result = built
+    cells = sum(len(sheet.cells) for sheet in result.plan.sheets)
+    assert workbook_cells(result.path) >= cells         # the boxes the sheets span hold every cell
+    monkeypatch.setattr(limits, "DEFAULT_CELL_BUDGET", cells // 4)
+    with pytest.raises(Exception, match="budget"):
+        plan_for(model)                                    # the build refuses it now
+    only = build(model, tmp_path / "only.xlsx", max_cells=10 * cells, teaching=False)
+    run = _verify(only.path, "--model", model, "--engine", "libreoffice", "--samples", 2)
+    assert run.exit_code == 0, run.output
+    assert "OK: the workbook equals the model" in run.output
+    refused = _verify(result.path, "--model", model, "--engine", "libreoffice", "--max-cells", 50)
+    assert refused.exit_code == 1 and "budget of 50" in refused.output

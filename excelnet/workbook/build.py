@@ -7,7 +7,7 @@ import re
 import numpy as np
 from dataclasses import dataclass, field
 
-from ..errors import ExcelnetError
+from ..errors import ExcelnetError, SpreadsheetLimitError
 from ..layout import Cells
 from ..ops import Network
 from ..ops.base import Book, Params
@@ -31,6 +31,7 @@ class WorkbookPlan:
     network: Network
     params: dict[int, Params] = field(default_factory=dict)   # layer number -> where its weights are
     outputs: dict[int, tuple[str, Cells]] = field(default_factory=dict)  # layer number -> (its sheet, its output)
+    notes: list[str] = field(default_factory=list)   # one line each, e.g. a teaching sheet left out and why
 
     @property
     def formula_cells(self) -> int:
@@ -91,9 +92,11 @@ def is_shipped(network: Network) -> bool:
     return network.spec.sha256 == hashlib.sha256(DEFAULT_MODEL.read_bytes()).hexdigest()
 
 
-def point_to_explain(sheet: SheetPlan, index: int) -> None:
-    sheet.line(f"To see how one cell is computed, go to the Explain sheet and type {index} as the layer, "
-               "then the cell's channel, row and column.", "note")
+def point_to_explain(sheet: SheetPlan, index: int) -> tuple[SheetPlan, int]:
+    """A line on a layer's sheet that leads to Explain; returns where it is (taken out with Explain)."""
+    row = sheet.line(f"To see how one cell is computed, go to the Explain sheet and type {index} as the layer, "
+                     "then the cell's channel, row and column.", "note")
+    return sheet, row
 
 
 def add_explain_sheet(book: Book, layers: list[LayerCells]) -> SheetPlan:
@@ -103,11 +106,32 @@ def add_explain_sheet(book: Book, layers: list[LayerCells]) -> SheetPlan:
     return sheet
 
 
+def explain_or_why_not(book: Book, layers: list[LayerCells], pointers: list[tuple[SheetPlan, int]]) \
+        -> tuple[SheetPlan | None, str | None]:
+    """The Explain sheet, or (None, one line saying why it was left out) when it would break a
+    spreadsheet limit: a teaching sheet never blocks the network (no formula of it grows with the
+    model, so this is a safety net). The layer sheets' lines that lead to it go with it."""
+    sheet = add_explain_sheet(book, layers)
+    try:
+        check_limits([sheet])
+    except SpreadsheetLimitError as error:
+        book.sheets.remove(sheet)
+        for layer_sheet, row in pointers:
+            layer_sheet.erase(row, 1)
+        reason = str(error).split("\n  - ", 1)[-1].replace("sheet 'Explain' has", "it would have")
+        return None, f"the Explain sheet was left out: {reason}; the network is complete without it"
+    return sheet, None
+
+
 def plan_workbook(network: Network, samples: Samples | None = None,
                   labels: list[str] | None = None, learn: bool = False,
-                  maps_side_by_side: bool | None = None) -> WorkbookPlan:
+                  maps_side_by_side: bool | None = None, teaching: bool = True,
+                  check: bool = True) -> WorkbookPlan:
     """`learn`: add the backward pass, one gradient-descent step and the forward pass after it.
-    `maps_side_by_side`: Flatten's layout (ops/base.py, Book); by default what `learn` needs."""
+    `maps_side_by_side`: Flatten's layout (ops/base.py, Book); by default what `learn` needs.
+    `teaching` False (--network-only): no Explain sheet and no lesson on the Guide; the Guide's
+    table and its record of the model (verify reads it) stay. `check` False: skip the final check
+    of Excel's limits (verify re-plans a workbook that exists)."""
     names = class_names(network, labels)
     if learn:
         check_learnable(network)
@@ -132,12 +156,17 @@ def plan_workbook(network: Network, samples: Samples | None = None,
     counts: list[tuple[str, int, int]] = []
     outputs: dict[int, tuple[str, Cells]] = {}
     flows = []                                  # (input, output) cells of each op, for the backward pass
+    pointers: list[tuple[SheetPlan, int]] = []   # the layer sheets' lines that lead to Explain
+    notes: list[str] = []
     layer_rows = [[input_sheet.title, "input", "Input", "the picture the network reads: a sample, or your drawing",
                    shape_text(network.input_shape), 0, input_sheet.formula_count()]]
     for index, op in enumerate(network.ops, start=1):
         sheet = book.add_sheet(f"{index} {op.name}", "layer")
         sheet.line(f"Layer {index}: {op.name} ({op.title}) → output {shape_text(op.output_shape)}", "title")
-        point_to_explain(sheet, index)
+        if teaching:
+            pointers.append(point_to_explain(sheet, index))
+        else:            # the same rows either way: verify's trace plans the layer sheets with it
+            sheet.next_row += 1
         for question in student_questions(op):
             sheet.line(question, "note")
         sheet.next_row += 1
@@ -160,7 +189,10 @@ def plan_workbook(network: Network, samples: Samples | None = None,
     output = book.add_sheet("Output", "output")
     verdict = emit_output_sheet(output, x, names, inputs.label, network.output_activation,
                                 network.output_description, learn)
-    explain = add_explain_sheet(book, explained)       # right after Output, before any learning sheets
+    explain = None
+    if teaching:                                       # right after Output, before any learning sheets
+        explain, left_out = explain_or_why_not(book, explained, pointers)
+        notes += [left_out] if left_out else []
     learning = None
     if learn:
         learning = emit_learning(book, network, flows, params, input_sheet, inputs, output, verdict, thing)
@@ -168,17 +200,20 @@ def plan_workbook(network: Network, samples: Samples | None = None,
                        shape_text(network.output_shape), 0, output.formula_count()])
     if learning is not None:
         layer_rows += learning_rows(learning.sheets)
-    layer_rows.append([explain.title, "explain", "Explain", "how one cell of any layer is computed, step by step",
-                       "", 0, explain.formula_count()])
+    if explain is not None:
+        layer_rows.append([explain.title, "explain", "Explain", "how one cell of any layer is computed, step by step",
+                           "", 0, explain.formula_count()])
     if data is not None:
         layer_rows.append([data.title, "samples", "data", "the sample pictures and their true labels",
                            f"{len(samples.labels)} pictures", 0, 0])
     spec = network.spec
     emit_guide(guide, network.name, layer_rows, spec.source, spec.sha256, list(network.skipped),
                thing if samples is not None else None, learn=learn,
-               normalize=str(spec.extra.get("normalize", "")), counts=counts)
-    if is_shipped(network):
+               normalize=str(spec.extra.get("normalize", "")), counts=counts, explain=explain is not None,
+               notes=notes)
+    if teaching and is_shipped(network):
         emit_experiments(guide)
     sheets = [s for s in book.sheets if s is not data] + ([data] if data else [])  # data last
-    check_limits(sheets)
-    return WorkbookPlan(sheets, network, params, outputs)
+    if check:
+        check_limits(sheets)
+    return WorkbookPlan(sheets, network, params, outputs, notes)

@@ -3,7 +3,14 @@
 Only classic functions (INDEX, CHOOSE, MATCH, LARGE, SMALL, IF, MOD, INT), so it works in
 Excel 2010+, LibreOffice and Google Sheets. Each explainable layer has its own part of the
 sheet, sized exactly for it; every cell of a part is IF(<this part is chosen>, ..., ""), so an
-idle part costs one comparison per cell. ExplainResult and ExplainValue pick the chosen part.
+idle part costs one comparison per cell. A table near the top holds one row per layer (its name,
+sizes, result and value); ExplainResult and ExplainValue pick the chosen layer's row with INDEX.
+
+No formula grows with the number of layers or channels: a channel (or a unit's weight) is picked
+by arithmetic on a regular block (INDEX(block, row, column)), never by a CHOOSE over every map, so
+a model with hundreds of feature maps gets formulas as short as one with two.
+Engine notes: no INDEX over a one-cell range (IronCalc and Gnumeric refuse it: the plain
+reference instead), no exponent-notation literals such as 1E-9 (HyperFormula cannot read them).
 
 Public names: ExplainLayer, ExplainChannel, ExplainRow, ExplainColumn (yellow, 1-based; for a
 vector layer the channel is the unit and row = column = 1), ExplainResult, ExplainValue."""
@@ -28,6 +35,7 @@ COLUMN_WIDTH = 6.5            # about 50 px: room for "-0.123" at 9 pt, readable
 MAX_COLS = 40                 # pictures wrap after this many columns
 TOP_CONTRIBUTIONS = 5
 HELPER_COLUMN = 60        # off to the right of every picture
+SAME_TOLERANCE = "0.000000001"    # written out in full: HyperFormula cannot read 1E-9
 
 
 @dataclass(frozen=True)
@@ -69,13 +77,87 @@ class Ruler:
         return self.sheet.rect(self.row, self.col + n, 1, 1).ref(self.sheet.title, True)
 
 
+@dataclass(frozen=True)
+class Grid:
+    """`count` equal blocks of rows x cols on one sheet, in a wrapped grid: block k (0-based)
+    has its top-left at (top + (k // per_line) * down, left + (k % per_line) * across).
+    The feature maps of a layer, the units of a weights sheet and a row of biases all are."""
+
+    sheet: str
+    top: int
+    left: int
+    rows: int
+    cols: int
+    count: int
+    per_line: int
+    down: int
+    across: int
+
+    @property
+    def bounds(self) -> Rect:
+        lines = -(-self.count // self.per_line)
+        wide = min(self.count, self.per_line)
+        return Rect(self.sheet, self.top, self.left, (lines - 1) * self.down + self.rows,
+                    (wide - 1) * self.across + self.cols)
+
+
+def grid_of(sheet: str, corners: np.ndarray, rows: int = 1, cols: int = 1) -> Grid | None:
+    """The Grid of blocks whose top-left corners are `corners` ((count, 2) rows and columns, in
+    the order they are numbered), or None when they do not lie on one."""
+    corners = np.asarray(corners, dtype=np.int64).reshape(-1, 2)
+    count = len(corners)
+    top, left = (int(v) for v in corners[0])
+    if count == 1:
+        return Grid(sheet, top, left, rows, cols, 1, 1, rows, cols)
+    later = np.flatnonzero(corners[:, 0] != top)
+    per_line = int(later[0]) if later.size else count
+    across = int(corners[1, 1]) - left if per_line > 1 else cols
+    down = int(corners[per_line, 0]) - top if per_line < count else rows
+    if across < cols or down < rows:          # overlapping, or going backwards
+        return None
+    k = np.arange(count)
+    if not ((corners[:, 0] == top + (k // per_line) * down).all()
+            and (corners[:, 1] == left + (k % per_line) * across).all()):
+        return None
+    return Grid(sheet, top, left, rows, cols, count, per_line, down, across)
+
+
+def _plus_one(expression: str) -> str:
+    return str(int(expression) + 1) if expression.isdigit() else f"{expression}+1"
+
+
+def pick_in_grid(grid: Grid, k: str, dr: str, dc: str, here: str) -> str:
+    """Formula for the cell (dr, dc) (0-based expressions) of block number k (1-based expression):
+    one INDEX over the whole grid, its row and column found by arithmetic on k."""
+    bounds = grid.bounds
+    if bounds.rows == bounds.cols == 1:        # one cell: INDEX over it fails in IronCalc and Gnumeric
+        return bounds.ref(here, True)
+    if grid.count == 1:
+        row, col = _plus_one(dr), _plus_one(dc)
+    elif grid.per_line >= grid.count:          # one line of blocks, side by side
+        row, col = _plus_one(dr), f"({k}-1)*{grid.across}+{_plus_one(dc)}"
+    elif grid.per_line == 1:                   # one column of blocks, one under the other
+        row, col = f"({k}-1)*{grid.down}+{_plus_one(dr)}", _plus_one(dc)
+    else:
+        row = f"INT(({k}-1)/{grid.per_line})*{grid.down}+{_plus_one(dr)}"
+        col = f"MOD({k}-1,{grid.per_line})*{grid.across}+{_plus_one(dc)}"
+    if bounds.rows == 1:
+        return f"INDEX({bounds.ref(here, True)},1,{col})"
+    if bounds.cols == 1:
+        return f"INDEX({bounds.ref(here, True)},{row})"
+    return f"INDEX({bounds.ref(here, True)},{row},{col})"
+
+
 def pick(areas: list[Rect], k: str, dr: str, dc: str, here: str) -> str:
-    """Formula for the cell (dr, dc) (0-based expressions) of area number k (1-based expression):
-    CHOOSE(k, INDEX(area1, dr + 1, dc + 1), INDEX(area2, ...), ...), which every spreadsheet (and
-    excelnet's own evaluator) reads the same way; CHOOSE only computes the chosen one."""
-    if len(areas) == 1:
-        return f"INDEX({areas[0].ref(here, True)},{dr}+1,{dc}+1)"
-    return choose(k, [f"INDEX({a.ref(here, True)},{dr}+1,{dc}+1)" for a in areas])
+    """The cell (dr, dc) of area number k: INDEX on their grid when they lie on one (they do in
+    every workbook excelnet writes); else a CHOOSE over them, which grows with their number (the
+    Explain sheet is then left out if that is too long: workbook/build.py)."""
+    first = areas[0]
+    if all((a.sheet, a.rows, a.cols) == (first.sheet, first.rows, first.cols) for a in areas):
+        grid = grid_of(first.sheet, [(a.row, a.col) for a in areas], first.rows, first.cols)
+        if grid is not None:
+            return pick_in_grid(grid, k, dr, dc, here)
+    return choose(k, [f"INDEX({a.ref(here, True)},{_plus_one(dr)},{_plus_one(dc)})" for a in areas])
 
 
 CHOOSE_LIMIT = 29     # LibreOffice 7 reads CHOOSE with at most 30 arguments
@@ -83,6 +165,8 @@ CHOOSE_LIMIT = 29     # LibreOffice 7 reads CHOOSE with at most 30 arguments
 
 def choose(k: str, options: list[str]) -> str:
     """CHOOSE(k, options...), nested when there are more options than LibreOffice takes at once."""
+    if len(options) == 1:
+        return options[0]
     if len(options) <= CHOOSE_LIMIT:
         return f"CHOOSE({k},{','.join(options)})"
     chunks = [options[n:n + CHOOSE_LIMIT] for n in range(0, len(options), CHOOSE_LIMIT)]
@@ -90,50 +174,35 @@ def choose(k: str, options: list[str]) -> str:
     return choose(f"INT(({k}-1)/{CHOOSE_LIMIT})+1", inner)
 
 
-def pick_weight(cells: WeightCells, fixed: tuple, k: str, here: str, ruler: Ruler) -> str:
-    """The weight at index `fixed` (one entry None: the axis chosen by the 1-based `k`)."""
-    axis = fixed.index(None)
-    count = cells.shape[axis]
-    chosen = tuple(np.arange(count) if f is None else f for f in fixed)   # every element along the axis
-    offsets = cells.offsets[chosen]
-    if (offsets == offsets[0]).all():
-        dr, dc = (int(v) for v in offsets[0])
-        numbers = tuple(cells.area_index[chosen].tolist())
-        areas = [cells.areas[a] for a in numbers]
-        top, left = areas[0].row + dr, areas[0].col + dc
-        step = cells.even_step(numbers, down=True)
-        if step:         # one column through every unit's block: INDEX(column, (k-1)*step+1)
-            column = Rect(areas[0].sheet, top, left, (len(areas) - 1) * step + 1, 1)
-            return f"INDEX({column.ref(here, True)},({k}-1)*{step}+1)"
-        step = cells.even_step(numbers, down=False)
-        if step:         # one row through every unit's block: INDEX(row, 1, (k-1)*step+1)
-            row = Rect(areas[0].sheet, top, left, 1, (len(areas) - 1) * step + 1)
-            return f"INDEX({row.ref(here, True)},1,({k}-1)*{step}+1)"
-        return pick(areas, k, ruler(dr), ruler(dc), here)
-    indices = [tuple(n if f is None else f for f in fixed) for n in range(count)]
-    line = _in_a_line(cells, indices)
-    if line is not None:
-        return line(k, here)
-    return choose(k, [cells.ref(i, here) for i in indices])
+class WeightPicker:
+    """Formulas for 'the weight at this index, along the axis the student chose'. Each weight
+    array's cell positions are worked out once: a dense layer asks once per input."""
 
+    def __init__(self, here: str):
+        self.here, self._positions = here, {}
 
-def _in_a_line(cells: WeightCells, indices: list[tuple]):
-    """INDEX(area, ...) when the elements sit in one area at equal steps (e.g. a row of biases)."""
-    areas = {int(cells.area_index[i]) for i in indices}
-    if len(areas) != 1 or len(indices) < 2:
-        return None
-    (r0, c0), (r1, c1) = (tuple(int(v) for v in cells.offsets[i]) for i in indices[:2])
-    dr, dc = r1 - r0, c1 - c0
-    if any(tuple(int(v) for v in cells.offsets[i]) != (r0 + n * dr, c0 + n * dc) for n, i in enumerate(indices)):
-        return None
-    area = cells.areas[areas.pop()]
-    return lambda k, here: f"INDEX({area.ref(here, True)},{r0}+({k}-1)*{dr}+1,{c0}+({k}-1)*{dc}+1)"
+    def __call__(self, cells: WeightCells, fixed: tuple, k: str) -> str:
+        """The weight at index `fixed` (one entry None: the axis chosen by the 1-based `k`)."""
+        key = id(cells)
+        if key not in self._positions:
+            self._positions[key] = (cells, cells.position_array())   # keep cells alive: ids stay unique
+        positions = self._positions[key][1]
+        axis = fixed.index(None)
+        chosen = tuple(slice(None) if f is None else f for f in fixed)
+        along = positions[chosen].reshape(-1, 2)       # one (row, col) per element along the axis
+        grid = grid_of(cells.sheet, along)
+        if grid is not None:
+            return pick_in_grid(grid, k, "0", "0", self.here)
+        indices = [tuple(n if f is None else f for f in fixed) for n in range(cells.shape[axis])]
+        return choose(k, [cells.ref(i, self.here) for i in indices])
 
 
 def pick_output(out: Cells, c: Controls, here: str) -> str:
     """The value of the chosen cell of a layer's output, on its own sheet."""
     if isinstance(out, Planar):
         return pick(list(out.grids), c.channel, f"({c.row}-1)", f"({c.col}-1)", here)
+    if out.block.rows == out.block.cols == 1:
+        return out.block.ref(here, True)
     k = f"({c.channel}-1)"
     if out.channels > 1:          # a flattened stack of maps (layout.Flat)
         height, width, channels = out.map_height, out.map_width, out.channels
@@ -141,6 +210,8 @@ def pick_output(out: Cells, c: Controls, here: str) -> str:
         row, col = (f"{ch}*{height}+{y}", x) if out.stacked else (y, f"{ch}*{width}+{x}")
         return f"INDEX({out.block.ref(here, True)},{row}+1,{col}+1)"
     cols = out.block.cols
+    if out.block.rows == 1:
+        return f"INDEX({out.block.ref(here, True)},1,{c.channel})"
     return f"INDEX({out.block.ref(here, True)},INT(({c.channel}-1)/{cols})+1,MOD({c.channel}-1,{cols})+1)"
 
 
@@ -151,7 +222,31 @@ def out_size(out: Cells) -> tuple[int, int, int]:
     return out.size, 1, 1
 
 
+def pick_line(cells: Rect, k: str, here: str) -> str:
+    """Cell number k (1-based expression) of a one-column block: the plain reference when the
+    block is one cell (INDEX over one cell fails in IronCalc and Gnumeric)."""
+    if cells.rows == cells.cols == 1:
+        return cells.ref(here, True)
+    return f"INDEX({cells.ref(here, True)},{k})"
+
+
 # --- the sheet --------------------------------------------------------------------------------
+
+CONTROL_TOP = 4
+SUMMARY_TOP = CONTROL_TOP + 5       # result, value, same? right under the controls
+TABLE_TOP = CONTROL_TOP + 9         # one row per layer, then the parts
+CHOICE_LIST_LIMIT = 250             # characters: Excel refuses a longer drop-down list
+
+
+@dataclass(frozen=True)
+class LayerTable:
+    """One row per layer, in columns far to the right: its name, the sizes a student may type, its
+    result (step by step) and its value (the cell on its own sheet). The controls pick a row."""
+
+    names: Rect
+    sizes: Rect
+    results: Rect
+    values: Rect
 
 
 def emit_explain(sheet: SheetPlan, layers: list[LayerCells]) -> None:
@@ -160,30 +255,27 @@ def emit_explain(sheet: SheetPlan, layers: list[LayerCells]) -> None:
                "to understand into the yellow cells. Its part of the sheet below fills in.", "note")
     sheet.line("Rows and columns count from 1 at the top-left of the picture, as on the layer's sheet.",
                "note", skip=1)
-    c = _controls(sheet, layers)
     here = sheet.title
-    results, values, rows = {}, {}, {}
-    parts_row = sheet.next_row
-    sheet.next_row += len([l for l in layers if _explainer(l.op)]) + 2
-    for layer in layers:
+    c = _controls(sheet, layers)
+    table = _layer_table(sheet, layers)
+    sheet.next_row = table.names.bottom + 2
+    weights = WeightPicker(here)
+    for n, layer in enumerate(layers):
         explain = _explainer(layer.op)
-        values[layer.index] = pick_output(layer.out, c, here)
+        sheet.formula(table.values.row + n, table.values.col, _value_formula(layer, c, here), "explain")
         if explain is None:
+            sheet.put(table.results.row + n, table.results.col, "—", "label")
+            sheet.put(table.names.row + n, 2, "no part: it only copies or rescales", "note")
             continue
-        rows[layer.index] = sheet.next_row
-        results[layer.index] = explain(sheet, layer, c, _active(sheet, layer, c))
+        part_row = sheet.next_row
+        result = explain(sheet, layer, c, _active(sheet, layer, c), weights)
+        sheet.formula(table.results.row + n, table.results.col, result, "explain")
+        sheet.put(table.names.row + n, 2, f"row {part_row}", "note")
         sheet.next_row += 2
-    _summary(sheet, layers, c, results, values)
-    sheet.put(parts_row, 1, "Parts of this sheet", "heading")
-    for n, (index, row) in enumerate(rows.items(), start=1):
-        layer = next(l for l in layers if l.index == index)
-        sheet.put(parts_row + n, 1, f"layer {index}: {layer.op.name}", "text")
-        sheet.put(parts_row + n, 2, f"row {row}", "note")
+    _control_texts(sheet, layers, c, table)
+    _summary(sheet, c, table, len(layers))
     sheet.wide_columns = {1: LABEL_COLUMN_WIDTH, **{k: COLUMN_WIDTH for k in range(2, MAX_COLS + 8)}}
-    sheet.freeze = (CONTROL_TOP + 9, 1)
-
-
-CONTROL_TOP = 4
+    sheet.freeze = (TABLE_TOP, 1)
 
 
 def _controls(sheet: SheetPlan, layers: list[LayerCells]) -> Controls:
@@ -203,22 +295,54 @@ def _controls(sheet: SheetPlan, layers: list[LayerCells]) -> Controls:
         sheet.names[name] = rect
         sheet.row_heights[row] = 22
         refs.append(rect.ref(here, True))
-    numbers = ",".join(str(l.index) for l in layers)
+    numbers = [str(l.index) for l in layers]
     layer_rect = sheet.rect(top, 2, 1, 1)
-    sheet.choices.append((layer_rect, [str(l.index) for l in layers]))
+    if len(",".join(numbers)) <= CHOICE_LIST_LIMIT:
+        sheet.choices.append((layer_rect, numbers))
+    else:                                   # too many layers for a drop-down list: any number from 1 to n
+        sheet.validations.append((layer_rect, 1, len(layers)))
     for k in range(1, 4):
         sheet.validations.append((sheet.rect(top + k, 2, 1, 1), 1, 100_000))
     c = Controls(*refs, Ruler(sheet, 2, HELPER_COLUMN + 2))
     sheet.put(1, HELPER_COLUMN + 2, "0, 1, 2, …: the formulas below count with these", "label")
-    names_list = [f'"{l.op.name}: {plain_name(l.op)}"' for l in layers]
-    sheet.formula(top, 4, f'IF(AND({c.layer}>=1,{c.layer}<={len(layers)}),{choose(c.layer, names_list)},'
-                  f'"type a number from 1 to {len(layers)}")', "heading")
-    sizes = [f'"{_size_text(l)}"' for l in layers]
-    sheet.formula(top + 1, 4, f'IF(AND({c.layer}>=1,{c.layer}<={len(layers)}),{choose(c.layer, sizes)},"")',
-                  "note")
-    sheet.put(top + 2, 4, f"layers: {numbers} (the number at the start of each layer's sheet name)", "note")
-    sheet.next_row = top + 9          # the summary (result, value, same?) sits in between
+    sheet.put(top + 2, 4, f"layers: 1 to {len(layers)} (the number at the start of each layer's sheet name)", "note")
     return c
+
+
+def _layer_table(sheet: SheetPlan, layers: list[LayerCells]) -> LayerTable:
+    """The list of layers a student sees (column A: 'layer 3: conv2', B: where its part starts),
+    and beside it, far right, what the controls pick from."""
+    top = TABLE_TOP
+    sheet.put(top, 1, "Parts of this sheet", "heading")
+    sheet.put(top, HELPER_COLUMN, "per layer: name, sizes, result step by step, the cell on its own sheet "
+              "(the cells at the top pick one row)", "label")
+    first = top + 1
+    for n, layer in enumerate(layers):
+        sheet.put(first + n, 1, f"layer {layer.index}: {layer.op.name}", "text")
+        sheet.put(first + n, HELPER_COLUMN, f"{layer.op.name}: {plain_name(layer.op)}", "label")
+        sheet.put(first + n, HELPER_COLUMN + 1, _size_text(layer), "label")
+    count = len(layers)
+    return LayerTable(*(sheet.rect(first, HELPER_COLUMN + k, count, 1) for k in range(4)))
+
+
+def _valid_layer(c: Controls, count: int) -> str:
+    return f"AND({c.layer}>=1,{c.layer}<={count})"
+
+
+def _control_texts(sheet: SheetPlan, layers: list[LayerCells], c: Controls, table: LayerTable) -> None:
+    """Beside the controls: the chosen layer's name and the sizes that fit it."""
+    here, top, valid = sheet.title, CONTROL_TOP, _valid_layer(c, len(layers))
+    sheet.formula(top, 4, f'IF({valid},{pick_line(table.names, c.layer, here)},'
+                  f'"type a number from 1 to {len(layers)}")', "heading")
+    sheet.formula(top + 1, 4, f'IF({valid},{pick_line(table.sizes, c.layer, here)},"")', "note")
+
+
+def _value_formula(layer: LayerCells, c: Controls, here: str) -> str:
+    """The chosen cell of this layer's output, on its own sheet ("" when another layer is chosen
+    or the position is outside this one)."""
+    channels, rows, cols = out_size(layer.out)
+    inside = f"AND({c.channel}>=1,{c.channel}<={channels},{c.row}>=1,{c.row}<={rows},{c.col}>=1,{c.col}<={cols})"
+    return f'IF({c.layer}={layer.index},IFERROR(IF({inside},{pick_output(layer.out, c, here)},""),""),"")'
 
 
 def _size_text(layer: LayerCells) -> str:
@@ -260,6 +384,13 @@ def _pictures(sheet: SheetPlan, count: int, rows: int, cols: int, label: str, ro
     return rects
 
 
+def _around(rects: list[Rect]) -> Rect:
+    """The smallest block holding all of `rects` (with their labels between them: SUM skips text)."""
+    top, left = min(r.row for r in rects), min(r.col for r in rects)
+    bottom, right = max(r.bottom for r in rects), max(r.right for r in rects)
+    return Rect(rects[0].sheet, top, left, bottom - top + 1, right - left + 1)
+
+
 def _step(sheet: SheetPlan, label: str, formula: str, look: str = "explain") -> str:
     """One labelled line: a caption in column A, a formula in B; returns its absolute reference."""
     row = sheet.line(label, "text")
@@ -275,7 +406,7 @@ def _fill(sheet: SheetPlan, rect: Rect, on: str, formula) -> None:
             sheet.formula(rect.row + r, rect.col + col, f'IF({on},{formula(r, col)},"")', "explain")
 
 
-def _explain_conv(sheet: SheetPlan, layer: LayerCells, c: Controls, on: str) -> str:
+def _explain_conv(sheet: SheetPlan, layer: LayerCells, c: Controls, on: str, weights: WeightPicker) -> str:
     op: Conv2D = layer.op
     here, x = sheet.title, layer.x
     kh, kw, cin, _ = op.kernel.shape
@@ -298,18 +429,18 @@ def _explain_conv(sheet: SheetPlan, layer: LayerCells, c: Controls, on: str) -> 
     filters = _pictures(sheet, cin, kh, kw, "filter, input {}", WEIGHTS)
     kernel = layer.params.arrays[0]
     for ci, rect in enumerate(filters):
-        _fill(sheet, rect, on, lambda r, col, ci=ci: pick_weight(kernel, (r, col, ci, None), c.channel, here, c.ruler))
+        _fill(sheet, rect, on, lambda r, col, ci=ci: weights(kernel, (r, col, ci, None), c.channel))
         sheet.names[f"Explain{layer.index}_Filter_{ci + 1}"] = rect
     sheet.line("Window × filter, cell by cell", "text")
     products = _pictures(sheet, cin, kh, kw, "product, input {}", WEIGHTS)
     for ci, (w, f, p) in enumerate(zip(windows, filters, products)):
         _fill(sheet, p, on, lambda r, col, w=w, f=f: f"{w.cell_ref(r, col, here)}*{f.cell_ref(r, col, here)}")
         sheet.names[f"Explain{layer.index}_Product_{ci + 1}"] = p
-    total = _step(sheet, "sum of all the products", f'IF({on},SUM({",".join(p.ref(here) for p in products)}),"")')
+    total = _step(sheet, "sum of all the products", f'IF({on},SUM({_around(products).ref(here, True)}),"")')
     bias = "0"
     if op.bias is not None:
         bias = _step(sheet, "+ bias (one number per filter)",
-                     f'IF({on},{pick_weight(layer.params.arrays[1], (None,), c.channel, here, c.ruler)},"")')
+                     f'IF({on},{weights(layer.params.arrays[1], (None,), c.channel)},"")')
     switch = _step(sheet, "× the filter's on/off switch",
                    f'IF({on},{pick(list(layer.params.switches), c.channel, "0", "0", here)},"")')
     pre = _step(sheet, "→ before the activation", f'IF({on},({total}+{bias})*{switch},"")')
@@ -324,7 +455,22 @@ def _activation_steps(sheet: SheetPlan, act, pre: str, on: str) -> str:
                  "explain-result")
 
 
-def _explain_pool(sheet: SheetPlan, layer: LayerCells, c: Controls, on: str) -> str:
+def _numbers_line(sheet: SheetPlan, label: str, numbers: list[int]) -> Rect:
+    """A labelled row of numbers (from column B) that a formula picks one of."""
+    row = sheet.line(label, "label")
+    for k, number in enumerate(numbers):
+        sheet.put(row, 2 + k, number, "label")
+    return sheet.rect(row, 2, 1, len(numbers))
+
+
+def _pick_number(numbers: Rect, k: str, here: str) -> str:
+    """Number k (1-based expression) of a row of numbers (_numbers_line)."""
+    if numbers.cols == 1:
+        return numbers.ref(here, True)
+    return f"INDEX({numbers.ref(here, True)},1,{k})"
+
+
+def _explain_pool(sheet: SheetPlan, layer: LayerCells, c: Controls, on: str, weights: WeightPicker) -> str:
     op: Pool2D = layer.op
     here, x = sheet.title, layer.x
     (ph, pw), (sh, sw) = op.pool, op.strides
@@ -342,9 +488,11 @@ def _explain_pool(sheet: SheetPlan, layer: LayerCells, c: Controls, on: str) -> 
     _fill(sheet, window, on, cell)
     sheet.names[f"Explain{layer.index}_Window"] = window
     if op.kind == "average" and op.count_include_pad:     # divide by the window's size inside the padding
-        heights = [str(padded) for _, _, padded in op.spans(0)]
-        widths = [str(padded) for _, _, padded in op.spans(1)]
-        divisor = f"({choose(c.row, heights)}*{choose(c.col, widths)})"
+        heights = _numbers_line(sheet, "the window's height inside the padding, by output row",
+                                [padded for _, _, padded in op.spans(0)])
+        widths = _numbers_line(sheet, "the window's width inside the padding, by output column",
+                               [padded for _, _, padded in op.spans(1)])
+        divisor = f"({_pick_number(heights, c.row, here)}*{_pick_number(widths, c.col, here)})"
         result = _step(sheet, "→ result: the sum of the window ÷ its size, padding included",
                        f'IF({on},SUM({window.ref(here, True)})/{divisor},"")', "explain-result")
         return result
@@ -364,7 +512,7 @@ def _explain_pool(sheet: SheetPlan, layer: LayerCells, c: Controls, on: str) -> 
     return result
 
 
-def _explain_dense(sheet: SheetPlan, layer: LayerCells, c: Controls, on: str) -> str:
+def _explain_dense(sheet: SheetPlan, layer: LayerCells, c: Controls, on: str, weights: WeightPicker) -> str:
     op: Dense = layer.op
     here, x = sheet.title, layer.x
     kernel = layer.params.arrays[0]
@@ -380,9 +528,10 @@ def _explain_dense(sheet: SheetPlan, layer: LayerCells, c: Controls, on: str) ->
         rect, = _pictures(sheet, 1, height, width, "inputs 1 to " + str(x.size) + ", row by row", WEIGHTS)
         where = [(rect, *divmod(i, width)) for i in range(x.size)]
     for i, (rect, r, col) in enumerate(where):
-        product = f"{x.flat_ref(i, here)}*{pick_weight(kernel, (i, None), c.channel, here, c.ruler)}"
+        product = f"{x.flat_ref(i, here)}*{weights(kernel, (i, None), c.channel)}"
         sheet.formula(rect.row + r, rect.col + col, f'IF({on},{product},"")', "explain")
-    # The same products in one column far to the right: MATCH needs a single row or column.
+    # The same products in one column far to the right: MATCH needs a single row or column. It is
+    # as long as the input, often longer than the pictures: the next part starts below its end.
     column, top = max(HELPER_COLUMN, op.kernel.shape[1] + 10), rects_top
     sheet.put(top - 1, column, "all products in the input's order (for LARGE and MATCH)", "label")
     for i, (rect, r, col) in enumerate(where):
@@ -394,15 +543,21 @@ def _explain_dense(sheet: SheetPlan, layer: LayerCells, c: Controls, on: str) ->
     bias = "0"
     if op.bias is not None:
         bias = _step(sheet, "+ bias (one number per unit)",
-                     f'IF({on},{pick_weight(layer.params.arrays[1], (None,), c.channel, here, c.ruler)},"")')
+                     f'IF({on},{weights(layer.params.arrays[1], (None,), c.channel)},"")')
     pre = _step(sheet, "→ before the activation", f'IF({on},{total}+{bias},"")')
     if op.activation == "softmax":
-        return _softmax_steps(sheet, layer, pre, c, on)
-    return _activation_steps(sheet, op.activation, pre, on)
+        result = _softmax_steps(sheet, layer, pre, on)
+    else:
+        result = _activation_steps(sheet, op.activation, pre, on)
+    sheet.next_row = max(sheet.next_row, products.bottom + 2)
+    return result
 
 
 def _contributions(sheet: SheetPlan, x: Flat, products: Rect, on: str) -> None:
     """The few products that push the unit up the most, and those that pull it down the most."""
+    if x.size == 1:         # LARGE and MATCH over one cell: IronCalc gives an error, and nothing to rank
+        sheet.line("one input: its product is the only contribution", "text")
+        return
     whole = products.ref(sheet.title, True)
     for title, function in (("largest contributions (push this unit up)", "LARGE"),
                             ("most negative contributions (pull it down)", "SMALL")):
@@ -424,7 +579,7 @@ def _position_text(x: Flat, i: str) -> str:
             f'&", col "&(MOD(INT({i}/{x.channels}),{width})+1)')
 
 
-def _softmax_steps(sheet: SheetPlan, layer: LayerCells, pre: str, c: Controls, on: str) -> str:
+def _softmax_steps(sheet: SheetPlan, layer: LayerCells, pre: str, on: str) -> str:
     """Softmax needs every unit: their values before it, computed here with one SUMPRODUCT each."""
     op: Dense = layer.op
     here, x = sheet.title, layer.x
@@ -449,30 +604,27 @@ def _softmax_steps(sheet: SheetPlan, layer: LayerCells, pre: str, c: Controls, o
                  f'IF({on},EXP({pre}-{largest})/SUM({exps_range}),"")', "explain-result")
 
 
-def _summary(sheet: SheetPlan, layers: list[LayerCells], c: Controls, results: dict, values: dict) -> None:
+def _summary(sheet: SheetPlan, c: Controls, table: LayerTable, count: int) -> None:
     """Right under the controls: the result, the cell on its own sheet, and whether they agree."""
-    here, top = sheet.title, CONTROL_TOP + 5
-    count = len(layers)
-    valid = f"AND({c.layer}>=1,{c.layer}<={count})"
-    result_arms = [results.get(l.index, '"—"') for l in layers]
-    value_arms = [f'IFERROR({values[l.index]},"")' for l in layers]
+    here, top = sheet.title, SUMMARY_TOP
+    valid = _valid_layer(c, count)
     sheet.put(top, 1, "Result, step by step (below)", "heading")
-    sheet.formula(top, 2, f'IF({valid},{choose(c.layer, result_arms)},"")', "explain-big")
+    sheet.formula(top, 2, f'IF({valid},{pick_line(table.results, c.layer, here)},"")', "explain-big")
     sheet.merges.append(sheet.rect(top, 2, 1, 2))
     sheet.names["ExplainResult"] = sheet.rect(top, 2, 1, 1)
     sheet.put(top + 1, 1, "The cell on its own sheet", "heading")
-    sheet.formula(top + 1, 2, f'IF({valid},{choose(c.layer, value_arms)},"")', "explain-big")
+    sheet.formula(top + 1, 2, f'IF({valid},{pick_line(table.values, c.layer, here)},"")', "explain-big")
     sheet.merges.append(sheet.rect(top + 1, 2, 1, 2))
     sheet.names["ExplainValue"] = sheet.rect(top + 1, 2, 1, 1)
     result, value = (sheet.rect(top + k, 2, 1, 1).ref(here, True) for k in (0, 1))
     sheet.put(top + 2, 1, "Same?", "heading")
     sheet.formula(top + 2, 2, f'IF(AND(ISNUMBER({result}),ISNUMBER({value})),'
-                  f'IF(ABS({result}-{value})<=1E-9*MAX(1,ABS({value})),"same","different"),'
+                  f'IF(ABS({result}-{value})<={SAME_TOLERANCE}*MAX(1,ABS({value})),"same","different"),'
                   f'IF({result}="—","this layer only copies or rescales: click the cell to read its formula",'
                   f'"the position is outside this layer: see the sizes above"))', "answer")
     same = sheet.rect(top + 2, 2, 1, 1)
+    sheet.names["ExplainSame"] = same
     sheet.rules.append((same, f'{same.ref(here, True)}="same"', "good"))
     sheet.rules.append((same, f'{same.ref(here, True)}="different"', "bad"))
     for row in (top, top + 1, top + 2):
         sheet.row_heights[row] = 22
-    sheet.wide_columns = dict(sheet.wide_columns)

@@ -59,9 +59,11 @@ WIDTHS = {1: 22, 2: 24, 3: 20, 4: 96, 5: 14, 6: 12, 7: 13}
 
 def emit_guide(sheet: SheetPlan, model_name: str, rows: list[list], source: str, sha256: str,
                skipped: list[tuple[str, str]], thing: str | None = "picture", learn: bool = False,
-               normalize: str = "", counts: list[tuple[str, int, int]] = ()) -> None:
+               normalize: str = "", counts: list[tuple[str, int, int]] = (), explain: bool = True,
+               notes: list[str] = ()) -> None:
     """`rows`: one per sheet of the network, in data-flow order, laid out as TABLE_HEADER.
-    `thing`: what the samples are in a word ("digit"), None when there are none to pick."""
+    `thing`: what the samples are in a word ("digit"), None when there are none to pick.
+    `explain`: whether the workbook has an Explain sheet; `notes`: lines to show (e.g. why not)."""
     sheet.gridlines = False
     sheet.line("excelnet: a neural network made of spreadsheet formulas", "title")
     sheet.line(f"This workbook is the trained model '{model_name}'. It looks at a picture and says which class "
@@ -71,7 +73,10 @@ def emit_guide(sheet: SheetPlan, model_name: str, rows: list[list], source: str,
     sheet.line("How to use it", "heading")
     steps = STEPS if thing else [NO_SAMPLES_STEP] + STEPS[1:]
     for step in steps:
-        sheet.line(step.format(thing=thing), "text")
+        if explain or "Explain" not in step:
+            sheet.line(step.format(thing=thing), "text")
+    for note in notes:
+        sheet.line(f"Note: {note}.", "note")
     sheet.next_row += 1
     if learn:
         sheet.line("How the network learns", "heading")

@@ -91,14 +91,24 @@ DEFAULT_CELL_BUDGET = 1_000_000   # cells of all kinds: about 0.8 GB to build, s
 
 
 def layer_cells(op) -> int:
-    """About how many cells (formulas and numbers) an op's sheets hold, from its shapes:
-    its output, once more when the activation gets its own cells, its weights, and for a
-    convolution the copy of its input. Never much below the truth."""
+    """About how many cells (formulas, numbers and labels) an op's sheets hold, from its shapes:
+    its output, once more when the activation gets its own cells, its weights once, a few labels
+    per channel or unit, and for a convolution the copy of its input. Within about 10% of the
+    built sheets (tests/test_summary.py)."""
     from ..ops.convolution import Conv2D
+    from ..ops.core import Dense
 
-    cells = 2 * math.prod(op.output_shape) + 2 * op.parameter_count() + 16
-    if isinstance(op, Conv2D):
-        cells += conv_copy_cells(op)
+    shape = op.output_shape
+    activation = getattr(op, "activation", None)
+    separate = getattr(activation, "uses_input", 1) > 1
+    cells = math.prod(shape) * (2 if separate else 1) + op.parameter_count() + 16
+    channels = shape[-1] if len(shape) == 3 else 1
+    if isinstance(op, Conv2D):          # per filter: its picture's labels, bias, switch, one label per input
+        cells += conv_copy_cells(op) + channels * (op.input_shape[-1] + 5)
+    elif isinstance(op, Dense):         # per unit: a label and its bias; softmax's parts
+        cells += 2 * shape[0] + (2 * shape[0] + 2 if getattr(op, "activation", None) == "softmax" else 0)
+    else:
+        cells += channels
     return cells
 
 
@@ -113,9 +123,33 @@ def conv_copy_cells(op) -> int:
     return op.output_shape[0] * c * kh * (w + left + right)
 
 
+def input_cells(shape: tuple[int, ...]) -> int:
+    """The Input sheet: the network's input, and for a one-channel picture its canvas and strokes."""
+    picture = shape[0] * shape[1] if len(shape) == 2 or (len(shape) == 3 and shape[2] == 1) else 0
+    return math.prod(shape) + 2 * picture + 100
+
+
+def explain_cells(op) -> int:
+    """The Explain sheet's part for an op (workbook/explain.py): pictures of its window, filter and
+    products, a dense layer's products twice."""
+    from ..ops.convolution import Conv2D
+    from ..ops.core import Dense
+    from ..ops.pooling import Pool2D
+
+    if isinstance(op, Conv2D):
+        return 3 * math.prod(op.kernel.shape[:3]) + 2 * op.input_shape[-1] + 30
+    if isinstance(op, Pool2D):
+        return 2 * math.prod(op.pool) + 20
+    if isinstance(op, Dense):
+        return 2 * math.prod(op.input_shape) + 4 * op.output_shape[0] + 40
+    return 4
+
+
 def estimated_cells(network) -> int:
-    """Cells of the whole workbook: the Input sheet (canvas, sample, network input) and every layer."""
-    return 3 * math.prod(network.input_shape) + sum(layer_cells(op) for op in network.ops)
+    """Cells of the whole workbook: the Input sheet (canvas, sample, network input), every layer,
+    the Explain sheet and the Guide."""
+    return (input_cells(network.input_shape) + sum(layer_cells(op) for op in network.ops)
+            + sum(explain_cells(op) for op in network.ops) + 200)
 
 
 def check_budget(network, budget: int) -> None:
