@@ -10,7 +10,6 @@ from __future__ import annotations
 import math
 import re
 from itertools import repeat
-from operator import itemgetter
 
 import numpy as np
 
@@ -217,8 +216,7 @@ def check_limits(sheets: list[SheetPlan]) -> None:
     problems = []
     for sheet in sheets:
         who = _who(sheet)
-        rows = max(sheet.cells, default=(0, 0))[0]
-        cols = max(map(itemgetter(1), sheet.cells), default=0)
+        rows, cols = sheet.extent()
         if rows > MAX_ROWS:
             problems.append(_over(who, rows, MAX_ROWS, "rows"))
         if cols > MAX_COLS:
