@@ -26,27 +26,47 @@ def wide_dense(path, seed: int = 0):
     return g.save(path)
 
 
+def many_channels(path, seed: int = 1):
+    """Conv 40 maps → Conv 2 maps of 11 × 11: each filter of the second is 40 pictures of
+    11 × 11, one block of 4,840 numbers."""
+    from onnx_models import Graph
+
+    g = Graph([1, 1, 14, 14], seed=seed, opset=13)
+    g.node("Conv", g.random(40, 1, 3, 3), g.random(40), kernel_shape=[3, 3])
+    g.node("Relu")
+    g.node("Conv", g.random(2, 40, 11, 11), g.random(2), kernel_shape=[11, 11])
+    g.node("Relu")
+    g.node("Flatten", axis=1)
+    g.node("Gemm", g.random(4, 8), g.random(4), transB=1)
+    g.node("Softmax", axis=1)
+    return g.save(path)
+
+
 def parts(path) -> dict[str, bytes]:
     with zipfile.ZipFile(path) as archive:
         return {name: archive.read(name) for name in archive.namelist() if name != "docProps/core.xml"}
 
 
-def test_value_blocks_write_the_workbook_that_cells_write(tmp_path, monkeypatch):
+@pytest.mark.parametrize("make, arrays, learn", [(wide_dense, 4, False), (many_channels, 2, False),
+                                                 (many_channels, 2, True)],
+                         ids=["dense", "conv", "conv --learn"])
+def test_value_blocks_write_the_workbook_that_cells_write(tmp_path, monkeypatch, make, arrays, learn):
     """Byte for byte (cached values included), and verify's weights read the same numbers."""
     from excelnet.convert import build, plan_for
     from excelnet.ops import cells
     from excelnet.summary import summarize_plan
 
-    model = wide_dense(tmp_path / "wide.onnx")
-    blocks = build(model, tmp_path / "blocks.xlsx")
-    assert sum(len(s.values) for s in blocks.plan.sheets) == 4          # one array per unit
+    model = make(tmp_path / "model.onnx")
+    blocks = build(model, tmp_path / "blocks.xlsx", learn=learn)
+    assert sum(len(s.values) for s in blocks.plan.sheets) == arrays        # one array per unit or filter
     monkeypatch.setattr(cells, "VALUE_BLOCK_SIZE", 10 ** 9)
-    plain = build(model, tmp_path / "cells.xlsx")
+    plain = build(model, tmp_path / "cells.xlsx", learn=learn)
     assert sum(len(s.values) for s in plain.plan.sheets) == 0
     assert parts(blocks.path) == parts(plain.path)
-    assert summarize_plan(blocks.plan).total == summarize_plan(plain.plan).total
+    if not learn:                       # summary plans the workbook without the learning sheets
+        assert summarize_plan(blocks.plan).total == summarize_plan(plain.plan).total
     monkeypatch.undo()
-    planned = plan_for(model)[0]
+    planned = plan_for(model, learn=learn)[0]
     by_title = {s.title: s for s in planned.sheets}
     plain_cells = {s.title: s.cells for s in plain.plan.sheets}
     for params in planned.params.values():
