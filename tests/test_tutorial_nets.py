@@ -206,3 +206,16 @@ def test_module_path_is_read_as_data(tmp_path):
     for hostile in ["__import__('os').system('true')", "['', 1, 'x']", "[" * 5000, "{'a': 1}", "", "['']"]:
         assert layer_name(node(hostile)) == "node_conv2d", hostile
     assert layer_name(node("['', 'bad\\x1b[2J', 'conv2d']")) == "bad\\x1b[2J"      # escaped, as every name
+
+
+def test_tutorial_copies_have_the_published_sizes():
+    """examples/tutorial_models.py's Keras copies have the parameter counts their tutorials print
+    (keras.io 'Simple MNIST convnet': 34,826; TensorFlow's CIFAR-10 CNN: 122,570; LeNet-5: 61,706)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("tutorial_models", Path(__file__).parent.parent / "examples"
+                                                  / "tutorial_models.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    sizes = {name: make().count_params() for name, make in module.keras_models().items()}
+    assert sizes == {"keras_mnist_convnet": 34_826, "tf_cifar10_cnn": 122_570, "lenet5": 61_706}
