@@ -34,6 +34,7 @@ BENCHMARKS = [
     ("fidelity", "Fidelity: 10,000 MNIST test digits in LibreOffice vs Keras", []),
     ("learn", "The learning workbook (excelnet build --learn)", []),
     ("onnx_lenet", "LeNet-5 from ONNX beside the same network from Keras", ["--repeat", "5"]),
+    ("real_models", "The tutorial networks (issue 18): build, LibreOffice, verify", []),
 ]
 
 INTRO = """# Benchmark results

@@ -8,6 +8,7 @@ sheets openpyxl wrote. writer.py decides which cells go this way."""
 
 from __future__ import annotations
 
+import copy
 import re
 import zipfile
 from operator import itemgetter
@@ -42,6 +43,18 @@ class BulkCells:
         letters = _letters(cols)
         self._add(rows, cols, [f'<c r="{letters[c]}{r}" s="{s}"><v>{v!r}</v></c>'
                                for r, c, v, s in zip(rows, cols, values, styles)])
+
+    def value_block(self, row: int, col: int, numbers: np.ndarray, style: int) -> None:
+        """A block of plain numbers (SheetPlan.values), one entry per row of it: the XML of the
+        row's cells in one string, made by one str.format of a template per row (10^6 weights)."""
+        height, width = numbers.shape
+        letters = _letters([col + width - 1])
+        template = "".join(f'<c r="{letters[c]}{{0}}" s="{style}"><v>{{{k}}}</v></c>'
+                           for k, c in enumerate(range(col, col + width), start=1))
+        texts = list(map(repr, numbers.reshape(-1).tolist()))     # exact, as numbers() writes them
+        rows = list(range(row, row + height))
+        self._add(rows, [col] * height, [template.format(r, *texts[k * width:(k + 1) * width])
+                                         for k, r in enumerate(rows)])
 
     def formulas(self, rows: list[int], cols: list[int], expressions: list[str], styles: list[int],
                  values: list | None = None) -> None:
@@ -145,6 +158,12 @@ def _columns(widths: dict[int, float]) -> str:
 
 def merge_sheet(xml: bytes, bulk: BulkCells, dimension: str) -> bytes:
     """The sheet XML with the bulk cells added to openpyxl's rows, in column order."""
+    return b"".join(merged_pieces(xml, bulk, dimension))
+
+
+def merged_pieces(xml: bytes, bulk: BulkCells, dimension: str):
+    """merge_sheet() in pieces, a few hundred rows each, to be written as they come: a sheet of
+    10^6 weights is 60 MB of XML, and joining, encoding and splicing it made three more copies."""
     match = SHEET_DATA.search(xml)
     written: dict[int, tuple[str, list[tuple[int, str]]]] = {}
     for row in ROW.finditer((match.group(1) or b"").decode()):
@@ -156,7 +175,9 @@ def merge_sheet(xml: bytes, bulk: BulkCells, dimension: str) -> bytes:
     cells = [bulk.xml[i] for i in order.tolist()]
     starts = np.flatnonzero(np.diff(rows, prepend=-1)).tolist()
     spans = dict(zip(rows[starts].tolist(), zip(starts, starts[1:] + [len(rows)])))
-    parts = ["<sheetData>"]
+    head = DIMENSION.sub(f'<dimension ref="{dimension}"/>'.encode(), xml[:match.start()], count=1)
+    yield head + (_columns(bulk.widths) + "<sheetData>").encode()
+    parts = []
     for number in sorted(set(written) | set(spans)):
         attributes, own = written.get(number, ("", []))
         start, end = spans.get(number, (0, 0))
@@ -166,9 +187,12 @@ def merge_sheet(xml: bytes, bulk: BulkCells, dimension: str) -> bytes:
         else:
             body = "".join(cells[start:end])
         parts.append(f'<row r="{number}"{attributes}>{body}</row>')
+        if len(parts) == 256:
+            yield "".join(parts).encode()
+            parts = []
     parts.append("</sheetData>")
-    xml = xml[:match.start()] + (_columns(bulk.widths) + "".join(parts)).encode() + xml[match.end():]
-    return DIMENSION.sub(f'<dimension ref="{dimension}"/>'.encode(), xml, count=1)
+    yield "".join(parts).encode()
+    yield xml[match.end():]
 
 
 def patch_workbook(saved, path: str | Path, sheets: dict[str, tuple[BulkCells, str]],
@@ -195,8 +219,17 @@ def patch_workbook(saved, path: str | Path, sheets: dict[str, tuple[BulkCells, s
 
 def _write_part(target: zipfile.ZipFile, info: zipfile.ZipInfo, data: bytes,
                 sheets: dict[str, tuple[BulkCells, str]]) -> None:
-    if info.filename in sheets:
-        bulk, dimension = sheets[info.filename]
-        data = merge_sheet(data, bulk, dimension)
     # level 1: a quarter of the time of the default level 6 for a 15% larger file
-    target.writestr(info, data, compress_type=zipfile.ZIP_DEFLATED, compresslevel=1)
+    if info.filename not in sheets:
+        target.writestr(info, data, compress_type=zipfile.ZIP_DEFLATED, compresslevel=1)
+        return
+    bulk, dimension = sheets[info.filename]
+    info = copy.copy(info)
+    info.compress_type = zipfile.ZIP_DEFLATED
+    for name in ("compress_level", "_compresslevel"):   # what writestr(compresslevel=1) sets: its
+        if hasattr(info, name):                        # public name from Python 3.13, before that private
+            setattr(info, name, 1)
+            break
+    with target.open(info, "w") as stream:
+        for piece in merged_pieces(data, bulk, dimension):
+            stream.write(piece)

@@ -91,6 +91,29 @@ class KnownBlock:
 class CellWrittenTwice(RuntimeError):
     """An emitter wrote a cell that already held something: two parts of a sheet overlap, and the
     later one would silently overwrite the earlier (a bug in excelnet, not in the model)."""
+@dataclass(frozen=True)
+class ValueBlock:
+    """A large block of plain numbers (a big layer's weights), kept as one array instead of a
+    cell each: pytorch/examples' MNIST Net has 1.18 M weights in fc1, which as cells took most of
+    its build's time and memory. `style`: the look of its cells where no block role gives one."""
+
+    row: int
+    col: int
+    numbers: np.ndarray          # float64, (rows, cols)
+    style: str
+
+    @property
+    def bottom(self) -> int:
+        return self.row + self.numbers.shape[0] - 1
+
+    @property
+    def right(self) -> int:
+        return self.col + self.numbers.shape[1] - 1
+
+    def positions(self) -> tuple[np.ndarray, np.ndarray]:
+        """Rows and columns of its cells, row by row."""
+        rows, cols = np.indices(self.numbers.shape)
+        return (rows + self.row).reshape(-1), (cols + self.col).reshape(-1)
 
 
 @dataclass
@@ -117,6 +140,7 @@ class SheetPlan:
     gridlines: bool = True
     layer: tuple[str, str] | None = None          # (name, class) of the layer whose sheet this is
     known: list[KnownBlock] = field(default_factory=list)       # formula blocks with known references
+    values: list[ValueBlock] = field(default_factory=list)      # large blocks of numbers, not in `cells`
 
     def put(self, row: int, col: int, value: Any, style: str | None = None) -> None:
         if (row, col) in self.cells:
@@ -192,6 +216,25 @@ class SheetPlan:
 
     def rect(self, row: int, col: int, rows: int, cols: int) -> Rect:
         return Rect(self.title, row, col, rows, cols)
+
+    def extent(self) -> tuple[int, int]:
+        """The last row and the last column that hold a cell (0, 0 for an empty sheet)."""
+        rows = [r for r, _ in self.cells] + [b.bottom for b in self.values]
+        cols = [c for _, c in self.cells] + [b.right for b in self.values]
+        return max(rows, default=0), max(cols, default=0)
+
+    def number_at(self, positions: list[tuple[int, int]]) -> np.ndarray:
+        """The number in each cell (row, col), from `cells` or a value block."""
+        found = np.full(len(positions), np.nan)
+        if self.values and positions:
+            at = np.array(positions, np.int64).reshape(-1, 2)
+            for block in self.values:
+                inside = (at[:, 0] >= block.row) & (at[:, 0] <= block.bottom) & \
+                    (at[:, 1] >= block.col) & (at[:, 1] <= block.right)
+                found[inside] = block.numbers[at[inside, 0] - block.row, at[inside, 1] - block.col]
+        missing = np.flatnonzero(np.isnan(found)).tolist()
+        found[missing] = [float(self.cells[positions[k]]) for k in missing]
+        return found
 
     def formula_count(self) -> int:
         return list(map(type, self.cells.values())).count(Formula)

@@ -166,6 +166,9 @@ def count_cells(sheet: SheetPlan) -> Counts:
             counts.numbers += 1
             if position in weight_cells:
                 counts.weights += 1
+    for block in sheet.values:           # large blocks of weights (ops/cells.write_values)
+        counts.numbers += block.numbers.size
+        counts.weights += block.numbers.size
     return counts
 
 

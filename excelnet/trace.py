@@ -140,10 +140,11 @@ class Tracer:
         """Per sheet: rows, cols and model values of every weight and filter switch."""
         found: dict[str, dict[tuple[int, int], float]] = {}
         cells = {sheet.title: sheet.cells for sheet in self.plan.sheets}
+        sheets = {sheet.title: sheet for sheet in self.plan.sheets}
         for params in self.plan.params.values():
             for array in params.arrays:
                 positions = array.positions()
-                values = map(float, map(cells[array.sheet].__getitem__, positions))
+                values = sheets[array.sheet].number_at(positions).tolist()
                 found.setdefault(array.sheet, {}).update(zip(positions, values))
             for rect in params.switches:
                 position = (rect.row, rect.col)

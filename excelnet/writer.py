@@ -251,6 +251,10 @@ def _write_sheet(workbook: Workbook, plan: SheetPlan, looks: _Looks) -> tuple:
     bulk = BulkCells()
     if cells.number_rows:
         bulk.numbers(cells.number_rows, cells.number_cols, cells.numbers, number_styles)
+    for block in plan.values:
+        look = cells.look(block.row, block.col) or block.style
+        looks.record(look)
+        bulk.value_block(block.row, block.col, block.numbers, looks.style_id(look))
     formulas = bulk.prepare_formulas(cells.formula_rows, cells.formula_cols, cells.expressions, formula_styles) \
         if cells.formula_rows else None
     cell = ws.cell
@@ -354,8 +358,10 @@ class _SheetCells:
         self.others = [(int(r), int(c), values[at]) for at, (r, c) in zip(self.others_at, keys[other].tolist())]
         self.count = len(plan.cells)
         rows, cols = keys[:, 0], keys[:, 1]
-        self.extent = (int(rows.min()), int(cols.min()), int(rows.max()), int(cols.max())) if len(rows) \
-            else (1, 1, 1, 1)
+        corners = [(int(rows.min()), int(cols.min()), int(rows.max()), int(cols.max()))] if len(rows) else []
+        corners += [(b.row, b.col, b.bottom, b.right) for b in plan.values]
+        self.extent = (min(c[0] for c in corners), min(c[1] for c in corners), max(c[2] for c in corners),
+                       max(c[3] for c in corners)) if corners else (1, 1, 1, 1)
         self.names = [None] + GRID_LOOK_NAMES
         index = {name: k for k, name in enumerate(self.names)}
         self.grid = np.zeros((max([self.extent[2]] + [rect.bottom for rect, _ in plan.blocks]) + 1,
@@ -369,6 +375,8 @@ class _SheetCells:
                 self.grid[row, col] = 0
         self.filled = np.zeros(self.grid.shape, bool)
         self.filled[rows, cols] = True
+        for block in plan.values:
+            self.filled[block.row:block.bottom + 1, block.col:block.right + 1] = True
 
     def look(self, row: int, col: int) -> str | None:
         """The look of a cell from the blocks it lies in, or None."""

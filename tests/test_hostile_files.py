@@ -233,11 +233,11 @@ def test_a_huge_declared_input_is_refused_at_once(tmp_path):
     model.save(tmp_path / "wide.keras")
     assert (tmp_path / "wide.keras").stat().st_size < 50_000
     started = time.perf_counter()
-    text = _refused_build(tmp_path / "wide.keras", tmp_path, "about", "budget of 1,000,000",
+    text = _refused_build(tmp_path / "wide.keras", tmp_path, "about", "budget of 3,000,000",
                           "'wide' (Conv2D)", "--max-cells")
     assert time.perf_counter() - started < 10, text
     summary = CliRunner().invoke(main, ["summary", "-m", str(tmp_path / "wide.keras")])
-    _refused(summary, "budget of 1,000,000")
+    _refused(summary, "budget of 3,000,000")
 
 
 def test_max_cells_sets_the_budget(base, tmp_path):

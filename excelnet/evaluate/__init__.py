@@ -59,12 +59,14 @@ class Evaluator:
                 known_groups += [g for _, group in blocks for g in [without_typed(group, typed)] if g is not None]
             formulas[plan.title] = SheetFormulas(keys[formula, 0], keys[formula, 1],
                                                  [v.expression for v in compress(values, formula)])
-            self._numbers[plan.title] = (keys[kinds.number, 0], keys[kinds.number, 1],
-                                         np.array(list(compress(values, kinds.number)), np.float64))
+            numbers = [(keys[kinds.number, 0], keys[kinds.number, 1],
+                        np.array(list(compress(values, kinds.number)), np.float64))]
+            numbers += [block.positions() + (block.numbers.reshape(-1),) for block in plan.values]
+            self._numbers[plan.title] = tuple(np.concatenate(part) for part in zip(*numbers))
             other = ~(kinds.formula | kinds.number)
             self._others[plan.title] = [(r, c, v.value if isinstance(v, Text) else v) for (r, c), v in
                                         zip(keys[other].tolist(), compress(values, other))]
-            extent[plan.title] = keys.max(axis=0).tolist() if len(keys) else [0, 0]
+            extent[plan.title] = list(plan.extent())
         self.groups = make_groups(formulas) + merged(known_groups)
         _check_functions(self.groups)
         for group in self.groups:        # a reference may reach past a sheet's last cell (a blank canvas)
@@ -75,7 +77,7 @@ class Evaluator:
         self.grids = {name: Grid(*size) for name, size in extent.items()}
         self._write_constants()
         self._undo: list[tuple[str, int, int, tuple]] = []    # what run() typed over, to put back
-        self.order = schedule(self.groups, self.grids)
+        self.order = [part for group in schedule(self.groups, self.grids) for part in in_parts(group)]
 
     def _write_constants(self) -> None:
         for sheet, (rows, cols, values) in self._numbers.items():
@@ -153,6 +155,23 @@ class Evaluator:
         for i in np.flatnonzero(grid.kind[rows, cols] != NUMBER).tolist():
             out[i] = python_value(grid.obj[rows[i], cols[i]])
         return out
+
+
+CELLS_READ_AT_ONCE = 1 << 21     # numbers one part of a group reads per reference
+
+
+def in_parts(group):
+    """A group whose references read more than CELLS_READ_AT_ONCE cells, in parts that each read
+    at most that many (its members do not read each other): the windows of a convolution with
+    64 channels (10^7 numbers, and their index arrays) held at once were most of a build's memory."""
+    reads = max([slot.height * slot.width for slot in group.slots], default=1)
+    members = len(group.rows)
+    parts = min(members, -(-members * reads // CELLS_READ_AT_ONCE))
+    if parts <= 1:
+        return [group]
+    bounds = np.linspace(0, members, parts + 1).astype(np.int64)
+    index = np.arange(members)
+    return [group.subset((index >= start) & (index < end)) for start, end in zip(bounds[:-1], bounds[1:])]
 
 
 def _check_functions(groups) -> None:

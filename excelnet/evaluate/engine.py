@@ -57,23 +57,34 @@ class Slot:
     width: int
 
     _at: tuple | None = field(default=None, init=False, repr=False, compare=False)
+    _same: bool | None = field(default=None, init=False, repr=False, compare=False)
 
     def same_for_all(self) -> bool:
         return bool((self.rows == self.rows[0]).all() and (self.cols == self.cols[0]).all())
 
     def take(self, grid_array: np.ndarray) -> np.ndarray:
         """(members, height, width) of a grid's cells."""
-        if self._at is None:     # worked out once: each run takes numbers, kinds (and values) of every slot
-            if self.same_for_all():
-                self._at = (int(self.rows[0]), int(self.cols[0]))
-            else:
-                self._at = (self.rows[:, None, None] + np.arange(self.height)[None, :, None],
-                            self.cols[:, None, None] + np.arange(self.width)[None, None, :])
-        r, c = self._at
-        if isinstance(r, int):
+        if self.same_for_all_cached():
+            r, c = int(self.rows[0]), int(self.cols[0])
             block = grid_array[r:r + self.height, c:c + self.width]
             return np.broadcast_to(block, (len(self.rows),) + block.shape)
-        return grid_array[r, c]
+        grid_rows, grid_cols = grid_array.shape
+        if self._at is None or self._at[0] != grid_cols:
+            # worked out once: each run takes numbers, kinds (and values) of every slot. One flat
+            # index per cell read, int32 where the grid allows: a convolution's windows read
+            # 10^7 cells, and two int64 indices of each were most of the evaluator's memory.
+            if len(self.rows) and (self.rows.max() + self.height > grid_rows or self.cols.max() + self.width > grid_cols):
+                raise IndexError("a reference reaches past the end of its sheet's grid")
+            kind = np.int32 if grid_array.size < 2 ** 31 else np.int64
+            rows = (self.rows.astype(kind)[:, None, None] + np.arange(self.height, dtype=kind)[None, :, None]) * grid_cols
+            self._at = (grid_cols, rows + (self.cols.astype(kind)[:, None, None] +
+                                           np.arange(self.width, dtype=kind)[None, None, :]))
+        return grid_array.reshape(-1)[self._at[1]]
+
+    def same_for_all_cached(self) -> bool:
+        if self._same is None:
+            self._same = self.same_for_all()
+        return self._same
 
     def subset(self, mask: np.ndarray) -> "Slot":
         return Slot(self.sheet, self.rows[mask], self.cols[mask], self.height, self.width)
@@ -256,7 +267,12 @@ def evaluate_group(group: Group, grids: dict[str, Grid]) -> np.ndarray:
             return constant(node.value, n)
         return constant(XLError(node.value), n)
 
-    return scalar(walk(group.tree), n)
+    try:
+        return scalar(walk(group.tree), n)
+    finally:
+        # walk() refers to itself, a cycle that holds `areas` until the garbage collector runs,
+        # and build pauses it: a convolution's windows (10^7 numbers) would stay until the end.
+        areas.clear()
 
 
 def _objects(kind: np.ndarray, num: np.ndarray, obj: np.ndarray) -> np.ndarray:

@@ -125,9 +125,10 @@ def sumproduct(n, *areas):
     areas = [a if isinstance(a, Area) else _as_area(a, n) for a in areas]
     if len({a.shape for a in areas}) != 1:
         return constant(VALUE, n)
-    product = np.ones(areas[0].num.shape)
-    for a in areas:          # text, blanks and logicals count as 0
-        product = product * (a.num if a.kind is None else np.where(a.kind == NUMBER, a.num, 0.0))
+    factors = (a.num if a.kind is None else np.where(a.kind == NUMBER, a.num, 0.0) for a in areas)
+    product = next(factors) * 1.0        # text, blanks and logicals count as 0; a copy, multiplied in place:
+    for factor in factors:              # a convolution's windows are 10^7 numbers
+        product *= factor
     return pack(product.sum(axis=(1, 2)), first(*(a.first_error() for a in areas)))
 
 

@@ -7,7 +7,7 @@ from typing import Callable
 import numpy as np
 
 from ..layout import Cells, Flat, Planar, Rect, arrange, flat_width
-from ..sheet import ACTIVATIONS, WEIGHTS, Each, SheetPlan, mark
+from ..sheet import ACTIVATIONS, WEIGHTS, Each, SheetPlan, ValueBlock, mark
 from ..templates import formula_templates
 
 
@@ -74,14 +74,22 @@ def copy_cells(sheet: SheetPlan, targets: list[tuple[int, int]], sources: list[R
                           {"x": Each(sources, absolute)})
 
 
+VALUE_BLOCK_SIZE = 4096    # numbers from which a block is kept as one array (SheetPlan.values)
+
+
 def write_values(sheet: SheetPlan, rect: Rect, values: np.ndarray, role: str = WEIGHTS) -> Rect:
-    """Numbers (weights) into a block, row by row; float32 weights are stored exactly."""
-    values = np.asarray(values, dtype=np.float64).reshape(rect.rows, rect.cols).tolist()
-    cells, styles = sheet.cells, sheet.styles       # put() without its text check: 54,000 numbers
-    for r, row in enumerate(values, start=rect.row):
-        for c, value in enumerate(row, start=rect.col):
-            cells[(r, c)] = value
-            styles[(r, c)] = "weight"
+    """Numbers (weights) into a block, row by row; float32 weights are stored exactly. A large
+    block stays one array (a ValueBlock), which the writer and the evaluator take as a whole."""
+    if rect.rows * rect.cols >= VALUE_BLOCK_SIZE:
+        numbers = np.array(values, dtype=np.float64).reshape(rect.rows, rect.cols)
+        sheet.values.append(ValueBlock(rect.row, rect.col, numbers, "weight"))
+        return sheet.block(rect, role)
+    values = np.asarray(values, dtype=np.float64).reshape(-1).tolist()
+    rows = range(rect.row, rect.row + rect.rows)
+    cols = range(rect.col, rect.col + rect.cols)
+    keys = [(r, c) for r in rows for c in cols]     # put() without its text check: 10^6 numbers
+    sheet.cells.update(zip(keys, values))
+    sheet.styles.update(dict.fromkeys(keys, "weight"))
     return sheet.block(rect, role)
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import UnsupportedModelError
+from ..text import safe_name
 from .onnx_graph import DEFAULT_DOMAINS, Graph, node_label, parse_model, read_graph
 from .onnx_ops import DATA, DATA_OUTPUT, OPS, WHY_NOT, NodeProblem, attributes, supported_ops
 from .spec import LayerSpec, ModelSpec
@@ -163,12 +164,40 @@ class Walk:
 
 
 def layer_name(node) -> str:
-    """PyTorch's '/conv1/Conv' reads better as 'conv1'."""
+    """The name the user wrote: PyTorch's '/conv1/Conv' reads better as 'conv1', and the dynamo
+    exporter's 'node_conv2d' is the module 'conv1' that its metadata records."""
+    module = torch_module_path(node)
+    if module:
+        return module
     name = (node.name or node.output[0]).strip("/")
     suffix = "/" + node.op_type
     if name.endswith(suffix) and len(name) > len(suffix):
         name = name[: -len(suffix)]
     return name or node.op_type
+
+
+NAME_SCOPES = "pkg.torch.onnx.name_scopes"    # the dynamo exporter's module path of a node
+LONGEST_SCOPES = 4096                          # characters: a path of modules, not a payload
+
+
+def torch_module_path(node) -> str:
+    """'conv1' (or 'features.0') from the dynamo exporter's name scopes, e.g. "['', 'conv1',
+    'conv2d']": the modules between the model ('') and the node's own function ('conv2d'); a
+    function called in the model's own forward (['', 'relu_1']) keeps its name. '' when the node
+    has none. The text is data from the file: read as a Python literal, never run."""
+    import ast
+
+    text = next((p.value for p in node.metadata_props if p.key == NAME_SCOPES), "")
+    if not text or len(text) > LONGEST_SCOPES:
+        return ""
+    try:
+        scopes = ast.literal_eval(text)
+    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+        return ""
+    if not isinstance(scopes, list) or not scopes or not all(isinstance(s, str) for s in scopes):
+        return ""
+    modules = [s for s in scopes[1:-1] if s] if len(scopes) > 2 else []
+    return safe_name(".".join(modules) or scopes[-1].strip())
 
 
 def read_onnx(path: Path, data: bytes) -> ModelSpec:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import math
 import re
 from itertools import repeat
-from operator import itemgetter
 
 import numpy as np
 
@@ -25,14 +24,17 @@ ARRANGE_WIDTH = 120            # columns that grids wrap at (layout.arrange)
 
 
 
-def _fail(problems: list[str]) -> None:
+def _fail(problems: list[str], advice: str = "") -> None:
     if problems:
         raise SpreadsheetLimitError("The workbook would not fit in a spreadsheet (nothing was written):\n" +
-                                    "\n".join(f"  - {p}" for p in problems))
+                                    "\n".join(f"  - {p}" for p in problems) + (f"\n{advice}" if advice else ""))
 
 
 def _over(what: str, need: int, limit: int, unit: str) -> str:
     return f"{what} needs {need:,} {unit}, {need - limit:,} more than Excel's {limit:,}"
+
+
+SMALLER = "make that layer smaller (fewer channels or units, or a smaller input)"
 
 
 # --- Before planning: estimates from the shapes -------------------------------------------------
@@ -87,7 +89,9 @@ def layer_needs(op, input_block: tuple[int, int, int]) -> tuple[dict[str, tuple[
     return needs, block
 
 
-DEFAULT_CELL_BUDGET = 1_000_000   # cells of all kinds: about 0.8 GB to build, seconds per recalculation
+# Cells of all kinds. It admits pytorch/examples' MNIST Net (1.42 M cells, most of them fc1's
+# 1.18 M weights, which are plain numbers), the first PyTorch CNN most people train.
+DEFAULT_CELL_BUDGET = 3_000_000
 
 
 def layer_cells(op) -> int:
@@ -159,11 +163,17 @@ def check_budget(network, budget: int) -> None:
     if cells > budget:
         biggest = max(network.ops, key=layer_cells, default=None)
         where = f"; the largest layer is '{biggest.name}' ({biggest.title}) with about " \
-                f"{layer_cells(biggest):,}" if biggest is not None else ""
+                f"{layer_cells(biggest):,} cells" if biggest is not None else ""
         raise SpreadsheetLimitError(
-            f"The workbook would have about {cells:,} cells, more than the budget of {budget:,}{where} "
-            "(nothing was written). Each million cells takes about 0.8 GB to build and makes every "
-            "recalculation slow; raise the budget with --max-cells if that is what you want.")
+            f"The workbook would have about {cells:,} cells, more than the budget of {budget:,} cells "
+            f"(--max-cells){where} (nothing was written). To build it anyway, raise the budget, e.g. "
+            f"--max-cells {_rounded_up(cells)}; or {SMALLER}. A million formula cells take about 0.8 GB "
+            "to build (a million weights about 0.2 GB) and make every recalculation slower.")
+
+
+def _rounded_up(cells: int) -> int:
+    """A budget to suggest: the estimate rounded up to the next 100,000."""
+    return -(-cells // 100_000) * 100_000
 
 
 def check_network(network, budget: int = DEFAULT_CELL_BUDGET) -> None:
@@ -186,7 +196,7 @@ def check_network(network, budget: int = DEFAULT_CELL_BUDGET) -> None:
             if cols > MAX_COLS:
                 problems.append(_over(what, cols, MAX_COLS, "columns"))
         block = out_block
-    _fail(problems)
+    _fail(problems, f"To build it, {SMALLER}: a spreadsheet cannot hold more rows or columns.")
     check_budget(network, budget)
 
 
@@ -240,8 +250,7 @@ def check_limits(sheets: list[SheetPlan]) -> None:
     problems = []
     for sheet in sheets:
         who = _who(sheet)
-        rows = max(sheet.cells, default=(0, 0))[0]
-        cols = max(map(itemgetter(1), sheet.cells), default=0)
+        rows, cols = sheet.extent()
         if rows > MAX_ROWS:
             problems.append(_over(who, rows, MAX_ROWS, "rows"))
         if cols > MAX_COLS:
