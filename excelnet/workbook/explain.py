@@ -74,8 +74,16 @@ def pick(areas: list[Rect], k: str, dr: str, dc: str, here: str) -> str:
     CHOOSE(k, INDEX(area1, dr + 1, dc + 1), INDEX(area2, ...), ...), which every spreadsheet (and
     excelnet's own evaluator) reads the same way; CHOOSE only computes the chosen one."""
     if len(areas) == 1:
-        return f"INDEX({areas[0].ref(here, True)},{dr}+1,{dc}+1)"
-    return choose(k, [f"INDEX({a.ref(here, True)},{dr}+1,{dc}+1)" for a in areas])
+        return index(areas[0], here, f"{dr}+1", f"{dc}+1")
+    return choose(k, [index(a, here, f"{dr}+1", f"{dc}+1") for a in areas])
+
+
+def index(area: Rect, here: str, *at: str) -> str:
+    """INDEX(area, at...), or the plain reference for an area of one cell: IronCalc answers
+    INDEX(<one cell>, 1, 1) with #VALUE! and Gnumeric with #REF!."""
+    if area.rows == 1 and area.cols == 1:
+        return area.ref(here, True)
+    return f"INDEX({area.ref(here, True)},{','.join(at)})"
 
 
 CHOOSE_LIMIT = 29     # LibreOffice 7 reads CHOOSE with at most 30 arguments
@@ -104,11 +112,11 @@ def pick_weight(cells: WeightCells, fixed: tuple, k: str, here: str, ruler: Rule
         step = cells.even_step(numbers, down=True)
         if step:         # one column through every unit's block: INDEX(column, (k-1)*step+1)
             column = Rect(areas[0].sheet, top, left, (len(areas) - 1) * step + 1, 1)
-            return f"INDEX({column.ref(here, True)},({k}-1)*{step}+1)"
+            return index(column, here, f"({k}-1)*{step}+1")
         step = cells.even_step(numbers, down=False)
         if step:         # one row through every unit's block: INDEX(row, 1, (k-1)*step+1)
             row = Rect(areas[0].sheet, top, left, 1, (len(areas) - 1) * step + 1)
-            return f"INDEX({row.ref(here, True)},1,({k}-1)*{step}+1)"
+            return index(row, here, "1", f"({k}-1)*{step}+1")
         return pick(areas, k, ruler(dr), ruler(dc), here)
     indices = [tuple(n if f is None else f for f in fixed) for n in range(count)]
     line = _in_a_line(cells, indices)
@@ -139,9 +147,9 @@ def pick_output(out: Cells, c: Controls, here: str) -> str:
         height, width, channels = out.map_height, out.map_width, out.channels
         y, x, ch = f"INT({k}/{channels * width})", f"MOD(INT({k}/{channels}),{width})", f"MOD({k},{channels})"
         row, col = (f"{ch}*{height}+{y}", x) if out.stacked else (y, f"{ch}*{width}+{x}")
-        return f"INDEX({out.block.ref(here, True)},{row}+1,{col}+1)"
+        return index(out.block, here, f"{row}+1", f"{col}+1")
     cols = out.block.cols
-    return f"INDEX({out.block.ref(here, True)},INT(({c.channel}-1)/{cols})+1,MOD({c.channel}-1,{cols})+1)"
+    return index(out.block, here, f"INT(({c.channel}-1)/{cols})+1", f"MOD({c.channel}-1,{cols})+1")
 
 
 def out_size(out: Cells) -> tuple[int, int, int]:
@@ -467,7 +475,7 @@ def _summary(sheet: SheetPlan, layers: list[LayerCells], c: Controls, results: d
     result, value = (sheet.rect(top + k, 2, 1, 1).ref(here, True) for k in (0, 1))
     sheet.put(top + 2, 1, "Same?", "heading")
     sheet.formula(top + 2, 2, f'IF(AND(ISNUMBER({result}),ISNUMBER({value})),'
-                  f'IF(ABS({result}-{value})<=1E-9*MAX(1,ABS({value})),"same","different"),'
+                  f'IF(ABS({result}-{value})<=0.000000001*MAX(1,ABS({value})),"same","different"),'
                   f'IF({result}="—","this layer only copies or rescales: click the cell to read its formula",'
                   f'"the position is outside this layer: see the sizes above"))', "answer")
     same = sheet.rect(top + 2, 2, 1, 1)
