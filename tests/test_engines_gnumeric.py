@@ -8,6 +8,7 @@ import re
 import zipfile
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from conftest import IN_CI
@@ -94,10 +95,40 @@ def test_workbook_file_holds_what_every_engine_reads(name):
 
 def test_weights_of_several_blocks_read_as_one_name(default_build):
     """Weights_<i>_<k> of several blocks is stored as Weights_<i>_<k>_1 ... _n and read as one."""
-    from excelnet.engines.names import read_named_areas
+    from openpyxl import load_workbook
+
+    from excelnet.engines.names import _parse, read_named_areas
 
     names = read_named_areas(default_build.path)
     kernel = names["Weights_1_1"]                        # conv1: one 3x3 filter picture per output channel
     assert len(kernel) == 8 and all(area.shape == (3, 3) for area in kernel)
-    assert kernel == [names[f"Weights_1_1_{n}"][0] for n in range(1, 9)]
-    assert len(names["Weights_3_1"]) == 32
+    assert len(names["Weights_3_1"]) == 32 and not any(n.startswith("Weights_1_1_") for n in names)
+    book = load_workbook(default_build.path, read_only=True)
+    stored = {name: defined.attr_text for name, defined in book.defined_names.items()}
+    book.close()
+    assert "Weights_1_1" not in stored
+    assert kernel == [_parse(stored[f"Weights_1_1_{n}"]) for n in range(1, 9)]
+
+
+def test_sample_and_canvas_typed_for_gnumeric_equal_keras(gnumeric, tmp_path, default_build, default_keras_model):
+    """Sample 93 and a stroke typed over it (into a copy of the file: ssconvert types only into the
+    first sheet), recalculated by Gnumeric: Keras' probabilities, no error cell."""
+    from conftest import assert_matches, keras_predict
+
+    from excelnet.engines.names import read_public_cells
+
+    public = read_public_cells(default_build.path)
+    canvas, sample = public.canvases[0], public.sample
+    x = default_build.samples.model_inputs(default_build.network.input_shape)[92].copy()
+    typed = {(sample.sheet, sample.top, sample.left): 93}
+    for col in range(6, 12):
+        x[10, col, 0] = 1.0
+        typed[(canvas.sheet, canvas.top + 10, canvas.left + col)] = 1.0
+    copy = gnumeric.typed_copy(default_build.path, tmp_path / "typed.xlsx", typed)
+    result = gnumeric.recalculate(copy, tmp_path)
+    computed = gnumeric.values(result.path)
+    probabilities = [computed.get((public.probabilities.sheet, row, col)) for row, col in public.probabilities.cells()]
+    assert_matches(np.array(probabilities, np.float64), keras_predict(default_keras_model, x[None])[0],
+                   "Gnumeric, Sample 93 and a stroke:")
+    errors = [cell for cell in gnumeric.formula_cells(default_build.path) if gnumeric.is_error(computed.get(cell))]
+    assert not errors, errors[:5]

@@ -57,7 +57,7 @@ AREA_PART = re.compile(r"^(?P<whole>(?:Weights|Grad)_\d+_\d+)_(?P<n>\d+)$")
 def read_named_areas(path: str | Path) -> dict[str, list[NamedRange]]:
     """Every defined name with its areas, in order. Weights_<i>_<k> (and Grad_<i>_<k>) of several
     blocks is stored as Weights_<i>_<k>_1 ... _n, one name per area (older workbooks: one name of
-    several areas); both read as Weights_<i>_<k> with its areas, and each part under its own name."""
+    several areas); both read as Weights_<i>_<k> with its areas (the parts are not listed)."""
     workbook = _open(path)
     try:
         named = {name: [_parse(area) for area in _areas(defined.attr_text)]
@@ -65,12 +65,13 @@ def read_named_areas(path: str | Path) -> dict[str, list[NamedRange]]:
     finally:
         workbook.close()
     parts: dict[str, list[tuple[int, NamedRange]]] = {}
-    for name, areas in named.items():
+    for name, areas in list(named.items()):
         match = AREA_PART.match(name)
-        if match and len(areas) == 1:
+        if match and len(areas) == 1 and match["whole"] not in named:
             parts.setdefault(match["whole"], []).append((int(match["n"]), areas[0]))
+            del named[name]
     for whole, numbered in parts.items():
-        named.setdefault(whole, [area for _, area in sorted(numbered, key=lambda part: part[0])])
+        named[whole] = [area for _, area in sorted(numbered, key=lambda part: part[0])]
     return named
 
 
