@@ -119,6 +119,11 @@ def _keras_zoo():
                                                                                   **random_init(21)),
             layers.Dense(4, activation="softsign", **random_init(23)),
             layers.Dense(3, activation="softmax", **random_init(25))]),
+        # max pooling's backward finds the winner of a window of more than 9 cells with MATCH
+        "tall-maxpool": keras.Sequential([
+            keras.Input((12, 2, 1)), layers.Conv2D(2, (1, 1), activation="tanh", **random_init(27)),
+            layers.MaxPooling2D((10, 1), strides=(2, 1)), layers.Flatten(),
+            layers.Dense(3, activation="softmax", **random_init(29))]),
     }
 
 
@@ -163,13 +168,14 @@ def test_onnx_models_evaluate_to_stored_values_and_to_onnxruntime(ironcalc_engin
         assert_matches(workbook.probabilities(), want[i].reshape(-1), f"{fixture}, input {i}:")
 
 
-def test_learn_workbook_evaluates_to_stored_values_and_to_tensorflow(ironcalc_engine, tmp_path):
+@pytest.mark.parametrize("name", ["mlp-activations", "tall-maxpool"])
+def test_learn_workbook_evaluates_to_stored_values_and_to_tensorflow(ironcalc_engine, tmp_path, name):
     """--learn: every gradient and the step after it, in IronCalc, against TensorFlow."""
     from learn_check import assert_learning, learning_names, read_learning, tf_learning
 
     from excelnet.convert import build
 
-    model = _keras_zoo()["mlp-activations"]
+    model = _keras_zoo()[name]
     model.save(tmp_path / "m.keras")
     result = build(tmp_path / "m.keras", tmp_path / "m.xlsx", learn=True)
     workbook = ironcalc_engine(result.path)
