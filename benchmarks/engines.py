@@ -31,7 +31,7 @@ def ironcalc_times(path: Path) -> dict[str, float]:
     workbook.set_value(canvas.sheet, canvas.top + 14, canvas.left + 14, 1.0)
     workbook.probabilities()
     edited = time.perf_counter()
-    errors, different = len(workbook.errors()), None
+    errors = len(workbook.errors())
     workbook.set_value(canvas.sheet, canvas.top + 14, canvas.left + 14, None)
     workbook.evaluate()
     different = len(workbook.differences(rtol=1e-9))
