@@ -22,6 +22,8 @@ SHEET_DATA = re.compile(rb"<sheetData\s*/>|<sheetData>(.*?)</sheetData>", re.S)
 ROW = re.compile(r'<row r="(\d+)"([^>]*?)(?:/>|>(.*?)</row>)', re.S)
 CELL = re.compile(r'<c r="([A-Z]+)\d+"[^>]*?(?:/>|>.*?</c>)', re.S)
 DIMENSION = re.compile(rb'<dimension ref="[^"]*"/>')
+# openpyxl writes a styled cell without a value as a number with no value; IronCalc reads that as 0.
+EMPTY_NUMBER = re.compile(rb'(<c r="[A-Z]+\d+"(?: s="\d+")?) t="n"(?:/>|></c>)')
 _NOT_PLAIN = re.compile("[\x00-\x08\x0b-\x1f\ud800-\udfff\ufffe\uffff]")
 _PRESERVE = ' xml:space="preserve"'
 
@@ -195,6 +197,13 @@ def merged_pieces(xml: bytes, bulk: BulkCells, dimension: str):
     yield xml[match.end():]
 
 
+def empty_cells_untyped(xml: bytes) -> bytes:
+    """A styled empty cell (the Canvas, the Stroke lines) as empty: its style and no type. openpyxl
+    writes <c r=".." s=".." t="n"></c>, which IronCalc reads as the number 0, not a blank, so the
+    network saw a blank picture there and the Sample never showed through the Canvas."""
+    return EMPTY_NUMBER.sub(rb"\1/>", xml)
+
+
 def patch_workbook(saved, path: str | Path, sheets: dict[str, tuple[BulkCells, str]],
                    waiting: "set[str] | frozenset[str]" = frozenset(),
                    finish: "Callable[[], dict[str, tuple[BulkCells, str]]] | None" = None) -> None:
@@ -219,6 +228,8 @@ def patch_workbook(saved, path: str | Path, sheets: dict[str, tuple[BulkCells, s
 
 def _write_part(target: zipfile.ZipFile, info: zipfile.ZipInfo, data: bytes,
                 sheets: dict[str, tuple[BulkCells, str]]) -> None:
+    if info.filename.startswith("xl/worksheets/") and b't="n"></c>' in data:
+        data = empty_cells_untyped(data)
     # level 1: a quarter of the time of the default level 6 for a 15% larger file
     if info.filename not in sheets:
         target.writestr(info, data, compress_type=zipfile.ZIP_DEFLATED, compresslevel=1)

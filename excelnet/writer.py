@@ -139,6 +139,7 @@ def write_workbook(sheets: list[SheetPlan], path: str | Path,
     path = Path(path)
     workbook = Workbook()
     workbook.remove(workbook.active)
+    workbook.security = None     # no empty <workbookProtection/>: Gnumeric complains of it
     looks = _Looks(workbook)
     bulk, total, done = [], sum(len(plan.cells) for plan in sheets), 0
     for plan in sheets:
@@ -283,10 +284,8 @@ def _write_sheet(workbook: Workbook, plan: SheetPlan, looks: _Looks) -> tuple:
     _format_blocks(ws, plan)
     bulk.widths = _column_widths(plan, cells.extent[3])
     _set_dimensions(ws, plan)
-    for name, areas in plan.names.items():
-        areas = areas if isinstance(areas, tuple) else (areas,)
-        target = ",".join(rect.ref("", absolute=True) for rect in areas)
-        workbook.defined_names[name] = DefinedName(name, attr_text=target)
+    for name, rect in _one_area_names(plan.names):
+        workbook.defined_names[name] = DefinedName(name, attr_text=rect.ref("", absolute=True))
     for rect, low, high in plan.validations:
         rule = DataValidation(type="whole", operator="between", formula1=str(low), formula2=str(high),
                               showErrorMessage=True, showInputMessage=True, errorTitle="A whole number",
@@ -301,6 +300,21 @@ def _write_sheet(workbook: Workbook, plan: SheetPlan, looks: _Looks) -> tuple:
         rule.add(_span(rect))
         ws.add_data_validation(rule)
     return ws, bulk, texts, _dimension(cells.extent), formulas
+
+
+def _one_area_names(names: dict) -> list[tuple[str, object]]:
+    """(name, area) to define: a name of several areas (Weights_<i>_<k> of a layer whose weights
+    are one block per filter or unit) becomes <name>_1 ... <name>_n, one per area in order.
+    Gnumeric cannot read a multi-area defined name, and the formulas library cannot represent one;
+    engines.names.read_named_areas puts the parts together again."""
+    defined = []
+    for name, areas in names.items():
+        areas = areas if isinstance(areas, tuple) else (areas,)
+        if len(areas) == 1:
+            defined.append((name, areas[0]))
+        else:
+            defined += [(f"{name}_{n}", rect) for n, rect in enumerate(areas, start=1)]
+    return defined
 
 
 def _openpyxl_only(plan: SheetPlan) -> set[tuple[int, int]]:

@@ -34,8 +34,8 @@ def _quiet(formulas):
 @contextmanager
 def _no_dispatch_log():
     """The library cannot represent a multi-area defined name (Weights_<i>_<k> of a layer whose
-    weights are several blocks) and logs a traceback for it, although no formula reads the name.
-    Those names are for people and for excelnet's own readers: keep the log quiet."""
+    weights are several blocks, in workbooks written before each block got its own name) and logs a
+    traceback for it, although no formula reads the name: keep the log quiet."""
     log = logging.getLogger("schedula")
     level = log.level
     log.setLevel(logging.CRITICAL)

@@ -50,14 +50,29 @@ def _open(path: str | Path):
         raise ExcelnetError(f"{path}: not a readable .xlsx workbook ({error})") from None
 
 
+# One area of a weight or gradient array of several blocks (writer._one_area_names): <name>_<n>.
+AREA_PART = re.compile(r"^(?P<whole>(?:Weights|Grad)_\d+_\d+)_(?P<n>\d+)$")
+
+
 def read_named_areas(path: str | Path) -> dict[str, list[NamedRange]]:
-    """Every defined name with its areas, in order (Weights_<i>_<k> may have several)."""
+    """Every defined name with its areas, in order. Weights_<i>_<k> (and Grad_<i>_<k>) of several
+    blocks is stored as Weights_<i>_<k>_1 ... _n, one name per area (older workbooks: one name of
+    several areas); both read as Weights_<i>_<k> with its areas (the parts are not listed)."""
     workbook = _open(path)
     try:
-        return {name: [_parse(area) for area in _areas(defined.attr_text)]
-                for name, defined in workbook.defined_names.items()}
+        named = {name: [_parse(area) for area in _areas(defined.attr_text)]
+                 for name, defined in workbook.defined_names.items()}
     finally:
         workbook.close()
+    parts: dict[str, list[tuple[int, NamedRange]]] = {}
+    for name, areas in list(named.items()):
+        match = AREA_PART.match(name)
+        if match and len(areas) == 1 and match["whole"] not in named:
+            parts.setdefault(match["whole"], []).append((int(match["n"]), areas[0]))
+            del named[name]
+    for whole, numbered in parts.items():
+        named[whole] = [area for _, area in sorted(numbered, key=lambda part: part[0])]
+    return named
 
 
 def read_public_cells(path: str | Path) -> PublicCells:

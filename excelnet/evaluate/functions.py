@@ -423,6 +423,26 @@ def value(n, text):
     return _settle(_each(n, one, _objects(text, n)))
 
 
+@function("FIXED")
+def fixed(n, number, decimals, no_commas):
+    """FIXED(x, d, TRUE): x rounded to d decimals (as ROUND) as text with d digits after the point,
+    no thousands separators. A rounded number shown this way reads the same in every engine, where
+    Gnumeric writes ROUND(x, 4)&"" with 20 digits."""
+    from .values import _to_number
+
+    def one(x, d, plain):
+        x, d, plain = _to_number(x), _int(d), _to_number(plain)
+        for v in (x, d, plain):
+            if isinstance(v, XLError):
+                return v
+        if d < 0:
+            return VALUE
+        scale = 10.0 ** d
+        rounded = math.copysign(math.floor(abs(x) * scale + 0.5) / scale, x) + 0.0   # + 0.0: never "-0.00"
+        return f"{rounded:.{d}f}" if plain else f"{rounded:,.{d}f}"
+    return _each(n, one, _objects(number, n), _objects(decimals, n), _objects(no_commas, n))
+
+
 @function("LEN")
 def len_(n, text):
     return _settle(_each(n, lambda t: t if isinstance(t := to_text(t), XLError) else float(len(t)),

@@ -122,8 +122,9 @@ class Activation:
 
 
 def _num(value: float) -> str:
-    """A constant of the function's definition (not a weight), written exactly."""
-    text = repr(float(value)).replace("e", "E")
+    """A constant of the function's definition (not a weight), written exactly and in full
+    (HyperFormula does not parse 1E-05)."""
+    text = np.format_float_positional(float(value), unique=True, trim="-")
     return f"({text})" if value < 0 else text
 
 

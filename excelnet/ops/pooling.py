@@ -197,9 +197,11 @@ class Pool2D(Op):
                                  **{f"c{k}": x.grids[c].sub(y0 + k // w, x0 + k % w) for k in range(h * w - 1)})
                     continue
                 rows = [x.window_ref(c, y0 + r, x0, 1, w, here) for r in range(h)]
-                formula = f"{(h - 1) * w}+MATCH({top},{rows[-1]},0)" if h > 1 else f"MATCH({top},{rows[-1]},0)"
+                # a window one column wide: its row is the place (IronCalc's MATCH over one cell is #N/A)
+                column = (lambda ref: "1") if w == 1 else (lambda ref: f"MATCH({top},{ref},0)")
+                formula = f"{(h - 1) * w}+{column(rows[-1])}" if h > 1 else column(rows[-1])
                 for r in reversed(range(h - 1)):
-                    found = f"{r * w}+MATCH({top},{rows[r]},0)" if r else f"MATCH({top},{rows[r]},0)"
+                    found = f"{r * w}+{column(rows[r])}" if r else column(rows[r])
                     formula = f"IF(MAX({rows[r]})={top},{found},{formula})"
                 sheet.formula(grid.row + i, grid.col + j, formula)
         compared.write()

@@ -345,7 +345,7 @@ def _before_after(sheet: SheetPlan, verdict: OutputCells, target: Rect, after: F
     sheet.formula(row + 4, PANEL + 1, f"INDEX({names},MATCH(MAX({a}),{a},0))", "answer")
     b, l = before.ref(here, True), later.ref(here, True)
     sheet.formula(row + 5, PANEL, f'IF(AND(ISNUMBER({b}),ISNUMBER({l})),"one step on this {thing}: loss "&'
-                                  f'ROUND({b},4)&" → "&ROUND({l},4),"")', "heading")
+                                  f'FIXED({b},4,TRUE)&" → "&FIXED({l},4,TRUE),"")', "heading")
     header = top - 1
     sheet.put(header, PANEL, "after one step", "heading")
     sheet.put(header, PANEL + 1, "how sure after", "heading")

@@ -43,7 +43,8 @@ def emit_output_sheet(sheet: SheetPlan, last: Flat | Planar, class_names: list,
     p, names = probs.ref(here, absolute=True), classes.ref(here, absolute=True)
 
     sheet.put(verdict, 1, "Prediction", "heading")
-    sheet.formula(verdict, 2, f"INDEX({names},MATCH(MAX({p}),{p},0))", "big")
+    # One output (a sigmoid): its name. IronCalc answers MATCH over one cell with #N/A.
+    sheet.formula(verdict, 2, names if count == 1 else f"INDEX({names},MATCH(MAX({p}),{p},0))", "big")
     sheet.merges.append(sheet.rect(verdict, 2, 1, 2))
     prediction = sheet.rect(verdict, 2, 1, 1)
     guess = prediction.ref(here, absolute=True)
