@@ -8,6 +8,7 @@ ONNX's NCHW to Keras' channels-last here, so no op ever asks where a layer came 
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,7 +16,11 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import UnsupportedModelError
+from ..text import safe_name
+from .limits import MAX_WEIGHT_VALUES
+from .onnx_fold import FoldRefused
 from .onnx_graph import DEFAULT_DOMAINS, Graph, node_label, parse_model, read_graph
+from .onnx_safety import quoted
 from .onnx_ops import DATA, DATA_OUTPUT, OPS, WHY_NOT, NodeProblem, attributes, supported_ops
 from .spec import LayerSpec, ModelSpec
 
@@ -33,6 +38,8 @@ class Tensor:
     def of_onnx(shape: tuple[int, ...]) -> "Tensor":
         """An NCHW feature map becomes (H, W, C); anything else keeps its order."""
         shape = tuple(int(d) for d in shape)
+        if math.prod(shape) > MAX_WEIGHT_VALUES:      # a window with huge pads: refused before any array is made
+            raise NodeProblem(f"its output of shape {list(shape)} would hold more than {MAX_WEIGHT_VALUES:,} numbers")
         if len(shape) == 4:
             _, c, h, w = shape
             return Tensor(shape, (h, w, c), np.arange(c * h * w).reshape(c, h, w).transpose(1, 2, 0).reshape(-1))
@@ -81,11 +88,15 @@ class Walk:
             return None
         rest = dims[1:]
         if len(dims) not in (2, 3, 4) or not all(isinstance(d, int) and d > 0 for d in rest):
-            self.problems.append(f"the graph input '{self.graph.input_name}' has shape {dims}; only (batch, "
+            self.problems.append(f"the graph input {quoted(self.graph.input_name)} has shape {dims}; only (batch, "
                                  "features), (batch, H, W) and (batch, channels, H, W) with known sizes are supported")
             return None
+        if math.prod(rest) > MAX_WEIGHT_VALUES:
+            self.problems.append(f"the graph input {quoted(self.graph.input_name)} has shape {dims}: more than "
+                                 f"{MAX_WEIGHT_VALUES:,} numbers, far more than a workbook holds")
+            return None
         if isinstance(dims[0], int) and dims[0] > 1:
-            self.problems.append(f"the graph input '{self.graph.input_name}' is fixed to batches of {dims[0]}; "
+            self.problems.append(f"the graph input {quoted(self.graph.input_name)} is fixed to batches of {dims[0]}; "
                                  "export it with a batch of 1 or a dynamic batch axis")
             return None
         tensor = Tensor.of_onnx((1,) + tuple(rest))
@@ -100,17 +111,31 @@ class Walk:
             if all(name in self.values for name in inputs) and node.domain in DEFAULT_DOMAINS:
                 self._fold(node, [self.values[name] if name else None for name in node.input])
             elif node.op_type in ("Shape", "Size") and self.data.get(node.input[0]) is not None:
-                self._fold(node, [np.zeros(self.data[node.input[0]].shape, np.float32)])
+                self._shape_of_data(node, self.data[node.input[0]].shape)
             else:
                 self._layer(node, inputs, uses)
         self._finish()
 
+    def _shape_of_data(self, node, shape: tuple[int, ...]) -> None:
+        """Shape (with its start and end) or Size of a data tensor: known without computing it."""
+        attrs = attributes(node)
+        if node.op_type == "Size":
+            value = np.array(math.prod(shape), np.int64)
+        else:
+            value = np.array(shape[attrs.get("start", 0):attrs.get("end", len(shape))], np.int64)
+        if node.output and node.output[0]:
+            self.values[node.output[0]] = value
+
     def _fold(self, node, values: list) -> None:
         try:
             results = self.graph.evaluate(node, values)
+        except FoldRefused as refused:
+            self.problems.append(f"{node_label(node)}: its inputs are all constants, but {refused}")
+            results = []
         except Exception as error:  # the reference evaluator may reject a stranger's node in any way
-            self.problems.append(f"{node_label(node)}: its constant inputs cannot be computed "
-                                 f"({type(error).__name__}: {error})")
+            reason = str(error).strip().splitlines()[0][:200] if str(error).strip() else type(error).__name__
+            self.problems.append(f"{node_label(node)}: its constant inputs cannot be computed (onnx's reference "
+                                 f"evaluator says: {safe_name(reason)})")
             results = []
         for name, value in zip([n for n in node.output if n], results):
             self.values[name] = value
@@ -121,11 +146,11 @@ class Walk:
         out = node.output[DATA_OUTPUT.get(node.op_type, 0)]
         self.data[out] = None
         if len(data) != 1:
-            self.problems.append(f"{label} combines {len(data)} computed tensors ({', '.join(data)}); only a single "
+            self.problems.append(f"{label} combines {len(data)} computed tensors ({', '.join(quoted(d) for d in data)}); only a single "
                                  "chain of layers is supported")
             return
         if uses[data[0]] > 1:
-            self.problems.append(f"{label}: its input '{data[0]}' also feeds other nodes (a branch); only a "
+            self.problems.append(f"{label}: its input {quoted(data[0])} also feeds other nodes (a branch); only a "
                                  "single chain of layers is supported")
         x = self.data.get(data[0])
         mapper = OPS.get(node.op_type) if node.domain in DEFAULT_DOMAINS + ("ai.onnx.ml",) else None
@@ -137,10 +162,16 @@ class Walk:
         extra = [name for k, name in enumerate(node.output) if name and name != out and uses[name]]
         try:
             if extra:
-                raise NodeProblem(f"its output '{extra[0]}' is used, which is not supported")
+                raise NodeProblem(f"its output {quoted(extra[0])} is used, which is not supported")
             layers, y = mapper(node, x, args, attributes(node), self)
         except NodeProblem as problem:
             self.problems.append(f"{label}: {'; '.join(problem.reasons)}")
+            return
+        except (ValueError, TypeError, IndexError, KeyError, ArithmeticError) as error:
+            # an attribute or constant of a shape no exporter writes: name the node, not the traceback
+            reason = str(error).strip().splitlines()[0][:200] if str(error).strip() else type(error).__name__
+            self.problems.append(f"{label}: its attributes or constant inputs do not fit together "
+                                 f"({safe_name(reason)})")
             return
         self.layers.extend(layers)
         self.data[out] = y
@@ -152,11 +183,14 @@ class Walk:
         if not name or self.problems or self.graph.problems:
             return
         if name in self.values:
-            self.problems.append(f"the output '{name}' does not depend on the input")
+            self.problems.append(f"the output {quoted(name)} does not depend on the input")
             return
         y = self.data.get(name)
+        if y is None:
+            self.problems.append(f"the output {quoted(name)} is not computed from the input by the graph's nodes")
+            return
         if y is not None and not y.in_order:
-            self.problems.append(f"the output '{name}' is a flattened feature map: its values are in PyTorch's "
+            self.problems.append(f"the output {quoted(name)} is a flattened feature map: its values are in PyTorch's "
                                  "channel-first order, which is only supported when a Gemm or MatMul reads them")
         if y is not None and not self.layers:
             self.problems.append("the graph has no nodes that compute anything")
@@ -168,7 +202,7 @@ def layer_name(node) -> str:
     suffix = "/" + node.op_type
     if name.endswith(suffix) and len(name) > len(suffix):
         name = name[: -len(suffix)]
-    return name or node.op_type
+    return safe_name(name or node.op_type)       # a name from the file is data: escaped, cut
 
 
 def read_onnx(path: Path, data: bytes) -> ModelSpec:
@@ -181,7 +215,7 @@ def read_onnx(path: Path, data: bytes) -> ModelSpec:
     problems = graph.problems + walk.problems
     if problems:
         raise UnsupportedModelError(problems, supported_ops(), str(path), kind="ONNX operators")
-    extra = {"format": "onnx", "opset": graph.opset, "producer": model.producer_name}
+    extra = {"format": "onnx", "opset": graph.opset, "producer": safe_name(model.producer_name)}
     if walk.output_note:
         extra["output_note"] = walk.output_note
     return ModelSpec(path.stem, walk.input.keras, tuple(walk.layers), extra=extra)
