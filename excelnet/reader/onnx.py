@@ -137,6 +137,8 @@ class Walk:
             self.problems.append(f"{node_label(node)}: its constant inputs cannot be computed (onnx's reference "
                                  f"evaluator says: {safe_name(reason)})")
             results = []
+        if not results:              # reported: what reads these outputs is not reported again
+            self.data.update({name: None for name in node.output if name})
         for name, value in zip([n for n in node.output if n], results):
             self.values[name] = value
 
@@ -145,6 +147,11 @@ class Walk:
         label = node_label(node)
         out = node.output[DATA_OUTPUT.get(node.op_type, 0)]
         self.data[out] = None
+        mapper = OPS.get(node.op_type) if node.domain in DEFAULT_DOMAINS + ("ai.onnx.ml",) else None
+        failed_before = any(name in self.data and self.data[name] is None for name in data)
+        if failed_before and (len(data) != 1 or mapper is None or node.op_type in ("Shape", "Size")):
+            self.data.update({name: None for name in node.output if name})
+            return                   # its input's problem is reported; this node would only echo it
         if len(data) != 1:
             self.problems.append(f"{label} combines {len(data)} computed tensors ({', '.join(quoted(d) for d in data)}); only a single "
                                  "chain of layers is supported")
@@ -153,7 +160,6 @@ class Walk:
             self.problems.append(f"{label}: its input {quoted(data[0])} also feeds other nodes (a branch); only a "
                                  "single chain of layers is supported")
         x = self.data.get(data[0])
-        mapper = OPS.get(node.op_type) if node.domain in DEFAULT_DOMAINS + ("ai.onnx.ml",) else None
         if mapper is None:
             if node.domain in DEFAULT_DOMAINS + ("ai.onnx.ml",):   # unknown domains are reported by read_graph
                 self.problems.append(f"{label} {WHY_NOT.get(node.op_type, 'is not an operator excelnet supports')}")
@@ -212,7 +218,7 @@ def read_onnx(path: Path, data: bytes) -> ModelSpec:
     walk = Walk(graph)
     if not graph.problems:
         walk.run()
-    problems = graph.problems + walk.problems
+    problems = list(dict.fromkeys(graph.problems + walk.problems))      # each said once
     if problems:
         raise UnsupportedModelError(problems, supported_ops(), str(path), kind="ONNX operators")
     extra = {"format": "onnx", "opset": graph.opset, "producer": safe_name(model.producer_name)}

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ModelFileError
-from ..text import safe_name
+from ..text import safe_name, safe_text
 from .onnx_fold import FoldBudget
 from .onnx_safety import (Inventory, check_external, describe_node, inlined_size, quoted, read_external, refuse,
                           sorted_nodes)
@@ -88,14 +88,19 @@ def _version_problems(onnx, model) -> list[str]:
 
 
 def _check_spec(onnx, path: Path, model) -> None:
-    """onnx's own checker (no shape inference, nothing evaluated): what the ONNX spec forbids."""
+    """onnx's own checker with its strict type and shape inference (what onnxruntime checks when it
+    loads a model; nothing is evaluated): what the ONNX spec forbids, such as a float16 weight
+    beside float32 data or a Squeeze axis out of range."""
     try:
-        onnx.checker.check_model(model)
-    except Exception as error:  # ValidationError, or the C++ checker's other complaints
+        onnx.checker.check_model(model, full_check=True)
+    except UnicodeDecodeError:
+        raise ModelFileError(path, "a name or text in it is not valid UTF-8, as ONNX requires (a damaged "
+                                   "file)") from None
+    except Exception as error:  # ValidationError, InferenceError, or the C++ checker's other complaints
         first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         context = re.search(r"Name: (.*) OpType: (\S+)", str(error))
         where = f" (node {quoted(context[1])}, {safe_name(context[2])})" if context else ""
-        raise ModelFileError(path, f"it breaks the ONNX specification: {safe_name(first)}{where}") from None
+        raise ModelFileError(path, f"it breaks the ONNX specification: {safe_text(first, limit=400)}{where}") from None
 
 
 @dataclass

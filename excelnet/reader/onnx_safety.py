@@ -69,6 +69,9 @@ class Inventory:
                 self.node(node, where)
             for attribute in function.attribute_proto:
                 self.attribute(attribute, f"the default of attribute {quoted(attribute.name)}{where}")
+        if self.values > MAX_WEIGHT_VALUES:
+            self.problems.append(f"its tensors hold {self.values:,} values together, more than the "
+                                 f"{MAX_WEIGHT_VALUES:,} of any model that fits in a workbook")
 
     def graph(self, graph, where: str, top: bool = False) -> None:
         for tensor in graph.initializer:
@@ -256,6 +259,11 @@ def sorted_nodes(graph) -> tuple[list, list[str]]:
     for value in graph.input:
         provided.setdefault(value.name, "a graph input")
     producer: dict[str, int] = {}
+    named: set[str] = set()
+    for node in graph.node:
+        if node.name and node.name in named:
+            problems.append(f"two nodes are named {quoted(node.name)}")
+        named.add(node.name)
     for index, node in enumerate(graph.node):
         for name in node.output:
             if not name:
@@ -303,6 +311,7 @@ def refuse(path: Path, problems: list[str]) -> None:
     """One ModelFileError listing every problem (the first MAX_PROBLEMS_SHOWN of them)."""
     if not problems:
         return
+    problems = list(dict.fromkeys(problems))          # each said once
     shown = problems[:MAX_PROBLEMS_SHOWN]
     more = len(problems) - len(shown)
     text = "; ".join(shown) + (f"; and {more} more problem{'s' if more != 1 else ''}" if more else "")

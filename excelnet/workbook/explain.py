@@ -21,6 +21,7 @@ from ..ops.core import Dense
 from ..ops.pooling import Pool2D
 from ..sheet import ACTIVATIONS, CONTROL, WEIGHTS, SheetPlan
 from ..shapes import on_axis, padding_amounts
+from ..text import formula_string
 from .words import plain_name
 
 LABEL_COLUMN_WIDTH = 44
@@ -210,10 +211,10 @@ def _controls(sheet: SheetPlan, layers: list[LayerCells]) -> Controls:
         sheet.validations.append((sheet.rect(top + k, 2, 1, 1), 1, 100_000))
     c = Controls(*refs, Ruler(sheet, 2, HELPER_COLUMN + 2))
     sheet.put(1, HELPER_COLUMN + 2, "0, 1, 2, …: the formulas below count with these", "label")
-    names_list = [f'"{l.op.name}: {plain_name(l.op)}"' for l in layers]
+    names_list = [formula_string(f"{l.op.name}: {plain_name(l.op)}") for l in layers]
     sheet.formula(top, 4, f'IF(AND({c.layer}>=1,{c.layer}<={len(layers)}),{choose(c.layer, names_list)},'
                   f'"type a number from 1 to {len(layers)}")', "heading")
-    sizes = [f'"{_size_text(l)}"' for l in layers]
+    sizes = [formula_string(_size_text(l)) for l in layers]
     sheet.formula(top + 1, 4, f'IF(AND({c.layer}>=1,{c.layer}<={len(layers)}),{choose(c.layer, sizes)},"")',
                   "note")
     sheet.put(top + 2, 4, f"layers: {numbers} (the number at the start of each layer's sheet name)", "note")
