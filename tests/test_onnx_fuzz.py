@@ -336,7 +336,7 @@ def _attributes(model, rng, folder):
 
 def _versions(model, rng, folder):
     how = rng.choice(["opset 0", "opset 99", "opset -1", "ir 99", "ir 0", "unknown op", "unknown domain",
-                      "ml opset 99", "two default opsets"])
+                      "ml opset 99", "default opset 99 imported again"])
     if how.startswith("opset"):
         model.opset_import[0].version = int(how.split()[1])
     elif how.startswith("ir"):
@@ -348,7 +348,7 @@ def _versions(model, rng, folder):
     elif how == "ml opset 99":
         model.opset_import.add(domain="ai.onnx.ml", version=99)
     else:
-        model.opset_import.add(domain="", version=13)
+        model.opset_import.add(domain="ai.onnx", version=99)
     return model.SerializeToString()
 
 

@@ -73,6 +73,7 @@ class Walk:
         self.last_output = ""          # the data tensor the last layer wrote
         self.values: dict[str, np.ndarray] = dict(graph.constants)
         self.data: dict[str, Tensor | None] = {}
+        self.unknown: set[str] = set()     # constants that could not be computed (already reported)
         self.input = self._input_tensor()
 
     @property
@@ -108,13 +109,24 @@ class Walk:
                        for name in node.input if name)
         for node in self.graph.nodes:
             inputs = [name for name in node.input if name]
-            if all(name in self.values for name in inputs) and node.domain in DEFAULT_DOMAINS:
+            data = [name for name in inputs if name not in self.values and name not in self.unknown]
+            if self._echoes_a_problem(node, inputs, data):
+                self.unknown.update(name for name in node.output if name)
+            elif all(name in self.values for name in inputs) and node.domain in DEFAULT_DOMAINS:
                 self._fold(node, [self.values[name] if name else None for name in node.input])
             elif node.op_type in ("Shape", "Size") and self.data.get(node.input[0]) is not None:
                 self._shape_of_data(node, self.data[node.input[0]].shape)
             else:
                 self._layer(node, inputs, uses)
         self._finish()
+
+    def _echoes_a_problem(self, node, inputs: list[str], data: list[str]) -> bool:
+        """A constant computed from a constant that could not be computed, or the shape of a data
+        tensor whose layer failed: that problem is reported once, not again for each such node."""
+        if any(name in self.unknown for name in inputs) and not data:
+            return True
+        return node.op_type in ("Shape", "Size") and bool(inputs) and inputs[0] in self.data \
+            and self.data[inputs[0]] is None
 
     def _shape_of_data(self, node, shape: tuple[int, ...]) -> None:
         """Shape (with its start and end) or Size of a data tensor: known without computing it."""
@@ -137,21 +149,17 @@ class Walk:
             self.problems.append(f"{node_label(node)}: its constant inputs cannot be computed (onnx's reference "
                                  f"evaluator says: {safe_name(reason)})")
             results = []
-        if not results:              # reported: what reads these outputs is not reported again
-            self.data.update({name: None for name in node.output if name})
+        if not results:              # reported: what is computed from these is not reported again
+            self.unknown.update(name for name in node.output if name)
         for name, value in zip([n for n in node.output if n], results):
             self.values[name] = value
 
     def _layer(self, node, inputs: list[str], uses: Counter) -> None:
-        data = [name for name in inputs if name not in self.values]
+        data = [name for name in inputs if name not in self.values and name not in self.unknown]
         label = node_label(node)
         out = node.output[DATA_OUTPUT.get(node.op_type, 0)]
         self.data[out] = None
         mapper = OPS.get(node.op_type) if node.domain in DEFAULT_DOMAINS + ("ai.onnx.ml",) else None
-        failed_before = any(name in self.data and self.data[name] is None for name in data)
-        if failed_before and (len(data) != 1 or mapper is None or node.op_type in ("Shape", "Size")):
-            self.data.update({name: None for name in node.output if name})
-            return                   # its input's problem is reported; this node would only echo it
         if len(data) != 1:
             self.problems.append(f"{label} combines {len(data)} computed tensors ({', '.join(quoted(d) for d in data)}); only a single "
                                  "chain of layers is supported")
