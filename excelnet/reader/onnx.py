@@ -159,6 +159,8 @@ class Walk:
         label = node_label(node)
         out = node.output[DATA_OUTPUT.get(node.op_type, 0)]
         self.data[out] = None
+        if any(name in self.unknown for name in inputs):
+            return                   # a constant it needs could not be computed: reported already
         mapper = OPS.get(node.op_type) if node.domain in DEFAULT_DOMAINS + ("ai.onnx.ml",) else None
         if len(data) != 1:
             self.problems.append(f"{label} combines {len(data)} computed tensors ({', '.join(quoted(d) for d in data)}); only a single "
