@@ -298,3 +298,57 @@ def test_hostile_onnx_names_stay_names_in_the_workbook(tmp_path):
     everything = "\n".join(xml.values())
     assert '"a""&amp;Output!B4&amp;"": ' in everything            # inside one string literal
     assert "esc\\x1b[31mred\\x00" in everything and "\x1b" not in everything
+
+
+def _with_external(model, location: str, offset: int = 0):
+    """The model's first weight moved to `location` (its data dropped from the model)."""
+    tensor = model.graph.initializer[0]
+    tensor.ClearField("raw_data")
+    tensor.ClearField("float_data")
+    tensor.data_location = 1
+    tensor.external_data.add(key="location", value=location)
+    if offset:
+        tensor.external_data.add(key="offset", value=str(offset))
+    return model
+
+
+@pytest.mark.parametrize("location", ["a\x00b", "loop1", "", ".", "sub/..", "up/secret.bin", "../secret.bin",
+                                      "/etc/passwd", "link.bin"])
+def test_external_data_leads_nowhere_outside_the_folder(location, tmp_path):
+    """A NUL byte, a symlink loop, the folder itself, a symlinked folder or file leading out:
+    refused with one message, before anything is read."""
+    import os
+
+    import onnx
+
+    from excelnet.errors import ModelFileError
+    from excelnet.reader import read_model
+
+    folder = tmp_path / "models"
+    folder.mkdir()
+    (tmp_path / "secret.bin").write_bytes(np.ones(64, np.float32).tobytes())
+    os.symlink("loop2", folder / "loop1")
+    os.symlink("loop1", folder / "loop2")
+    os.symlink(tmp_path, folder / "up")
+    os.symlink(tmp_path / "secret.bin", folder / "link.bin")
+    onnx.save(_with_external(torchscript_cnn(13).model(), location), folder / "m.onnx")
+    with pytest.raises(ModelFileError, match="the initializer 'c1': it points to external data .* outside the "
+                                             "model's folder"):
+        read_model(folder / "m.onnx")
+
+
+def test_external_data_beside_the_model_is_read(tmp_path):
+    """Weights kept in a file beside the model (at an offset) give the same network."""
+    import onnx
+    from onnx import numpy_helper
+
+    from excelnet.convert import load_network
+
+    model = torchscript_cnn(13).model()
+    weight = numpy_helper.to_array(model.graph.initializer[0])
+    (tmp_path / "weights.bin").write_bytes(b"\0" * 8 + weight.tobytes())
+    onnx.save(model, tmp_path / "inside.onnx")
+    onnx.save(_with_external(model, "weights.bin", offset=8), tmp_path / "beside.onnx")
+    x = np.random.default_rng(0).uniform(0, 1, (7, 6, 2))
+    np.testing.assert_array_equal(load_network(tmp_path / "beside.onnx").predict(x),
+                                  load_network(tmp_path / "inside.onnx").predict(x))

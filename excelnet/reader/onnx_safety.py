@@ -167,10 +167,10 @@ def check_external(path: Path, inventory: Inventory) -> list[str]:
         except ValueError:
             problems.append(f"{where}: its external data offset or length is not a whole number")
             continue
-        target = (folder / location).resolve() if location else folder
-        if not location or os.path.isabs(location) or not target.is_relative_to(folder) or target == folder:
+        target = _resolved(folder, location)
+        if target is None or os.path.isabs(location) or not target.is_relative_to(folder) or target == folder:
             problems.append(f"{where}: it points to external data {safe_name(repr(location))} outside the model's "
-                            "folder, which excelnet refuses to read")
+                            "folder (or to no file at all), which excelnet refuses to read")
             continue
         if not target.is_file():
             problems.append(f"{where}: it needs the external data file {safe_name(repr(location))}, which is "
@@ -193,6 +193,17 @@ def check_external(path: Path, inventory: Inventory) -> list[str]:
         problems.append(f"its external data adds up to {megabytes(total)}, more than the "
                         f"{megabytes(MAX_FILE_BYTES)} of any model that fits in a workbook")
     return problems
+
+
+def _resolved(folder: Path, location: str) -> Path | None:
+    """Where a location really leads (every symlink followed), or None for one that leads nowhere
+    (empty, a NUL byte, a symlink loop)."""
+    if not location or "\x00" in location:
+        return None
+    try:
+        return (folder / location).resolve()
+    except (OSError, RuntimeError, ValueError):
+        return None
 
 
 def read_external(path: Path, inventory: Inventory) -> None:
