@@ -443,6 +443,35 @@ def _folding_bombs(model, rng, folder):
     return model.SerializeToString()
 
 
+def _varint(n: int) -> bytes:
+    out = b""
+    while True:
+        low, n = n & 0x7F, n >> 7
+        if not n:
+            return out + bytes([low])
+        out += bytes([low | 0x80])
+
+
+def _field_bombs(model, rng, folder):
+    """Hundreds of thousands of tiny protobuf entries (a few MB on disk, gigabytes once parsed at
+    the 64 MB cap): empty nodes, opset imports, attributes of one node, dims of one tensor."""
+    how = rng.choice(["empty nodes", "opset imports", "attributes", "dims"])
+    count = rng.randint(210_000, 400_000)
+    if how == "opset imports":
+        return model.SerializeToString() + b"\x42\x00" * count          # ModelProto.opset_import = 8
+    graph = model.graph.SerializeToString()
+    if how == "empty nodes":
+        graph += b"\x0a\x00" * count                                  # GraphProto.node = 1
+    elif how == "attributes":
+        node = model.graph.node[0].SerializeToString() + b"\x2a\x00" * count   # NodeProto.attribute = 5
+        graph += b"\x0a" + _varint(len(node)) + node
+    else:
+        tensor = model.graph.initializer[0].SerializeToString() + b"\x08\x01" * count   # TensorProto.dims = 1
+        graph += b"\x2a" + _varint(len(tensor)) + tensor                # GraphProto.initializer = 5
+    model.ClearField("graph")
+    return model.SerializeToString() + b"\x3a" + _varint(len(graph)) + graph   # ModelProto.graph = 7
+
+
 MUTATIONS = {   # name: (function, how many variants, the group: "refused" mostly, "built" mostly)
     "damaged protobuf: byte flips": (_flip, 40, "refused"),
     "damaged protobuf: truncation": (_truncate, 20, "refused"),
@@ -454,6 +483,7 @@ MUTATIONS = {   # name: (function, how many variants, the group: "refused" mostl
     "odd attributes": (_attributes, 30, "refused"),
     "unsupported ops and opsets": (_versions, 24, "refused"),
     "constant-folding bombs": (_folding_bombs, 14, "refused"),
+    "protobuf field bombs": (_field_bombs, 8, "refused"),
     "external data beside the model": (_external_inside, 21, "built"),
     "missing and duplicate names, node order": (_names_broken, 28, "built"),
     "hostile names": (_hostile_names, 24, "built"),
@@ -575,7 +605,7 @@ def good_workbook(tmp_path_factory) -> Path:
 
 @pytest.mark.parametrize("group", ["refused", pytest.param("built", marks=pytest.mark.slow)])
 def test_fuzzed_onnx_files_build_correctly_or_fail_cleanly(group, tmp_path, good_workbook):
-    """Two groups: the mutations that are mostly refused (fast: 236 variants), and those that
+    """Two groups: the mutations that are mostly refused (fast: 244 variants), and those that
     mostly build (each build is compared with onnxruntime and searched for planted files)."""
     started = time.perf_counter()
     root, cwd = tmp_path / "models", tmp_path / "cwd"

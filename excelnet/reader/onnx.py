@@ -20,7 +20,7 @@ from ..text import safe_name
 from .limits import MAX_WEIGHT_VALUES
 from .onnx_fold import FoldRefused
 from .onnx_graph import DEFAULT_DOMAINS, Graph, node_label, parse_model, read_graph
-from .onnx_safety import quoted
+from .onnx_safety import quoted, shape_text
 from .onnx_ops import DATA, DATA_OUTPUT, OPS, WHY_NOT, NodeProblem, attributes, supported_ops
 from .spec import LayerSpec, ModelSpec
 
@@ -89,12 +89,13 @@ class Walk:
             return None
         rest = dims[1:]
         if len(dims) not in (2, 3, 4) or not all(isinstance(d, int) and d > 0 for d in rest):
-            self.problems.append(f"the graph input {quoted(self.graph.input_name)} has shape {dims}; only (batch, "
-                                 "features), (batch, H, W) and (batch, channels, H, W) with known sizes are supported")
+            self.problems.append(f"the graph input {quoted(self.graph.input_name)} has shape {shape_text(dims)}; "
+                                 "only (batch, features), (batch, H, W) and (batch, channels, H, W) with known sizes "
+                                 "are supported")
             return None
         if math.prod(rest) > MAX_WEIGHT_VALUES:
-            self.problems.append(f"the graph input {quoted(self.graph.input_name)} has shape {dims}: more than "
-                                 f"{MAX_WEIGHT_VALUES:,} numbers, far more than a workbook holds")
+            self.problems.append(f"the graph input {quoted(self.graph.input_name)} has shape {shape_text(dims)}: "
+                                 f"more than {MAX_WEIGHT_VALUES:,} numbers, far more than a workbook holds")
             return None
         if isinstance(dims[0], int) and dims[0] > 1:
             self.problems.append(f"the graph input {quoted(self.graph.input_name)} is fixed to batches of {dims[0]}; "
@@ -163,8 +164,9 @@ class Walk:
             return                   # a constant it needs could not be computed: reported already
         mapper = OPS.get(node.op_type) if node.domain in DEFAULT_DOMAINS + ("ai.onnx.ml",) else None
         if len(data) != 1:
-            self.problems.append(f"{label} combines {len(data)} computed tensors ({', '.join(quoted(d) for d in data)}); only a single "
-                                 "chain of layers is supported")
+            names = ", ".join(quoted(d) for d in data)
+            self.problems.append(f"{label} combines {len(data)} computed tensors ({names}); only a single chain of "
+                                 "layers is supported")
             return
         if uses[data[0]] > 1:
             self.problems.append(f"{label}: its input {quoted(data[0])} also feeds other nodes (a branch); only a "

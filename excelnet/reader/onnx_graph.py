@@ -15,7 +15,8 @@ import numpy as np
 from ..errors import ModelFileError
 from ..text import safe_name, safe_text
 from .onnx_fold import FoldBudget
-from .onnx_safety import (Inventory, check_external, describe_node, inlined_size, quoted, read_external, refuse,
+from .onnx_safety import (MAX_FIELDS, Inventory, TooManyFields, check_external, count_fields, count_problems,
+                          describe_node, inlined_size, quoted, read_external, refuse, shape_text,
                           sorted_nodes)
 
 INSTALL = "pip install 'excelnet[onnx]'   (or: pip install onnx)"
@@ -45,12 +46,19 @@ def parse_model(path: Path, data: bytes):
     onnx = import_onnx()
     model = onnx.ModelProto()
     try:
+        count_fields(data, model.DESCRIPTOR)
+    except TooManyFields:
+        raise ModelFileError(path, f"it holds more than {MAX_FIELDS:,} protobuf fields (nodes, names, attributes), "
+                                   "far more than any network that fits in a workbook") from None
+    except ValueError:
+        raise ModelFileError(path, NOT_ONNX) from None
+    try:
         model.ParseFromString(data)
     except Exception:  # protobuf's DecodeError, or worse for random bytes
         raise ModelFileError(path, NOT_ONNX) from None
     if model.ir_version <= 0 or not model.HasField("graph") or not model.opset_import:
         raise ModelFileError(path, NOT_ONNX)
-    refuse(path, _version_problems(onnx, model))
+    refuse(path, count_problems(model) + _version_problems(onnx, model))
     inventory = Inventory()
     inventory.model(model)
     problems = inventory.problems + inlined_size(model)[1]
@@ -170,7 +178,7 @@ def _initializers(graph, problems: list[str]) -> dict[str, np.ndarray]:
             constants[tensor.name] = numpy_helper.to_array(tensor)
         except Exception:  # a type NumPy cannot hold, data that does not fit its shape
             problems.append(f"the initializer {quoted(tensor.name)} cannot be read as an array of its "
-                            f"element type {tensor.data_type} and shape {list(tensor.dims)}")
+                            f"element type {tensor.data_type} and shape {shape_text(tensor.dims)}")
     return constants
 
 
@@ -193,8 +201,8 @@ def _choose_output(graph, problems: list[str]) -> str | None:
         elif output.type.tensor_type.elem_type in FLOAT_TYPES:
             tensors.append(output.name)
     if len(tensors) > 1:
-        problems.append(f"the graph has {len(tensors)} numeric outputs ({', '.join(quoted(t) for t in tensors)}); only one output "
-                        "is supported")
+        names = ", ".join(quoted(t) for t in tensors)
+        problems.append(f"the graph has {len(tensors)} numeric outputs ({names}); only one output is supported")
     if not tensors and not problems and graph.output:
         problems.append("the graph has no floating-point output (class scores or probabilities)")
     return tensors[0] if len(tensors) == 1 else None
@@ -222,4 +230,4 @@ def _input_dims(value_info, problems: list[str]) -> tuple:
     if not tensor.HasField("shape"):
         problems.append(f"the graph input {quoted(value_info.name)} does not declare its shape")
         return ()
-    return tuple(d.dim_value if d.HasField("dim_value") else (d.dim_param or "?") for d in tensor.shape.dim)
+    return tuple(d.dim_value if d.HasField("dim_value") else safe_name(d.dim_param or "?") for d in tensor.shape.dim)

@@ -76,7 +76,8 @@ def conv(node, x, args, attrs, walk):
         reasons.append(f"its kernel_shape {list(attrs['kernel_shape'])} contradicts its weight's "
                        f"{list(weight.shape[2:])}")
     if weight is not None and bias is not None and bias.shape != weight.shape[:1]:
-        reasons.append(f"its bias has shape {list(bias.shape)}, not one value for each of its {weight.shape[0]} filters")
+        reasons.append(f"its bias has shape {list(bias.shape)}, not one value for each of its {weight.shape[0]} "
+                       "filters")
     if int(attrs.get("group", 1)) != 1:
         reasons.append(f"group={attrs['group']} is not supported (only 1)")
     window = tuple(weight.shape[2:]) if weight is not None else (1, 1)

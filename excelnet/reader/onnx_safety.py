@@ -28,6 +28,7 @@ from ..text import safe_name
 from .limits import MAX_FILE_BYTES, MAX_WEIGHT_VALUES, megabytes
 
 MAX_NODES = 10_000             # a CNN that fits in a workbook has tens
+MAX_ATTRIBUTES = 100_000
 MAX_PROBLEMS_SHOWN = 12
 # data_type -> bytes per element, for the types a tensor's length can be checked by
 ITEM_BYTES = {1: 4, 2: 1, 3: 1, 4: 2, 5: 2, 6: 4, 7: 8, 9: 1, 10: 2, 11: 8, 12: 4, 13: 8, 14: 8, 15: 16, 16: 2,
@@ -114,15 +115,21 @@ class Inventory:
             self.problems.append(f"{where}: {problem}")
 
 
+def shape_text(dims) -> str:
+    """A declared shape for a message: a hostile one may have thousands of axes."""
+    dims = list(dims)
+    return str(dims) if len(dims) <= 8 else f"[{', '.join(map(str, dims[:8]))}, … ({len(dims):,} axes)]"
+
+
 def tensor_problem(tensor) -> str | None:
     """Why a tensor's declaration cannot be trusted, or None; nothing outside the file is read."""
     dims = list(tensor.dims)
     if any(d < 0 for d in dims):
-        return f"its shape {dims} has a negative size"
+        return f"its shape {shape_text(dims)} has a negative size"
     count = math.prod(dims)
     if count > MAX_WEIGHT_VALUES:
-        return f"its shape {dims} declares {count:,} values, more than the {MAX_WEIGHT_VALUES:,} of any model " \
-               "that fits in a workbook"
+        return (f"its shape {shape_text(dims)} declares {count:,} values, more than the {MAX_WEIGHT_VALUES:,} "
+                "of any model that fits in a workbook")
     if tensor.HasField("segment"):
         return "it is split into segments, which excelnet does not read"
     if tensor.data_type == 0 or tensor.data_type > 23:
@@ -131,7 +138,7 @@ def tensor_problem(tensor) -> str | None:
         return None                           # checked against its file by check_external
     held = held_values(tensor)
     if held is not None and held != count:
-        return f"its shape {dims} declares {count:,} values but it holds {held:,}"
+        return f"its shape {shape_text(dims)} declares {count:,} values but it holds {held:,}"
     return None
 
 
@@ -178,7 +185,7 @@ def check_external(path: Path, inventory: Inventory) -> list[str]:
             continue
         if offset < 0 or length != want:
             problems.append(f"{where}: its external data (offset {offset:,}, length {length:,} bytes) does not "
-                            f"hold the {want:,} bytes its shape {list(tensor.dims)} needs")
+                            f"hold the {want:,} bytes its shape {shape_text(tensor.dims)} needs")
             continue
         if offset + length > target.stat().st_size:
             problems.append(f"{where}: its external data file {safe_name(repr(location))} is shorter than the "
@@ -224,6 +231,24 @@ def read_external(path: Path, inventory: Inventory) -> None:
         tensor.ClearField("external_data")
         tensor.data_location = 0
         tensor.raw_data = data
+
+
+def count_problems(model) -> list[str]:
+    """A file of a million tiny nodes, initializers or attributes: refused from the lengths alone
+    (constant time each), before any of them is walked."""
+    graph = model.graph
+    parts = {"nodes": len(graph.node) + sum(len(f.node) for f in model.functions[:MAX_NODES]),
+             "initializers": len(graph.initializer) + len(graph.sparse_initializer),
+             "local functions": len(model.functions), "graph inputs and outputs": len(graph.input) + len(graph.output)}
+    problems = [f"it has {count:,} {what}, far more than any network that fits in a workbook (at most {MAX_NODES:,})"
+                for what, count in parts.items() if count > MAX_NODES]
+    if not problems:
+        attributes = sum(len(n.attribute) for n in graph.node) + sum(len(n.attribute) for f in model.functions
+                                                                     for n in f.node)
+        if attributes > MAX_ATTRIBUTES:
+            problems.append(f"its nodes have {attributes:,} attributes, far more than any network that fits in a "
+                            f"workbook (at most {MAX_ATTRIBUTES:,})")
+    return problems
 
 
 # --- local functions: inlined only within a budget ---------------------------------------------------
@@ -327,3 +352,60 @@ def refuse(path: Path, problems: list[str]) -> None:
     more = len(problems) - len(shown)
     text = "; ".join(shown) + (f"; and {more} more problem{'s' if more != 1 else ''}" if more else "")
     raise ModelFileError(path, text)
+
+
+# --- before parsing: how many parts the protobuf holds ---------------------------------------------
+
+MAX_FIELDS = 200_000           # LeNet's file holds about 400; each field costs protobuf ~100 bytes parsed
+
+
+class TooManyFields(ValueError):
+    pass
+
+
+def count_fields(data: bytes, descriptor, limit: int = MAX_FIELDS) -> int:
+    """The number of fields in a serialized message, nested messages included, counted from the
+    wire format with the message's descriptor (nothing is built); TooManyFields past `limit`.
+    A 63 MB file of 13 million empty nodes would make protobuf allocate 2 GB: this reads
+    the bytes once and stops at `limit`. Malformed bytes raise ValueError."""
+    count = 0
+    stack = [(descriptor, 0, len(data))]
+    while stack:
+        message, position, end = stack.pop()
+        fields = message.fields_by_number
+        while position < end:
+            key, position = _varint(data, position)
+            number, wire = key >> 3, key & 7
+            count += 1
+            if count > limit:
+                raise TooManyFields(count)
+            if wire == 0:
+                _, position = _varint(data, position)
+            elif wire == 1:
+                position += 8
+            elif wire == 5:
+                position += 4
+            elif wire == 2:
+                length, position = _varint(data, position)
+                field = fields.get(number)
+                if field is not None and field.message_type is not None:
+                    stack.append((field.message_type, position, position + length))
+                position += length
+            else:
+                raise ValueError("a protobuf group or an invalid wire type")
+            if position > end:
+                raise ValueError("a field runs past the end of its message")
+    return count
+
+
+def _varint(data: bytes, position: int) -> tuple[int, int]:
+    value = shift = 0
+    while True:
+        if position >= len(data) or shift > 63:
+            raise ValueError("a truncated or overlong varint")
+        byte = data[position]
+        position += 1
+        value |= (byte & 0x7F) << shift
+        if byte < 0x80:
+            return value, position
+        shift += 7
