@@ -38,6 +38,17 @@ def safe_name(value) -> str:
     return safe_text(value, limit=NAME_LIMIT)
 
 
+STRING_LITERAL_LIMIT = 255   # Excel refuses a longer text constant inside a formula
+
+
+def formula_string(value) -> str:
+    """A text from a model file (a layer or class name) as a formula's string literal: control
+    characters escaped as everywhere, quotes doubled, so `a"&Output!B4&"` stays a name and never
+    becomes part of the formula."""
+    text = safe_text(value, limit=STRING_LITERAL_LIMIT)
+    return '"' + text.replace('"', '""') + '"'
+
+
 def safe_message(value) -> str:
     """An error message for the terminal: keeps its line breaks, escapes everything else."""
     return safe_text(value, keep="\n")

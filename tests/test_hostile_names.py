@@ -170,3 +170,25 @@ def test_sheet_namer_gives_valid_unique_names(wanted):
         assert not name.startswith("'") and not name.endswith("'"), name
         assert name.lower() != "history" and name.strip() == name, name
     assert len({n.lower() for n in names}) == len(names), names
+
+
+def test_any_text_is_one_formula_string_literal():
+    """text.formula_string: whatever a model file calls a layer, it becomes exactly one string
+    literal (quotes doubled), with no control character and within Excel's 255 characters."""
+    from hypothesis import given, settings, strategies as st
+
+    from excelnet.text import UNSAFE, formula_string
+
+    literal = re.compile(r'"(?:[^"]|"")*"')
+
+    @settings(max_examples=300, deadline=None)
+    @given(st.text(alphabet=st.characters(), max_size=400))
+    def check(text):
+        quoted = formula_string(text)
+        assert literal.fullmatch(quoted), quoted
+        inner = quoted[1:-1].replace('""', '"')
+        assert not UNSAFE.search(inner) and len(inner) <= 255
+        if not UNSAFE.search(text) and len(text) <= 255:
+            assert inner == text              # plain names are kept exactly
+
+    check()

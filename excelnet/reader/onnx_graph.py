@@ -6,12 +6,18 @@ no onnxruntime, no torch, and nothing in the file is ever executed."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from ..errors import ModelFileError
+from ..text import safe_name, safe_text
+from .onnx_fold import FoldBudget
+from .onnx_safety import (MAX_FIELDS, Inventory, TooManyFields, check_external, count_fields, count_problems,
+                          describe_node, inlined_size, quoted, read_external, refuse, shape_text,
+                          sorted_nodes)
 
 INSTALL = "pip install 'excelnet[onnx]'   (or: pip install onnx)"
 DEFAULT_DOMAINS = ("", "ai.onnx")
@@ -34,52 +40,72 @@ def import_onnx():
 
 
 def parse_model(path: Path, data: bytes):
-    """The ModelProto in `data`, with external data read from the model's own folder."""
+    """The ModelProto in `data`, checked before anything in it is computed (reader/onnx_safety.py):
+    every tensor wherever it sits, then external data read from the model's own folder, local
+    functions inlined, nodes sorted, and onnx's checker for what the ONNX spec forbids."""
     onnx = import_onnx()
     model = onnx.ModelProto()
+    try:
+        count_fields(data, model.DESCRIPTOR)
+    except TooManyFields:
+        raise ModelFileError(path, f"it holds more than {MAX_FIELDS:,} protobuf fields (nodes, names, attributes), "
+                                   "far more than any network that fits in a workbook") from None
+    except ValueError:
+        raise ModelFileError(path, NOT_ONNX) from None
     try:
         model.ParseFromString(data)
     except Exception:  # protobuf's DecodeError, or worse for random bytes
         raise ModelFileError(path, NOT_ONNX) from None
     if model.ir_version <= 0 or not model.HasField("graph") or not model.opset_import:
         raise ModelFileError(path, NOT_ONNX)
-    _load_external_data(onnx, path, model)
+    refuse(path, count_problems(model) + _version_problems(onnx, model))
+    inventory = Inventory()
+    inventory.model(model)
+    problems = inventory.problems + inlined_size(model)[1]
+    refuse(path, problems or check_external(path, inventory))
+    read_external(path, inventory)
     if model.functions:           # the dynamo exporter may keep modules as local functions
         import onnx.inliner
 
         model = onnx.inliner.inline_local_functions(model)
+    nodes, problems = sorted_nodes(model.graph)
+    refuse(path, problems)
+    del model.graph.node[:]
+    model.graph.node.extend(nodes)
+    _check_spec(onnx, path, model)
     return model
 
 
-def _all_tensors(model):
-    yield from model.graph.initializer
-    for node in model.graph.node:
-        for attribute in node.attribute:
-            if attribute.HasField("t"):
-                yield attribute.t
+def _version_problems(onnx, model) -> list[str]:
+    """An ir_version or opset this onnx package does not know: its operators' meaning is unknown."""
+    problems = []
+    if model.ir_version > onnx.IR_VERSION:
+        problems.append(f"its ir_version {model.ir_version} is newer than the {onnx.IR_VERSION} this onnx package "
+                        f"({onnx.__version__}) reads")
+    newest = {"": onnx.defs.onnx_opset_version(), "ai.onnx": onnx.defs.onnx_opset_version(),
+              ML_DOMAIN: onnx.defs.onnx_ml_opset_version()}
+    for entry in model.opset_import:
+        domain = "" if entry.domain == "ai.onnx" else entry.domain      # skl2onnx may import '' twice
+        if domain in newest and not 1 <= entry.version <= newest[domain]:
+            problems.append(f"it uses opset {entry.version} of {quoted(entry.domain or 'ai.onnx')}; this onnx "
+                            f"package ({onnx.__version__}) knows opsets 1 to {newest[domain]}")
+    return problems
 
 
-def _load_external_data(onnx, path: Path, model) -> None:
-    """Tensors stored in other files must lie inside the model's folder: a model file must not
-    make excelnet read /etc/passwd or ../../secrets."""
-    from onnx.external_data_helper import load_external_data_for_tensor, uses_external_data
-
-    folder = path.resolve().parent
-    for tensor in _all_tensors(model):
-        if not uses_external_data(tensor):
-            continue
-        location = next((e.value for e in tensor.external_data if e.key == "location"), "")
-        target = (folder / location).resolve()
-        if not location or Path(location).is_absolute() or not target.is_relative_to(folder):
-            raise ModelFileError(path, f"its tensor '{tensor.name}' points to external data {location!r} outside "
-                                       "the model's folder, which excelnet refuses to read")
-        if not target.is_file():
-            raise ModelFileError(path, f"its tensor '{tensor.name}' needs the external data file "
-                                       f"'{location}', which is missing")
-        try:
-            load_external_data_for_tensor(tensor, str(folder))
-        except Exception as error:
-            raise ModelFileError(path, f"its external data '{location}' cannot be read ({error})") from None
+def _check_spec(onnx, path: Path, model) -> None:
+    """onnx's own checker with its strict type and shape inference (what onnxruntime checks when it
+    loads a model; nothing is evaluated): what the ONNX spec forbids, such as a float16 weight
+    beside float32 data or a Squeeze axis out of range."""
+    try:
+        onnx.checker.check_model(model, full_check=True)
+    except UnicodeDecodeError:
+        raise ModelFileError(path, "a name or text in it is not valid UTF-8, as ONNX requires (a damaged "
+                                   "file)") from None
+    except Exception as error:  # ValidationError, InferenceError, or the C++ checker's other complaints
+        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        context = re.search(r"Name: (.*) OpType: (\S+)", str(error))
+        where = f" (node {quoted(context[1])}, {safe_name(context[2])})" if context else ""
+        raise ModelFileError(path, f"it breaks the ONNX specification: {safe_text(first, limit=400)}{where}") from None
 
 
 @dataclass
@@ -95,12 +121,17 @@ class Graph:
     opset: int
     problems: list[str] = field(default_factory=list)
 
+    budget: FoldBudget = field(default_factory=FoldBudget)
+
     def evaluate(self, node, values: list) -> list[np.ndarray]:
         """Outputs of one node from constant inputs (None for an absent optional input), computed by
-        onnx's reference evaluator under the model's own opsets."""
+        onnx's reference evaluator under the model's own opsets, within the budget (reader/onnx_fold.py)."""
         from onnx import helper
         from onnx.reference import ReferenceEvaluator
 
+        from .onnx_ops import attributes
+
+        self.budget.allow(node.op_type, values, attributes(node))
         feeds = {name: value for name, value in zip(node.input, values) if name}
         inputs = [helper.make_tensor_value_info(name, helper.np_dtype_to_tensor_dtype(value.dtype), value.shape)
                   for name, value in feeds.items()]
@@ -112,20 +143,17 @@ class Graph:
 
 
 def node_label(node) -> str:
-    name = node.name or (node.output[0] if node.output else "")
-    return f"node '{name}' ({node.op_type})"
+    return describe_node(node)
 
 
 def read_graph(path: Path, model) -> Graph:
     """Check inputs, outputs and domains; keep the nodes the probability output needs."""
-    from onnx import numpy_helper
-
     graph, problems = model.graph, []
     opset = next((o.version for o in model.opset_import if o.domain in DEFAULT_DOMAINS), 0)
-    constants = {t.name: numpy_helper.to_array(t) for t in graph.initializer}
+    constants = _initializers(graph, problems)
     inputs = [i for i in graph.input if i.name not in constants]
     if len(inputs) != 1:
-        names = ", ".join(f"'{i.name}'" for i in inputs)
+        names = ", ".join(f"{quoted(i.name)}" for i in inputs)
         problems.append(f"the graph has {len(inputs)} inputs ({names or 'none'}); only one input is supported")
     output = _choose_output(graph, problems)
     if not graph.node:
@@ -133,12 +161,25 @@ def read_graph(path: Path, model) -> Graph:
     nodes = _needed(graph.node, output, constants) if output else list(graph.node)
     for node in nodes:
         if node.domain not in DEFAULT_DOMAINS + (ML_DOMAIN,):
-            problems.append(f"{node_label(node)} is in the operator domain '{node.domain}', which excelnet does "
+            problems.append(f"{node_label(node)} is in the operator domain {quoted(node.domain)}, which excelnet does "
                             "not know (only the standard ONNX operators are supported)")
     dims, name = (), ""
     if len(inputs) == 1:
         name, dims = inputs[0].name, _input_dims(inputs[0], problems)
     return Graph(model, nodes, constants, name, dims, output or "", opset, problems)
+
+
+def _initializers(graph, problems: list[str]) -> dict[str, np.ndarray]:
+    from onnx import numpy_helper
+
+    constants = {}
+    for tensor in graph.initializer:
+        try:
+            constants[tensor.name] = numpy_helper.to_array(tensor)
+        except Exception:  # a type NumPy cannot hold, data that does not fit its shape
+            problems.append(f"the initializer {quoted(tensor.name)} cannot be read as an array of its "
+                            f"element type {tensor.data_type} and shape {shape_text(tensor.dims)}")
+    return constants
 
 
 def _choose_output(graph, problems: list[str]) -> str | None:
@@ -151,17 +192,17 @@ def _choose_output(graph, problems: list[str]) -> str | None:
         if kind != "tensor_type":
             maker = producers.get(output.name)
             if maker is not None and maker.op_type == "ZipMap":
-                problems.append(f"output '{output.name}' is a ZipMap (a list of {{class: probability}} "
+                problems.append(f"output {quoted(output.name)} is a ZipMap (a list of {{class: probability}} "
                                 "dictionaries), which cells cannot hold; export the classifier without it: "
                                 "skl2onnx.to_onnx(model, X, options={'zipmap': False}) (or "
                                 "convert_sklearn(..., options={id(model): {'zipmap': False}}))")
             else:
-                problems.append(f"output '{output.name}' is a {kind}, not a tensor")
+                problems.append(f"output {quoted(output.name)} is a {kind}, not a tensor")
         elif output.type.tensor_type.elem_type in FLOAT_TYPES:
             tensors.append(output.name)
     if len(tensors) > 1:
-        problems.append(f"the graph has {len(tensors)} numeric outputs ({', '.join(tensors)}); only one output "
-                        "is supported")
+        names = ", ".join(quoted(t) for t in tensors)
+        problems.append(f"the graph has {len(tensors)} numeric outputs ({names}); only one output is supported")
     if not tensors and not problems and graph.output:
         problems.append("the graph has no floating-point output (class scores or probabilities)")
     return tensors[0] if len(tensors) == 1 else None
@@ -184,9 +225,9 @@ def _needed(nodes, output: str, constants: dict) -> list:
 def _input_dims(value_info, problems: list[str]) -> tuple:
     tensor = value_info.type.tensor_type
     if value_info.type.WhichOneof("value") != "tensor_type" or tensor.elem_type not in FLOAT_TYPES:
-        problems.append(f"the graph input '{value_info.name}' is not a float tensor")
+        problems.append(f"the graph input {quoted(value_info.name)} is not a float tensor")
         return ()
     if not tensor.HasField("shape"):
-        problems.append(f"the graph input '{value_info.name}' does not declare its shape")
+        problems.append(f"the graph input {quoted(value_info.name)} does not declare its shape")
         return ()
-    return tuple(d.dim_value if d.HasField("dim_value") else (d.dim_param or "?") for d in tensor.shape.dim)
+    return tuple(d.dim_value if d.HasField("dim_value") else safe_name(d.dim_param or "?") for d in tensor.shape.dim)

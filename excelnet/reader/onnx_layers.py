@@ -10,7 +10,8 @@ from __future__ import annotations
 import numpy as np
 
 from ..shapes import output_size, same_amounts
-from .onnx_ops import DATA, NodeProblem, _check, _constant, _spec, op
+from ..text import safe_name
+from .onnx_ops import DATA, NodeProblem, _check, _constant, _spec, _weight, op
 
 
 # --- windows: Conv and pooling ----------------------------------------------------------
@@ -24,8 +25,18 @@ def _window_options(attrs: dict, x, window: tuple[int, int], reasons: list[str],
     if len(window) != 2 or len(strides) != 2:
         reasons.append("only 2-D windows (over H and W) are supported")
         return (1, 1), "valid"
+    if min(window) < 1 or min(strides) < 1:
+        reasons.append(f"its window {list(window)} and strides {list(strides)} must be positive")
+        return (1, 1), "valid"
     auto = attrs.get("auto_pad", "NOTSET")
     pads = [int(p) for p in attrs.get("pads", (0, 0, 0, 0))]
+    if auto not in ("NOTSET", "SAME_UPPER", "SAME_LOWER", "VALID"):
+        reasons.append(f"auto_pad={safe_name(repr(auto))} is not an ONNX padding (NOTSET, SAME_UPPER, SAME_LOWER "
+                       "or VALID)")
+        return strides, "valid"
+    if len(pads) != 4 or min(pads) < 0:
+        reasons.append(f"its pads {pads} are not four sizes of 0 or more (top, left, bottom, right)")
+        return strides, "valid"
     if auto == "SAME_UPPER":
         return strides, "same"
     if auto == "SAME_LOWER":
@@ -34,8 +45,6 @@ def _window_options(attrs: dict, x, window: tuple[int, int], reasons: list[str],
         return strides, tuple(same_amounts(x.keras[a], window[a], strides[a], extra_after=False) for a in (0, 1))
     if auto == "VALID" or not any(pads):
         return strides, "valid"
-    if auto != "NOTSET":
-        reasons.append(f"auto_pad={auto!r} is not supported")
     return strides, ((pads[0], pads[2]), (pads[1], pads[3]))     # ONNX: [top, left, bottom, right]
 
 
@@ -58,8 +67,17 @@ def _windowed(x, window, strides, padding, channels: int, ceil_mode: bool = Fals
 @op("Conv")
 def conv(node, x, args, attrs, walk):
     reasons = []
-    weight = _constant(args, 1, "weight", reasons)
-    bias = _constant(args, 2, "bias", reasons)
+    weight = _weight(args, 1, "weight", reasons)
+    bias = _weight(args, 2, "bias", reasons)
+    if weight is not None and weight.ndim != 4:
+        reasons.append(f"its weight has shape {list(weight.shape)}; a 2-D convolution's is (filters, channels, H, W)")
+        weight = None
+    if weight is not None and "kernel_shape" in attrs and tuple(attrs["kernel_shape"]) != weight.shape[2:]:
+        reasons.append(f"its kernel_shape {list(attrs['kernel_shape'])} contradicts its weight's "
+                       f"{list(weight.shape[2:])}")
+    if weight is not None and bias is not None and bias.shape != weight.shape[:1]:
+        reasons.append(f"its bias has shape {list(bias.shape)}, not one value for each of its {weight.shape[0]} "
+                       "filters")
     if int(attrs.get("group", 1)) != 1:
         reasons.append(f"group={attrs['group']} is not supported (only 1)")
     window = tuple(weight.shape[2:]) if weight is not None else (1, 1)
@@ -155,9 +173,12 @@ def gemm(node, x, args, attrs, walk):
         reasons.append("only the first input (A) may be the data")
     if attrs.get("transA", 0):
         reasons.append("transA=1 (a transposed data input) is not supported")
-    b = _constant(args, 1, "B", reasons)
-    c = _constant(args, 2, "C", reasons)
+    b = _weight(args, 1, "B", reasons)
+    c = _weight(args, 2, "C", reasons)
     kernel = bias = None
+    if b is not None and b.ndim != 2:
+        reasons.append(f"its B has shape {list(b.shape)}; only a matrix is supported")
+        b = None
     if b is not None:
         b = np.asarray(b, dtype=np.float64)
         kernel = float(attrs.get("alpha", 1.0)) * (b.T if attrs.get("transB", 0) else b)
@@ -174,9 +195,10 @@ def matmul(node, x, args, attrs, walk):
     reasons = []
     if args[0] is not DATA:
         reasons.append("only data × weights is supported (the data must be the first input)")
-    b = _constant(args, 1, "weight", reasons)
+    b = _weight(args, 1, "weight", reasons)
     if b is not None and np.ndim(b) != 2:
         reasons.append(f"its weight has shape {np.shape(b)}; only a matrix is supported")
+        b = None
     return _dense(node, x, b, None, reasons)
 
 
@@ -191,6 +213,8 @@ def linear_classifier(node, x, args, attrs, walk):
     transform = attrs.get("post_transform", "NONE")
     if transform not in ("NONE", "SOFTMAX", "LOGISTIC"):
         reasons.append(f"post_transform={transform!r} is not supported (only NONE, SOFTMAX or LOGISTIC)")
+    if not (np.all(np.isfinite(coefficients)) and np.all(np.isfinite(intercepts))):
+        reasons.append("its coefficients or intercepts hold non-finite values (NaN or infinity)")
     rows = len(intercepts)
     if rows < 2 or (classes and rows != classes):
         reasons.append(f"a binary classifier ({rows} row of coefficients for {classes} classes) is not "

@@ -73,6 +73,21 @@ def _constant(args, index: int, what: str, reasons: list[str]):
     return value
 
 
+def _weight(args, index: int, what: str, reasons: list[str]):
+    """A constant that becomes numbers in cells: floating-point and finite, as Keras weights must be."""
+    value = _constant(args, index, what, reasons)
+    if value is None:
+        return None
+    value = np.asarray(value)
+    if value.dtype.kind != "f":
+        reasons.append(f"its {what} holds {value.dtype} values; only floating-point weights are supported")
+        return None
+    if not np.all(np.isfinite(value)):
+        reasons.append(f"its {what} holds {int(np.sum(~np.isfinite(value)))} non-finite values (NaN or infinity)")
+        return None
+    return value
+
+
 # --- element-wise: activations --------------------------------------------------------
 
 SIMPLE = {"Relu": "relu", "Sigmoid": "sigmoid", "Tanh": "tanh", "Softplus": "softplus",
@@ -151,7 +166,11 @@ def softmax(node, x, args, attrs, walk):
 
 def per_channel(value: np.ndarray, x, what: str) -> np.ndarray:
     """A constant broadcast over the data tensor, as one value (or one per channel, Keras' last axis)."""
+    if np.asarray(value).dtype.kind not in "fiu":
+        raise NodeProblem(f"its {what} holds {np.asarray(value).dtype} values, not numbers")
     value = np.asarray(value, dtype=np.float64)
+    if not np.all(np.isfinite(value)):
+        raise NodeProblem(f"its {what} holds {int(np.sum(~np.isfinite(value)))} non-finite values (NaN or infinity)")
     try:
         if np.broadcast_shapes(value.shape, x.shape) != tuple(x.shape):
             raise ValueError
@@ -195,7 +214,7 @@ def batch_norm(node, x, args, attrs, walk):
     reasons = []
     if attrs.get("training_mode", 0):
         reasons.append("training_mode=1 is not supported (only inference)")
-    params = [_constant(args, k, what, reasons) for k, what in
+    params = [_weight(args, k, what, reasons) for k, what in
               ((1, "scale"), (2, "bias"), (3, "mean"), (4, "variance"))]
     if x is not None and not (x.is_image or len(x.shape) == 2):
         reasons.append(f"only batch normalization of feature maps or of vectors is supported, not of {x.shape}")

@@ -24,6 +24,7 @@ from ..ops.elementwise import SoftmaxOp
 from ..ops.grad_cells import like, place_weights
 from ..sheet import BARS, CONTROL, GRADIENTS, WEIGHTS, SheetPlan, mark
 from ..templates import formula_templates
+from ..text import formula_string
 from .inputs import InputCells
 from .outputs import OutputCells
 
@@ -116,7 +117,7 @@ def _controls(sheet: SheetPlan, verdict: OutputCells, inputs: InputCells) -> tup
     sheet.put(row, PANEL, "Target", "heading")
     first = sheet.cells[(verdict.classes.row, verdict.classes.col)]
     first = getattr(first, "value", first)
-    start = f'"{first}"' if isinstance(first, str) else str(first)
+    start = formula_string(first) if isinstance(first, str) else str(first)
     if inputs.label is not None:
         label = inputs.label.ref(here, absolute=True)
         sheet.formula(row, PANEL + 1, f'IF({label}="",{start},{label})')
