@@ -27,6 +27,8 @@ class Recipe:
     rate: float = DEFAULT_RATE
     steps: int = DEFAULT_STEPS
     batch: int = DEFAULT_BATCH
+    held_out: int = HELD_OUT            # fewer only for small test workbooks (the formulas library)
+    whole_data: bool = True             # False: the Data sheet holds only the pictures used (small tests)
 
 
 @dataclass
@@ -49,6 +51,8 @@ class Plan:
     held_out: np.ndarray     # picture numbers (0-based) never trained on
     batches: np.ndarray      # (steps, batch) picture numbers, in training order
     initial: Weights = field(repr=False, default=None)
+    on_data: np.ndarray = field(repr=False, default=None)   # the pictures on the Data sheet, in order
+    slot: np.ndarray = field(repr=False, default=None)      # picture number -> its place on Data (-1: absent)
 
 
 def load_digits() -> tuple[np.ndarray, np.ndarray]:
@@ -57,13 +61,32 @@ def load_digits() -> tuple[np.ndarray, np.ndarray]:
         return data["x"].astype(np.float64) / 16.0, data["y"].astype(np.int64)
 
 
+def problems(recipe: Recipe) -> list[str]:
+    """Every reason a recipe cannot be built, in words for the command line."""
+    found = []
+    if not np.isfinite(recipe.rate):
+        found.append(f"the learning rate must be a number, not {recipe.rate}")
+    if recipe.seed < 0:
+        found.append(f"the seed must be 0 or more, not {recipe.seed}")
+    if not 1 <= recipe.batch <= 64:
+        found.append(f"the batch must be 1 to 64 pictures, not {recipe.batch}")
+    most = (1797 - HELD_OUT) // max(recipe.batch, 1)
+    if not 1 <= recipe.steps <= most:
+        found.append(f"the steps must be 1 to {most} ({recipe.batch} new pictures each), not {recipe.steps}")
+    if not 1 <= recipe.held_out <= HELD_OUT:
+        found.append(f"the held-out pictures must be 1 to {HELD_OUT}, not {recipe.held_out}")
+    return found
+
+
 def plan(recipe: Recipe) -> Plan:
     """Split by the seed (300 held out, the rest for training, shuffled) and draw the initial
     weights: He-uniform filters, Glorot-uniform dense kernel, zero biases."""
     pixels, labels = load_digits()
     rng = np.random.default_rng(recipe.seed)
     order = rng.permutation(len(labels))
-    held_out, training = order[:HELD_OUT], order[HELD_OUT:]
+    # the training pictures are always the same 1,497 of the seed: a smaller held-out set (tests) is a
+    # part of the 300, so it changes nothing else
+    held_out, training = order[:recipe.held_out], order[HELD_OUT:]
     needed = recipe.steps * recipe.batch
     if needed > len(training):
         raise ValueError(f"{recipe.steps} steps of {recipe.batch} pictures need {needed} training pictures; "
@@ -75,7 +98,10 @@ def plan(recipe: Recipe) -> Plan:
                       np.zeros(FILTERS),
                       np.round(rng.uniform(-dense_limit, dense_limit, (FLAT, CLASSES)), DECIMALS),
                       np.zeros(CLASSES))
-    return Plan(pixels, labels, held_out, batches, initial)
+    on_data = np.arange(len(labels)) if recipe.whole_data else np.sort(np.concatenate([held_out, batches.reshape(-1)]))
+    slot = np.full(len(labels), -1)
+    slot[on_data] = np.arange(len(on_data))
+    return Plan(pixels, labels, held_out, batches, initial, on_data, slot)
 
 
 @dataclass

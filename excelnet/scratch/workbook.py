@@ -138,7 +138,7 @@ def _step_sheet(sheet: SheetPlan, layout: StepLayout, run: Run, s: int) -> Formu
             [np.mean(step.forward.guesses == run.plan.labels[batch])])
     _picture_table(sheet, out, layout, run, batch, step.forward, previous, with_deltas=True, deltas=step.deltas)
     _backward(sheet, out, layout, step, previous)
-    _update(sheet, out, layout, batch, step, previous)
+    _update(sheet, out, layout, batch, step, previous, run.plan.slot)
     sheet.freeze = (TOP, ACTS)
     return out
 
@@ -168,7 +168,7 @@ def _picture_table(sheet: SheetPlan, out: Formulas, layout_rows, run: Run, pictu
     window_cols = [(col(DATA_PIXELS + q), col(DATA_PIXELS + q + KERNEL - 1)) for q in range(OUT)]
     texts = []
     for picture in pictures.tolist():
-        top = data_row(picture)
+        top = data_row(run.plan.slot[picture])
         windows = [f"MAX(0,SUMPRODUCT(Data!{a}{top + p}:{b}{top + p + KERNEL - 1}" for p in range(OUT)
                    for a, b in window_cols]
         texts += [windows[p * OUT + q] + filter_parts[f] for f, p, q in spots]
@@ -229,7 +229,8 @@ def _backward(sheet: SheetPlan, out: Formulas, layout: StepLayout, step, previou
         sheet.block(sheet.rect(layout.conv, 3 + (OUT + 1) * f, OUT * n, OUT), GRADIENTS)
 
 
-def _update(sheet: SheetPlan, out: Formulas, layout: StepLayout, batch: np.ndarray, step, previous: str) -> None:
+def _update(sheet: SheetPlan, out: Formulas, layout: StepLayout, batch: np.ndarray, step, previous: str,
+            slots: np.ndarray) -> None:
     """Each new weight: previous − rate × (Σ over the batch of its gradient) / batch."""
     n = layout.batch
     after = step.after
@@ -254,7 +255,7 @@ def _update(sheet: SheetPlan, out: Formulas, layout: StepLayout, batch: np.ndarr
             for v in range(KERNEL):
                 terms = []
                 for i, picture in enumerate(batch.tolist()):
-                    top = data_row(picture) + u
+                    top = data_row(slots[picture]) + u
                     window = f"Data!{col(DATA_PIXELS + v)}{top}:{col(DATA_PIXELS + v + OUT - 1)}{top + OUT - 1}"
                     r0, c0 = layout.conv_cell(i, f, 0, 0)
                     terms.append(f"SUMPRODUCT({window},${col(c0)}${r0}:${col(c0 + OUT - 1)}${r0 + OUT - 1})")
@@ -295,8 +296,8 @@ def _data_sheet(sheet: SheetPlan, run: Run) -> None:
     sheet.put(1, 3, "pixels (0–16 ink, as 0–1), one 8×8 block per picture", "heading")
     pixels, labels = run.plan.pixels, run.plan.labels
     held = set(run.plan.held_out.tolist())
-    for m in range(len(labels)):
-        top = data_row(m)
+    for place, m in enumerate(run.plan.on_data.tolist()):
+        top = data_row(place)
         sheet.put(top, 1, m + 1)
         sheet.put(top, 2, int(labels[m]))
         if m in held:
@@ -304,7 +305,7 @@ def _data_sheet(sheet: SheetPlan, run: Run) -> None:
         for y in range(SIDE):
             for x in range(SIDE):
                 sheet.cells[(top + y, DATA_PIXELS + x)] = float(pixels[m, y, x])
-    sheet.block(sheet.rect(DATA_TOP, DATA_PIXELS, DATA_STRIDE * len(labels), SIDE), PICTURE)
+    sheet.block(sheet.rect(DATA_TOP, DATA_PIXELS, DATA_STRIDE * len(run.plan.on_data), SIDE), PICTURE)
     sheet.freeze = (2, 1)
 
 
@@ -380,20 +381,20 @@ def _shown_step(sheet: SheetPlan, out: Formulas, run: Run, recipe: Recipe) -> No
     a table of every step's picture numbers and guesses, far right)."""
     steps, n = recipe.steps, recipe.batch
     batches = run.plan.batches
-    sheet.put(TABLE - 1, BATCH_COL, "pictures of each step (Data numbers) →", "heading")
+    sheet.put(TABLE - 1, BATCH_COL, "pictures of each step (their place on Data) →", "heading")
     sheet.put(TABLE - 1, BATCH_COL + n + 1, "guesses of each step →", "heading")
     guesses = np.array([s.forward.guesses for s in run.steps])
     texts, rr, cc = [], [], []
     for s in range(steps):
         for i in range(n):
-            sheet.put(TABLE + s, BATCH_COL + i, int(batches[s, i]) + 1)
+            sheet.put(TABLE + s, BATCH_COL + i, int(run.plan.slot[batches[s, i]]) + 1)
             texts.append(f"{quote_sheet(step_title(s + 1))}!{col(GUESS)}{TOP + i}")
             rr.append(TABLE + s)
             cc.append(BATCH_COL + n + 1 + i)
     out.add(rr, cc, texts, guesses)
     numbers = f"${col(BATCH_COL)}${TABLE}:${col(BATCH_COL + n - 1)}${TABLE + steps - 1}"
     guessed = f"${col(BATCH_COL + n + 1)}${TABLE}:${col(BATCH_COL + n * 2)}${TABLE + steps - 1}"
-    last_data = data_row(len(run.plan.labels) - 1) + SIDE - 1
+    last_data = data_row(len(run.plan.on_data) - 1) + SIDE - 1
     pixels = f"Data!${col(DATA_PIXELS)}${DATA_TOP}:${col(DATA_PIXELS + SIDE - 1)}${last_data}"
     labels = f"Data!$B${DATA_TOP}:$B${last_data}"
     show = f"${col(SHOW_STEP[1])}${SHOW_STEP[0]}"
