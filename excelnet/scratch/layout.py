@@ -24,8 +24,8 @@ NUMBER, LABEL, GUESS, RIGHT, LOSS, MAX, TOTAL = range(1, 8)
 LOGITS = 8                                # H..Q
 EXPS = LOGITS + CLASSES                   # R..AA
 DELTAS = EXPS + CLASSES                   # AB..AK
-DENSE_BIAS = DELTAS + CLASSES + 1         # AL: the gap column; in the weight rows, each class's bias
-ACTS = DENSE_BIAS + 1                     # AM..: activation j = filter·36 + row·6 + column
+DENSE_BIAS = DELTAS + CLASSES + 1         # AM (after an empty AL): in the weight rows, each class's bias
+ACTS = DENSE_BIAS + 1                     # AN..GA: activation j = filter·36 + row·6 + column
 FILTER_COL = LOGITS                       # filter f at columns FILTER_COL + 4f .. + 2
 DATA_TOP, DATA_STRIDE, DATA_PIXELS = 2, 8, 3   # Data: picture m (0-based) at rows 2 + 8m .., columns C..J
 
