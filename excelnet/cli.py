@@ -54,8 +54,22 @@ NORMALIZE_HELP = ("Put (x − mean) / std in front of the network, per channel: 
               "step and the forward pass after it (default output: <model name>_learn.xlsx).")
 @MAX_CELLS
 @NETWORK_ONLY
-def build(model, output, labels, samples, normalize, learn, max_cells, network_only) -> None:
+@click.option("--from-scratch", "scratch", is_flag=True,
+              help="Instead of a model: a small CNN that learns the 8×8 UCI digits from random weights by "
+                   "mini-batch SGD, every step formulas (default output: digits_from_scratch.xlsx).")
+@click.option("--seed", type=int, default=None, help="With --from-scratch: initial weights and batches (default 0).")
+@click.option("--rate", type=float, default=None, help="With --from-scratch: the learning rate (default 0.3).")
+@click.option("--steps", type=int, default=None, help="With --from-scratch: steps of 16 pictures (default 75).")
+def build(model, output, labels, samples, normalize, learn, max_cells, network_only, scratch, seed, rate,
+          steps) -> None:
     """Write the model as a formula-only .xlsx workbook."""
+    if scratch:
+        _from_scratch(output, seed, rate, steps, dict(model=model, labels=labels, samples=samples,
+                                                      normalize=normalize, learn=learn, max_cells=max_cells,
+                                                      network_only=network_only))
+        return
+    if any(v is not None for v in (seed, rate, steps)):
+        raise click.UsageError("--seed, --rate and --steps belong to --from-scratch")
     from .convert import build as build_workbook
     from .progress import CountProgress
 
@@ -67,6 +81,23 @@ def build(model, output, labels, samples, normalize, learn, max_cells, network_o
         _echo(f"Note: {note}")
     _echo(f"Wrote {result.path} ({len(result.network.ops)} layers, "
           f"{result.plan.formula_cells:,} formula cells) in {time.perf_counter() - started:.2f} s")
+
+
+def _from_scratch(output, seed, rate, steps, others: dict) -> None:
+    from . import scratch
+
+    given = [f"--{name.replace('_', '-')}" for name, value in others.items() if value not in (None, False)]
+    if given:
+        raise click.UsageError(f"--from-scratch builds its own network and data: leave out {', '.join(given)}")
+    started = time.perf_counter()
+    chosen = {k: v for k, v in dict(seed=seed, rate=rate, steps=steps).items() if v is not None}
+    result = _run(scratch.build, output, **chosen)
+    if result.note:
+        _echo(f"Note: {result.note}")
+    recipe = result.recipe
+    _echo(f"Wrote {result.path} ({recipe.steps} steps of {recipe.batch} pictures, rate {recipe.rate:g}, seed "
+          f"{recipe.seed}; {result.formula_cells:,} formula cells; held-out accuracy "
+          f"{100 * result.held_out_accuracy:.1f}%) in {time.perf_counter() - started:.2f} s")
 
 
 @main.command()

@@ -129,13 +129,14 @@ ROW_HEIGHTS = {"title": 24, "big": 40, "heading": 17}   # points, for rows that 
 
 def write_workbook(sheets: list[SheetPlan], path: str | Path,
                    progress: Callable[[int, int], None] | None = None,
-                   values: Callable[[], dict[str, list]] | None = None) -> Path:
+                   values: Callable[[], dict[str, list]] | None = None,
+                   decorate: Callable[[Workbook], None] | None = None) -> Path:
     """Write all sheets to `path` atomically; `progress(cells done, cells in all)` after each sheet.
 
     `values()`: per sheet, the value of each formula cell in the order of the sheet's cells
     (convert.cached_values), so viewers that do not calculate (previews, pandas, protected view)
     show the numbers. Asked for only once openpyxl has saved the rest, so it can be worked out
-    meanwhile (background.py)."""
+    meanwhile (background.py). `decorate(workbook)`: adds what plans do not hold (a chart) before saving."""
     path = Path(path)
     workbook = Workbook()
     workbook.remove(workbook.active)
@@ -151,6 +152,8 @@ def write_workbook(sheets: list[SheetPlan], path: str | Path,
         _add_texts(workbook, ws, cells, texts)
     first = next((k for k, plan in enumerate(sheets) if not plan.hidden), 0)
     workbook.active = first
+    if decorate is not None:
+        decorate(workbook)
     directory = path.resolve().parent
     if not directory.is_dir():
         raise FileNotFoundError(f"the folder {directory} does not exist")
