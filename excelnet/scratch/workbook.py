@@ -25,7 +25,7 @@ SHOW_STEP = (5, 2)                 # Training!B5: the step whose pictures are sh
 TABLE = 9                          # Training: first step row (step 0 is not a row: it has no loss)
 AVERAGE_OVER = 10                  # the moving average of the loss spans this many steps
 CHART_COL = 6                      # Training: the chart's left column (F)
-BATCH_COL = 40                     # Training: picture numbers of each step (AN..), then guesses
+BATCH_COL = 80                     # Training: picture numbers of each step (CB..), then guesses: right of the shown pictures
 
 
 def step_title(step: int) -> str:
@@ -398,8 +398,8 @@ def _shown_step(sheet: SheetPlan, out: Formulas, run: Run, recipe: Recipe) -> No
     labels = f"Data!$B${DATA_TOP}:$B${last_data}"
     show = f"${col(SHOW_STEP[1])}${SHOW_STEP[0]}"
     shown = batches[recipe.steps - 1]
-    sheet.put(SHOWN_TOP - 2, 1, "The pictures of the step in Show step: label (top) and the network's guess "
-                                "at that step (bottom)", "heading")
+    sheet.put(SHOWN_TOP - 2, CHART_COL, "The pictures of the step in Show step: label (top) and the network's guess "
+                                        "at that step (bottom)", "heading")
     per_row = 8
     texts, rr, cc, vals = [], [], [], []
     for i in range(n):
