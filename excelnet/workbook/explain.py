@@ -525,14 +525,15 @@ def _explain_dense(sheet: SheetPlan, layer: LayerCells, c: Controls, on: str, we
     else:
         width = min(x.size, 16)
         height = -(-x.size // width)
-        rect, = _pictures(sheet, 1, height, width, "inputs 1 to " + str(x.size) + ", row by row", WEIGHTS)
-        where = [(rect, *divmod(i, width)) for i in range(x.size)]
+        rects = _pictures(sheet, 1, height, width, "inputs 1 to " + str(x.size) + ", row by row", WEIGHTS)
+        where = [(rects[0], *divmod(i, width)) for i in range(x.size)]
     for i, (rect, r, col) in enumerate(where):
         product = f"{x.flat_ref(i, here)}*{weights(kernel, (i, None), c.channel)}"
         sheet.formula(rect.row + r, rect.col + col, f'IF({on},{product},"")', "explain")
     # The same products in one column far to the right: MATCH needs a single row or column. It is
     # as long as the input, often longer than the pictures: the next part starts below its end.
-    column, top = max(HELPER_COLUMN, op.kernel.shape[1] + 10), rects_top
+    # Right of the pictures too: a wide input's pictures reach past HELPER_COLUMN.
+    column, top = max(HELPER_COLUMN, op.kernel.shape[1] + 10, max(r.right for r in rects) + 2), rects_top
     sheet.put(top - 1, column, "all products in the input's order (for LARGE and MATCH)", "label")
     for i, (rect, r, col) in enumerate(where):
         sheet.formula(top + i, column, rect.cell_ref(r, col, here), "explain")
