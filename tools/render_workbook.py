@@ -102,6 +102,8 @@ def used_area(ws) -> str:
 
 def draw(workbook, strokes: list[str]) -> None:
     """Type 1s into the canvas along straight lines, as a student would."""
+    if not strokes:          # nothing to draw (and a workbook without a canvas, e.g. --from-scratch)
+        return
     name = "Canvas" if "Canvas" in workbook.defined_names else "Canvas_1"
     (title, cells), = workbook.defined_names[name].destinations
     ws = workbook[title]

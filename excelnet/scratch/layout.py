@@ -27,6 +27,7 @@ DELTAS = EXPS + CLASSES                   # AB..AK
 DENSE_BIAS = DELTAS + CLASSES + 1         # AM (after an empty AL): in the weight rows, each class's bias
 ACTS = DENSE_BIAS + 1                     # AN..GA: activation j = filter·36 + row·6 + column
 FILTER_COL = LOGITS                       # filter f at columns FILTER_COL + 4f .. + 2
+BLOCK_COL = LOGITS                        # δ transposed and ∂loss/∂conv start here, right of the table's wide columns
 DATA_TOP, DATA_STRIDE, DATA_PIXELS = 2, 8, 3   # Data: picture m (0-based) at rows 2 + 8m .., columns C..J
 
 
@@ -62,7 +63,7 @@ class StepLayout:
         return f"${col(left)}${top}:${col(left + KERNEL - 1)}${top + KERNEL - 1}"
 
     @property
-    def transposed(self) -> int:          # first row of δ transposed: class k at transposed + k, picture i at column 3 + i
+    def transposed(self) -> int:          # first row of δ transposed: class k at transposed + k, picture i at column BLOCK_COL + i
         return self.weights + KERNEL + 5
 
     @property
@@ -70,7 +71,7 @@ class StepLayout:
         return self.transposed + CLASSES + 3
 
     def conv_cell(self, i: int, f: int, p: int, q: int) -> tuple[int, int]:
-        return self.conv + OUT * i + p, 3 + (OUT + 1) * f + q
+        return self.conv + OUT * i + p, BLOCK_COL + (OUT + 1) * f + q
 
 
 def data_row(picture: int) -> int:

@@ -16,7 +16,7 @@ import numpy as np
 
 from ..layout import quote_sheet
 from ..sheet import ACTIVATIONS, CONTROL, GRADIENTS, PICTURE, WEIGHTS, SheetPlan
-from .layout import (ACTS, DATA_PIXELS, DATA_STRIDE, DATA_TOP, DELTAS, DENSE_BIAS, EXPS, GUESS, LABEL,
+from .layout import (ACTS, BLOCK_COL, DATA_PIXELS, DATA_STRIDE, DATA_TOP, DELTAS, DENSE_BIAS, EXPS, GUESS, LABEL,
                      LOGITS, LOSS, MAX, NUMBER, RIGHT, TOP, TOTAL, StepLayout, activation, col, data_row)
 from .recipe import CLASSES, FILTERS, FLAT, KERNEL, OUT, SIDE, Recipe, Run, Weights, train
 
@@ -25,7 +25,7 @@ SHOW_STEP = (5, 2)                 # Training!B5: the step whose pictures are sh
 TABLE = 9                          # Training: first step row (step 0 is not a row: it has no loss)
 AVERAGE_OVER = 10                  # the moving average of the loss spans this many steps
 CHART_COL = 6                      # Training: the chart's left column (F)
-BATCH_COL = 80                     # Training: picture numbers of each step (CB..), then guesses: right of the shown pictures
+BATCH_COL = 84                     # Training: picture numbers of each step (CF..), then guesses: right of the pictures
 
 
 def step_title(step: int) -> str:
@@ -136,11 +136,17 @@ def _step_sheet(sheet: SheetPlan, layout: StepLayout, run: Run, s: int) -> Formu
     out.add([2], [3], [f"AVERAGE({col(LOSS)}{TOP}:{col(LOSS)}{layout.last})"], [step.forward.losses.mean()])
     out.add([3], [3], [f"AVERAGE({col(RIGHT)}{TOP}:{col(RIGHT)}{layout.last})"],
             [np.mean(step.forward.guesses == run.plan.labels[batch])])
+    sheet.styles[(2, 3)], sheet.styles[(3, 3)] = "loss", "probability"
     _picture_table(sheet, out, layout, run, batch, step.forward, previous, with_deltas=True, deltas=step.deltas)
     _backward(sheet, out, layout, step, previous)
     _update(sheet, out, layout, batch, step, previous, run.plan.slot)
     sheet.freeze = (TOP, ACTS)
+    sheet.wide_columns.update(TABLE_WIDTHS)
     return out
+
+
+# the picture table's first columns (number .. Σ e) and the class captions hold words and numbers
+TABLE_WIDTHS = {NUMBER: 13, LABEL: 6, GUESS: 6, RIGHT: 6, LOSS: 8, MAX: 7, TOTAL: 7}
 
 
 def _picture_table(sheet: SheetPlan, out: Formulas, layout_rows, run: Run, pictures: np.ndarray, seen,
@@ -209,8 +215,8 @@ def _backward(sheet: SheetPlan, out: Formulas, layout: StepLayout, step, previou
     for k in range(CLASSES):
         sheet.put(t + k, 2, f"class {k}", "label")
     kk, ii = np.meshgrid(np.arange(CLASSES), np.arange(n), indexing="ij")
-    out.add(t + kk, 3 + ii, [f"{col(DELTAS + k)}{TOP + i}" for k in range(CLASSES) for i in range(n)], step.deltas.T)
-    sheet.block(sheet.rect(t, 3, CLASSES, n), GRADIENTS)
+    out.add(t + kk, BLOCK_COL + ii, [f"{col(DELTAS + k)}{TOP + i}" for k in range(CLASSES) for i in range(n)], step.deltas.T)
+    sheet.block(sheet.rect(t, BLOCK_COL, CLASSES, n), GRADIENTS)
     sheet.put(layout.conv - 1, 1, "∂loss/∂(convolution): one 6×6 block per picture (rows) and filter (columns); "
                                   "0 where the ReLU was off", "heading")
     kernels = [f"{previous}{col(ACTS + j)}${layout.dense_row(0)}:{col(ACTS + j)}${layout.dense_row(CLASSES - 1)}"
@@ -218,7 +224,7 @@ def _backward(sheet: SheetPlan, out: Formulas, layout: StepLayout, step, previou
     places = [layout.conv_cell(0, *activation(j)) for j in range(FLAT)]
     texts, rr, cc = [], [], []
     for i in range(n):
-        delta = f",{col(3 + i)}${t}:{col(3 + i)}${t + CLASSES - 1}),0)"
+        delta = f",{col(BLOCK_COL + i)}${t}:{col(BLOCK_COL + i)}${t + CLASSES - 1}),0)"
         texts += [f"IF({col(ACTS + j)}{TOP + i}>0,SUMPRODUCT({kernels[j]}{delta}" for j in range(FLAT)]
         rr += [r + OUT * i for r, _ in places]
         cc += [c for _, c in places]
@@ -226,7 +232,7 @@ def _backward(sheet: SheetPlan, out: Formulas, layout: StepLayout, step, previou
     vals = step.conv_deltas
     out.add(rr, cc, texts, vals)
     for f in range(FILTERS):
-        sheet.block(sheet.rect(layout.conv, 3 + (OUT + 1) * f, OUT * n, OUT), GRADIENTS)
+        sheet.block(sheet.rect(layout.conv, BLOCK_COL + (OUT + 1) * f, OUT * n, OUT), GRADIENTS)
 
 
 def _update(sheet: SheetPlan, out: Formulas, layout: StepLayout, batch: np.ndarray, step, previous: str,
@@ -286,6 +292,7 @@ def _held_out_sheet(sheet: SheetPlan, layout: StepLayout, run: Run, steps: int) 
     _picture_table(sheet, out, layout, run, run.plan.held_out, run.held_out, quote_sheet(step_title(steps)) + "!",
                    with_deltas=False)
     sheet.freeze = (TOP, ACTS)
+    sheet.wide_columns.update(TABLE_WIDTHS)
     return out
 
 
@@ -306,6 +313,7 @@ def _data_sheet(sheet: SheetPlan, run: Run) -> None:
                 sheet.cells[(top + y, DATA_PIXELS + x)] = float(pixels[m, y, x])
     sheet.block(sheet.rect(DATA_TOP, DATA_PIXELS, DATA_STRIDE * len(run.plan.on_data), SIDE), PICTURE)
     sheet.freeze = (2, 1)
+    sheet.wide_columns.update({1: 8, 2: 6})
 
 
 def _training_sheet(sheet: SheetPlan, layout: StepLayout, run: Run, recipe: Recipe) -> Formulas:
@@ -399,7 +407,7 @@ def _shown_step(sheet: SheetPlan, out: Formulas, run: Run, recipe: Recipe) -> No
     show = f"${col(SHOW_STEP[1])}${SHOW_STEP[0]}"
     shown = batches[recipe.steps - 1]
     sheet.put(SHOWN_TOP - 2, CHART_COL, "The pictures of the step in Show step: label (top) and the network's guess "
-                                        "at that step (bottom)", "heading")
+                                "at that step (bottom)", "heading")
     per_row = 8
     texts, rr, cc, vals = [], [], [], []
     for i in range(n):
