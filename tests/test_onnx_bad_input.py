@@ -278,6 +278,7 @@ def test_nodes_in_any_order_build_what_onnxruntime_computes(order, tmp_path):
 def test_hostile_onnx_names_stay_names_in_the_workbook(tmp_path):
     """A node named a"&Output!B4&" is a label in the Explain sheet's string literal (its quotes
     doubled), an ESC is shown as \\x1b, and the workbook is well-formed XML."""
+    import re
     import zipfile
     from xml.etree import ElementTree
 
@@ -297,7 +298,10 @@ def test_hostile_onnx_names_stay_names_in_the_workbook(tmp_path):
     for text in xml.values():
         ElementTree.fromstring(text)
     everything = "\n".join(xml.values())
-    assert '"a""&amp;Output!B4&amp;"": ' in everything            # inside one string literal
+    assert 'a"&amp;Output!B4&amp;"' in everything.replace("&quot;", '"')   # kept as text
+    formulas = re.findall(r"<f>(.*?)</f>", everything, re.S)
+    assert not [f for f in formulas if "Output!B4" in f.replace('""', "")
+                and '"a""&amp;Output!B4&amp;""' not in f]              # never formula code
     assert "esc\\x1b[31mred\\x00" in everything and "\x1b" not in everything
 
 
