@@ -44,7 +44,7 @@ class IronCalcWorkbook:
         import ironcalc
 
         self.path = Path(path)
-        self.public = read_public_cells(self.path)
+        self._public = None
         try:
             self.model = ironcalc.load_from_xlsx(str(self.path), "en", "UTC")
         except BaseException as error:      # a Rust panic arrives as a BaseException
@@ -52,6 +52,14 @@ class IronCalcWorkbook:
         self.sheets = [sheet["name"] for sheet in self.model.get_worksheets_properties()]
         self._index = {name: k for k, name in enumerate(self.sheets)}
         self.cached = self.formula_cells()      # as stored in the file: nothing is evaluated yet
+
+    @property
+    def public(self):
+        """The public cells (Canvas, Sample, Probabilities), read when first asked: a workbook
+        without them (the from-scratch one) can still be evaluated and compared."""
+        if self._public is None:
+            self._public = read_public_cells(self.path)
+        return self._public
 
     def formula_cells(self) -> list[FormulaCell]:
         """Every formula cell with its current value."""

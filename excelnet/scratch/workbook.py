@@ -200,7 +200,7 @@ def _picture_table(sheet: SheetPlan, out: Formulas, layout_rows, run: Run, pictu
                                     for k in range(CLASSES)], seen.exps)
     out.add(rows, np.full(count, TOTAL), [f"SUM({col(EXPS)}{r}:{col(EXPS + CLASSES - 1)}{r})" for r in rows.tolist()],
             seen.total)
-    out.add(rows, np.full(count, LOSS), [f"{col(MAX)}{r}+LN({col(TOTAL)}{r})-INDEX({z_span},{col(LABEL)}{r}+1)"
+    out.add(rows, np.full(count, LOSS), [f"{col(MAX)}{r}+LN({col(TOTAL)}{r})-INDEX({z_span},1,{col(LABEL)}{r}+1)"
                                          .format(r=r) for r in rows.tolist()], seen.losses)
     out.add(grid_r, DELTAS + grid_k, [f"{col(EXPS + k)}{r}/${col(TOTAL)}{r}-IF(${col(LABEL)}{r}={k},1,0)"
                                       for r in rows.tolist() for k in range(CLASSES)], deltas)
