@@ -42,6 +42,20 @@ def unavailable_reason() -> str | None:
     return None
 
 
+def office_environment(environ: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment for soffice: ours without a virtual environment's Python. soffice's own
+    Python (its macros, verify's fast path) finds `python3` on PATH to set its prefix: an activated
+    venv's python3 (another Python build) made every macro call fail with std::bad_alloc or
+    "can't import __main__ module"."""
+    environ = dict(os.environ if environ is None else environ)
+    for name in ("VIRTUAL_ENV", "PYTHONHOME", "PYTHONPATH", "PYTHONSTARTUP"):
+        environ.pop(name, None)
+    folders = environ.get("PATH", "").split(os.pathsep)
+    kept = [f for f in folders if f and not (Path(f).parent / "pyvenv.cfg").exists()]
+    environ["PATH"] = os.pathsep.join(kept) or os.defpath
+    return environ
+
+
 class LibreOffice:
     """A headless soffice with its own profile, and the worker that drives it."""
 
@@ -64,7 +78,7 @@ class LibreOffice:
              "--nolockcheck", f"-env:UserInstallation={self.profile.as_uri()}",
              f"--accept=pipe,name={pipe};urp;StarOffice.ComponentContext"],
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-            start_new_session=True)     # its own process group: soffice is oosplash and its child soffice.bin
+            env=office_environment(), start_new_session=True)     # its own process group: soffice is oosplash and its child soffice.bin
         self.worker = subprocess.Popen([SYSTEM_PYTHON, str(WORKER), pipe], stdin=subprocess.PIPE,
                                        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
