@@ -42,12 +42,10 @@ def _model(nodes, initializers, width: int, path: Path) -> Path:
 
 
 def _varint(n: int) -> bytes:
-    out = b""
-    while True:
-        low, n = n & 0x7F, n >> 7
-        if not n:
-            return out + bytes([low])
-        out += bytes([low | 0x80])
+    """n as a protobuf varint (a field's length), as protobuf itself writes it."""
+    from google.protobuf.internal.encoder import _VarintBytes
+
+    return _VarintBytes(n)
 
 
 def cases(folder: Path) -> dict[str, Path]:

@@ -18,7 +18,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from test_property import _build, recipes
+from test_property import _build, input_range, recipes
 
 EXPLAINED = ("Conv2D", "MaxPooling2D", "AveragePooling2D", "Dense")
 CONTROLS = ("ExplainLayer", "ExplainChannel", "ExplainRow", "ExplainColumn")
@@ -115,7 +115,7 @@ def test_every_explain_pick_says_same(recipe, seed):
 
     framework, fmt, shape, layers = recipe
     model = _build(framework, shape, layers, seed)
-    low, high = (0, 255) if any(cls == "Rescaling" and opts["scale"] < 0.01 for cls, opts in layers) else (-1, 1)
+    low, high = input_range(layers)
     x = np.random.default_rng(seed).uniform(low, high, shape)
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / f"model{fmt}"

@@ -156,6 +156,11 @@ def _build(framework, shape, layers, seed):
     return model
 
 
+def input_range(layers) -> tuple[float, float]:
+    """Pixels 0..255 for a model that rescales them by about 1/255 first, else -1..1."""
+    return (0, 255) if any(cls == "Rescaling" and opts["scale"] < 0.01 for cls, opts in layers) else (-1, 1)
+
+
 @settings(max_examples=15, deadline=None, derandomize=True,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(recipe=recipes(), seed=st.integers(0, 1000))
@@ -165,7 +170,7 @@ def test_random_chains_workbook_equals_keras(recipe, seed):
 
     framework, fmt, shape, layers = recipe
     model = _build(framework, shape, layers, seed)
-    low, high = (0, 255) if any(cls == "Rescaling" and opts["scale"] < 0.01 for cls, opts in layers) else (-1, 1)
+    low, high = input_range(layers)
     inputs = np.random.default_rng(seed).uniform(low, high, (2,) + shape).astype("float32")
     expected = keras_outputs(model, inputs)
     with tempfile.TemporaryDirectory() as folder:
