@@ -32,7 +32,7 @@ def emit_guide(sheet: SheetPlan, recipe: Recipe, run: Run) -> None:
         ("text", "Loss of a picture: max z + LN(Σ EXP(z − max z)) − z(label): the same as −ln p(label), but no "
                  "rate you type makes it an error value."),
         ("heading", "Where to look"),
-        ("text", "Training: the learning rate (yellow, TrainRate), the loss of each step (TrainLoss) and its chart, "
+        ("text", "Training (the tab after the steps; the workbook opens on it): the learning rate (yellow, TrainRate), the loss of each step (TrainLoss) and its chart, "
                  "the batch accuracy (TrainAccuracy), the filters at the start, the middle and the end, and a "
                  "step's pictures with the network's guesses (type a step into Show step)."),
         ("text", f"Held out: the final weights on {HELD_OUT} pictures never trained on; its accuracy is "
