@@ -1,11 +1,18 @@
-"""What a new user meets around the code: the checkout, CI script and README stay in step."""
+"""What a new user meets around the code: the checkout, CI script, README and docs stay in step."""
 
 from __future__ import annotations
 
 import re
+import shlex
 from pathlib import Path
 
+import pytest
+
 REPO = Path(__file__).resolve().parents[1]
+README = REPO / "README.md"
+CI = REPO / ".ci" / "run"
+DOCS = sorted((REPO / "docs").glob("*.md"))
+PAGES = [README, *DOCS, REPO / "benchmarks" / "RESULTS.md"]
 
 
 def test_the_workbook_of_the_readmes_first_command_is_ignored_by_git():
@@ -14,15 +21,141 @@ def test_the_workbook_of_the_readmes_first_command_is_ignored_by_git():
 
 
 def test_ci_installs_python3_venv_before_making_a_virtualenv():
-    script = (REPO / ".ci" / "run").read_text()
+    script = CI.read_text()
     install = re.search(r"^apt-get install .*$", script, re.M)
     assert install and "python3-venv" in install[0].split()
     assert script.index("python3-venv") < script.index("python3 -m venv")
 
 
-def test_readme_test_section_names_every_system_package_the_tests_use():
-    readme = (REPO / "README.md").read_text()
-    section = readme[readme.index("Run the tests:"):readme.index("## What you get")]
-    for package in ("libreoffice-calc-nogui", "python3-uno", "poppler-utils", "fonts-crosextra-carlito"):
-        assert package in section, package
-    assert "Carlito" in section
+# --- the README: short, and its commands are the ones CI runs --------------------------------
+
+
+def test_readme_is_read_in_two_minutes():
+    lines = README.read_text().splitlines()
+    assert len(lines) <= 120, f"README.md has {len(lines)} lines (at most 120: move reference to docs/)"
+
+
+def _code_block_after(text: str, marker: str) -> str:
+    """The first fenced block after the line containing `marker`."""
+    start = text.index(marker)
+    block = re.search(r"^```\w*\n(.*?)^```", text[start:], re.S | re.M)
+    assert block, f"no code block after {marker!r}"
+    return block[1].strip()
+
+
+def _steps(command: str) -> list[list[str]]:
+    """A shell line's `&&` steps as words, without pip's -q (CI is quieter, not different)."""
+    return [[word for word in shlex.split(step) if word != "-q"] for step in command.split("&&")]
+
+
+def _ci_commands() -> list[list[str]]:
+    lines = [line.strip() for line in CI.read_text().splitlines()]
+    return [shlex.split(line) for line in lines if line and not line.startswith("#")]
+
+
+def test_readmes_test_command_is_the_one_ci_runs():
+    command = _code_block_after(README.read_text(), "Run the tests")
+    steps = _steps(command)
+    assert steps[-1][-2:] == ["-m", "pytest"], command
+    ci = [[word for word in line if word != "-q"] for line in _ci_commands()]
+    for step in steps:
+        assert step in ci, f"the README's step {' '.join(step)!r} is not a line of .ci/run"
+    # The README's pytest line is CI's last command: nothing runs after it, nothing else is tested.
+    assert ci[-1] == steps[-1]
+
+
+def test_readmes_build_command_makes_the_venv_ci_makes():
+    command = _code_block_after(README.read_text(), "Build the workbook")
+    steps = _steps(command)
+    ci = _ci_commands()
+    assert steps[0] == ["python3", "-m", "venv", ".venv"] and steps[0] in ci
+    assert steps[1][:3] == [".venv/bin/pip", "install", "-e"]
+    assert steps[-1] == [".venv/bin/excelnet", "build"]
+
+
+def _apt_packages(text: str) -> set[str]:
+    found = re.search(r"apt-get install ([^`\n]*)", text)
+    assert found, "no apt-get install line"
+    return {word for word in found[1].split() if not word.startswith("-") and word not in (">/dev/null",)}
+
+
+def test_readme_names_every_system_package_ci_installs():
+    assert _apt_packages(README.read_text()) == _apt_packages(CI.read_text())
+
+
+# --- the engine table: the README's short one agrees with docs/engines.md ---------------------
+
+
+def _table_after(text: str, marker: str) -> list[list[str]]:
+    """Rows (cells stripped) of the first markdown table after `marker`, header and rule left out."""
+    rows = []
+    for line in text[text.index(marker):].splitlines():
+        if line.startswith("|"):
+            rows.append([cell.strip() for cell in line.strip().strip("|").split("|")])
+        elif rows:
+            break
+    return rows[2:]
+
+
+def test_readme_engine_table_agrees_with_docs_engines():
+    readme = _table_after(README.read_text(), "## Which spreadsheet programs")
+    engines = _table_after((REPO / "docs" / "engines.md").read_text(), "| engine |")
+    assert readme, "no engine table in the README"
+    assert [row[:2] for row in readme] == [row[:2] for row in engines]
+    for short, full in zip(readme, engines):
+        untested = full[1] == "not tested here"
+        assert (short[2] == "—") == untested, short
+
+
+# --- every relative link and #anchor in the README and docs resolves -------------------------
+
+
+def _without_code(text: str) -> str:
+    text = re.sub(r"^```.*?^```", "", text, flags=re.S | re.M)
+    return re.sub(r"`[^`\n]*`", "", text)
+
+
+def _links(page: Path) -> list[str]:
+    text = _without_code(page.read_text())
+    return re.findall(r"\]\(([^)\s]+)(?:\s+\"[^\"]*\")?\)", text)
+
+
+def _anchors(page: Path) -> set[str]:
+    """GitHub's anchors of a page's headings: lower case, punctuation dropped, spaces to hyphens."""
+    text = re.sub(r"^```.*?^```", "", page.read_text(), flags=re.S | re.M)
+    anchors, seen = set(), {}
+    for heading in re.findall(r"^#{1,6}\s+(.*?)\s*#*\s*$", text, re.M):
+        heading = re.sub(r"\[([^\]]*)\]\([^)]*\)", r"\1", heading)      # a link's text only
+        slug = re.sub(r"[^\w\- ]", "", heading.lower()).replace(" ", "-")
+        count = seen.get(slug, 0)
+        seen[slug] = count + 1
+        anchors.add(slug if count == 0 else f"{slug}-{count}")
+    return anchors
+
+
+@pytest.mark.parametrize("page", PAGES, ids=lambda page: str(page.relative_to(REPO)))
+def test_every_relative_link_resolves(page):
+    broken = []
+    for link in _links(page):
+        if re.match(r"[a-z][a-z0-9+.-]*:", link):          # http:, https:, mailto: ...
+            continue
+        path, _, anchor = link.partition("#")
+        target = (page.parent / path).resolve() if path else page
+        if not target.exists():
+            broken.append(f"{link} (no file {target.relative_to(REPO) if REPO in target.parents else target})")
+        elif anchor and target.suffix == ".md" and anchor not in _anchors(target):
+            broken.append(f"{link} (no heading #{anchor} in {target.name})")
+    assert not broken, f"{page.name}: " + "; ".join(broken)
+
+
+def test_the_link_checker_sees_a_broken_link_and_anchor(tmp_path):
+    page = tmp_path / "page.md"
+    page.write_text("# A title (`x`)\n\n[ok](#a-title-x) [bad](#nothing) [gone](missing.md) `[code](no.md)`\n")
+    assert _links(page) == ["#a-title-x", "#nothing", "missing.md"]
+    assert _anchors(page) == {"a-title-x"}
+
+
+def test_readme_shows_three_pictures_that_exist():
+    pictures = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", README.read_text())
+    assert len(pictures) == 3
+    assert all((REPO / picture).is_file() for picture in pictures)
