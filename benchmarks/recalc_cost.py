@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import argparse
 import itertools
+import json
 import os
 import tempfile
+import time
 from pathlib import Path
 
 import numpy as np
@@ -105,9 +107,33 @@ def nnls(features: np.ndarray, target: np.ndarray) -> np.ndarray:
     return best
 
 
+def record(path: Path, names, features, measured, args) -> None:
+    """What was measured, with where and when, for tests/test_summary.py to hold the estimate to."""
+    import subprocess
+
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                            cwd=Path(__file__).parent).stdout.strip()
+    data = {
+        "command": f"python benchmarks/recalc_cost.py --repeat {args.repeat}" + (" --cpu" if args.cpu else ""),
+        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        "commit": commit,
+        "load": os.getloadavg()[0],
+        "clock": "cpu" if args.cpu else "wall",
+        "workbooks": [
+            {"name": n, "formulas": int(f[0]), "references": int(f[1]), "columns_read": int(f[2]),
+             "cells_read": int(f[3]), "seconds": round(m, 5)}
+            for n, f, m in zip(names, features, measured)
+        ],
+    }
+    path.write_text(json.dumps(data, indent=1) + "\n")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--record", type=Path, help="also write each workbook's features and measured seconds "
+                        "as JSON (benchmarks/recalc_cost_measured.json: tests/test_summary.py holds summary's "
+                        "estimate to it)")
     parser.add_argument("--cpu", action="store_true", help="time soffice's CPU seconds, not wall seconds "
                         "(for a busy host; the same on an idle one where calculateAll runs on one thread)")
     args = parser.parse_args()
@@ -133,6 +159,8 @@ def main() -> None:
             features.append([t.formulas, t.references, t.columns_read, t.cells_read])
             measured.append(seconds)
             current.append(s.estimated_recalc_seconds)
+    if args.record:
+        record(args.record, names, features, measured, args)
     x, y = np.array(features, float), np.array(measured)
     coef = nnls(x, y)
     fitted = x @ coef

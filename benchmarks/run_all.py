@@ -53,6 +53,23 @@ def sections(text: str) -> dict[str, str]:
     return found
 
 
+def replace_blocks(text: str, blocks: dict[str, str]) -> str:
+    """Put each benchmark's output between its own markers, leaving every other line as it is.
+
+    The hand-written sections (the target table, the discussion under each block, the issue
+    sections) are never rewritten; a benchmark with no block yet gets a new section at the end.
+    """
+    for name, body in blocks.items():
+        pattern = re.compile(rf"^<!-- {name} -->\n.*?^<!-- /{name} -->\n", re.S | re.M)
+        block = f"<!-- {name} -->\n{body}<!-- /{name} -->\n"
+        if pattern.search(text):
+            text = pattern.sub(lambda _: block, text, count=1)
+        else:
+            title = next(t for n, t, _ in BENCHMARKS if n == name)
+            text = text.rstrip("\n") + f"\n\n## {title}\n\n{block}"
+    return text
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--only", help="comma-separated benchmark names (default: all)")
@@ -71,13 +88,8 @@ def main() -> None:
         body = run.stdout.rstrip() + ("" if run.returncode == 0 else f"\n(exit status {run.returncode})")
         old[name] = (f"```\n$ python benchmarks/{name}.py {' '.join(extra)}".rstrip() + f"\n{body}\n```\n")
         print(body, flush=True)
-    parts = [INTRO]
-    if "notes" in old:     # hand-written: what the numbers mean, kept across runs
-        parts.append(f"## Summary and notes\n\n<!-- notes -->\n{old['notes']}<!-- /notes -->\n")
-    for name, title, _ in BENCHMARKS:
-        if name in old:
-            parts.append(f"## {title}\n\n<!-- {name} -->\n{old[name]}<!-- /{name} -->\n")
-    RESULTS.write_text("\n".join(parts))
+    text = RESULTS.read_text() if RESULTS.exists() else INTRO
+    RESULTS.write_text(replace_blocks(text, {name: old[name] for name, _, _ in BENCHMARKS if name in old}))
     print(f"wrote {RESULTS}")
 
 

@@ -20,12 +20,15 @@ REFERENCE = re.compile(r"(?:'(?:[^']|'')+'!|[A-Za-z_][\w.]*!)?\$?([A-Z]{1,3})\$?
 # (benchmarks/recalc_cost.py prints the fit and how well it predicts): a fixed cost per
 # formula cell, per reference (a range or a single cell), per column piece of a range and
 # per cell read through them.
-# Fitted on 9 workbooks from 6k to 260k formula cells (within 22%; the per-formula cost
-# came out as zero: a formula costs what it references).
-SECONDS_PER_FORMULA = 0.0
-SECONDS_PER_REFERENCE = 0.31e-6
-SECONDS_PER_COLUMN_READ = 33e-9
-SECONDS_PER_CELL_READ = 12.6e-9
+# Fitted on an idle host (2026-12-05, load 0.0, LibreOffice 7.4, 2-core AMD EPYC) on the 13
+# workbooks of benchmarks/recalc_cost.py, 3k to 415k formula cells, the four tutorial networks
+# among them, minimising the largest relative error: within 8% of each fastest run
+# (benchmarks/recalc_cost_measured.json; tests/test_summary.py). A range costs per column and per
+# cell it spans, not per reference. Fits on a loaded host came out 30-50% off: refit on an idle one.
+SECONDS_PER_FORMULA = 1.307e-6
+SECONDS_PER_REFERENCE = 0.0
+SECONDS_PER_COLUMN_READ = 57.0e-9
+SECONDS_PER_CELL_READ = 10.38e-9
 # File size (deflated XML), fitted on benchmarks/recalc_cost.py's 13 workbooks (among them the
 # four tutorial networks of issue 18: keras.io convnet, PyTorch's MNIST Net, the CIFAR-10 CNN,
 # LeNet-5) and two small CNNs: within 4.2% of each (tests/test_summary.py checks 10% on several).

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
 from click.testing import CliRunner
 
 from conftest import random_init, run_cli_without_tensorflow, save_model
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
@@ -184,3 +189,56 @@ def test_size_and_cell_estimates_within_ten_percent_of_real_builds(small_model, 
         cells = sum(len(sheet.cells) for sheet in result.plan.sheets)
         guess = estimated_cells(result.network)
         assert abs(guess - cells) <= 0.1 * cells, f"{name}: estimated {guess:,} cells, planned {cells:,}"
+
+
+# --- the recalculation estimate against LibreOffice --------------------------------------------
+
+MEASURED = REPO / "benchmarks" / "recalc_cost_measured.json"
+
+
+def _measured() -> dict[str, dict]:
+    data = json.loads(MEASURED.read_text())
+    return {w["name"]: w for w in data["workbooks"]}
+
+
+def test_recalculation_estimate_within_ten_percent_of_libreoffice():
+    """summary's estimate against LibreOffice's full recalculation of 13 workbooks (the shipped one,
+    the four tutorial networks, CNNs from 3k to 415k formulas), measured on an idle host by
+    `benchmarks/recalc_cost.py --record`."""
+    from excelnet.summary import Counts
+
+    measured = _measured()
+    assert len(measured) >= 10
+    for name, w in measured.items():
+        counts = Counts(formulas=w["formulas"], references=w["references"], columns_read=w["columns_read"],
+                        cells_read=w["cells_read"])
+        estimate = counts.recalc_seconds
+        assert abs(estimate - w["seconds"]) <= 0.1 * w["seconds"], \
+            f"{name}: estimated {estimate * 1000:.1f} ms, LibreOffice took {w['seconds'] * 1000:.1f} ms"
+
+
+@pytest.mark.slow
+def test_recalculation_estimate_of_fresh_plans_within_ten_percent(tmp_path):
+    """The same, from workbooks planned now: if the layout of the shipped model, LeNet-5 or a small
+    CNN drifts from what was measured, rerun benchmarks/recalc_cost.py --record on an idle host."""
+    import keras
+
+    from excelnet.summary import summarize
+
+    from test_teaching_parts import _tutorial_models
+
+    L = keras.layers
+    stacks = {"cnn 4/8 valid": [keras.Input((28, 28, 1)), L.Conv2D(4, 3, activation="relu"), L.MaxPooling2D(2),
+                                L.Conv2D(8, 3, activation="relu"), L.MaxPooling2D(2), L.Flatten(),
+                                L.Dense(10, activation="softmax")],
+              "LeNet-5": _tutorial_models()["LeNet-5"]}
+    paths = {"default (shipped, with digits)": None}
+    for n, (name, stack) in enumerate(stacks.items()):
+        keras.utils.set_random_seed(n)
+        paths[name] = save_model(keras.Sequential(stack), tmp_path / f"m{n}.keras")
+    measured = _measured()
+    for name, path in paths.items():
+        estimate = summarize(path).estimated_recalc_seconds
+        seconds = measured[name]["seconds"]
+        assert abs(estimate - seconds) <= 0.1 * seconds, \
+            f"{name}: estimated {estimate * 1000:.1f} ms, LibreOffice took {seconds * 1000:.1f} ms"
