@@ -110,7 +110,7 @@ def checked_range(area: str, what: str) -> tuple[int, int, int, int]:
         bounds = range_boundaries(area.replace("$", "").upper())
     except ValueError:
         bounds = (None,)
-    if None in bounds:
+    if None in bounds or not (1 <= bounds[0] <= bounds[2] <= 16384 and 1 <= bounds[1] <= bounds[3] <= 1048576):
         raise RenderError(f"{what}: {area!r} is not a cell or range like B4 or A1:P12")
     return bounds
 
