@@ -91,7 +91,7 @@ def _table_after(text: str, marker: str) -> list[list[str]]:
     rows = []
     for line in text[text.index(marker):].splitlines():
         if line.startswith("|"):
-            rows.append([cell.strip() for cell in line.strip().strip("|").split("|")])
+            rows.append([cell.strip() for cell in re.split(r"(?<!\\)\|", line.strip().strip("|"))])   # \| is text
         elif rows:
             break
     return rows[2:]
@@ -159,3 +159,28 @@ def test_readme_shows_three_pictures_that_exist():
     pictures = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", README.read_text())
     assert len(pictures) == 3
     assert all((REPO / picture).is_file() for picture in pictures)
+
+
+# --- benchmarks/RESULTS.md: the target table stays on top, run_all.py rewrites only its blocks ---
+
+
+def test_results_open_with_the_target_table():
+    text = (REPO / "benchmarks" / "RESULTS.md").read_text()
+    rows = _table_after(text, "## Targets at a glance")
+    assert text.index("## Targets at a glance") < text.index("<!-- ")      # above every measured block
+    assert len(rows) >= 25 and all(len(row) == 4 and all(row) for row in rows), rows
+
+
+def test_run_all_replaces_only_its_own_blocks():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("run_all", REPO / "benchmarks" / "run_all.py")
+    run_all = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(run_all)
+    name, title, _ = run_all.BENCHMARKS[0]
+    text = (f"# Benchmark results\n\n## Targets at a glance\n\n| a | b |\n\n## {title}\n\n<!-- {name} -->\n"
+            f"old output\n<!-- /{name} -->\n\nwhat it means, by hand\n\n## Issue 99\n\nhand-written\n")
+    new = run_all.replace_blocks(text, {name: "new output\n"})
+    assert new == text.replace("old output", "new output")
+    added = run_all.replace_blocks(text, {run_all.BENCHMARKS[1][0]: "more\n"})
+    assert added.startswith(text.rstrip("\n")) and added.endswith(f"<!-- /{run_all.BENCHMARKS[1][0]} -->\n")
