@@ -114,10 +114,13 @@ class IronCalcWorkbook:
         """The formula cells whose value is an error (#VALUE!, #REF!, ...)."""
         return [cell for cell in self.formula_cells() if cell.error]
 
-    def differences(self, rtol: float = 1e-9, atol: float = 1e-12) -> list[tuple[FormulaCell, object]]:
+    def differences(self, rtol: float = 1e-9, atol: float = 1e-12,
+                    cells: list[FormulaCell] | None = None) -> list[tuple[FormulaCell, object]]:
         """(cell as stored in the file, IronCalc's value) for every formula cell whose evaluated value
-        differs from the one the file stores: numbers beyond rtol/atol, anything else when unequal."""
-        now = {(c.sheet, c.row, c.col): c.value for c in self.formula_cells()}
+        differs from the one the file stores: numbers beyond rtol/atol, anything else when unequal.
+        `cells`: formula_cells() already read since the last evaluate (a second read of a big
+        workbook's cells costs seconds)."""
+        now = {(c.sheet, c.row, c.col): c.value for c in (cells if cells is not None else self.formula_cells())}
         different = []
         for cell in self.cached:
             value = now.get((cell.sheet, cell.row, cell.col))
