@@ -54,6 +54,9 @@ def on_path(book, start: tuple[str, int, int], ends: list) -> list[tuple[object,
     needed = {name: np.zeros(grid.num.shape, bool) for name, grid in book.grids.items()}
     for rect in ends:
         needed[rect.sheet][rect.row:rect.row + rect.rows, rect.col:rect.col + rect.cols] = True
+    book.dependents = {}           # every cell the edit marks out of date (sheet -> count), on the path or not
+    for group, hit in zip(book.order, forward):
+        book.dependents[group.sheet] = book.dependents.get(group.sheet, 0) + int(hit.sum())
     path = []
     for group, hit in zip(reversed(book.order), reversed(forward)):   # backwards: who is read
         wanted = hit & needed[group.sheet][group.rows, group.cols]
@@ -87,6 +90,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--pixel", default="14,14", help="row,col of the Canvas cell (0-based, as learn.py)")
     parser.add_argument("--model", default=None)
+    parser.add_argument("--groups", type=int, default=0, metavar="N",
+                        help="also list the N formula groups on the path that read the most cells")
     args = parser.parse_args()
     from excelnet.convert import plan_for
     from excelnet.evaluate import Evaluator
@@ -101,13 +106,20 @@ def main() -> None:
     path = on_path(book, (canvas.sheet, canvas.row + r, canvas.col + c), [after])
     per = count(path)
     order = [s.title for s in plan.sheets if s.title in per]
-    rows = [[title, f"{per[title]['cells']:,}", f"{per[title]['copies']:,}", f"{per[title]['read']:,}",
-             f"{per[title]['groups']:,}"] for title in order]
+    order = [s.title for s in plan.sheets if s.title in per or book.dependents.get(s.title)]
+    rows = [[title, f"{book.dependents.get(title, 0):,}", f"{per[title]['cells']:,}", f"{per[title]['copies']:,}",
+             f"{per[title]['read']:,}", f"{per[title]['groups']:,}"] for title in order]
     total = {k: sum(per[t][k] for t in order) for k in ("cells", "copies", "read", "groups")}
-    rows.append(["all", f"{total['cells']:,}", f"{total['copies']:,}", f"{total['read']:,}", f"{total['groups']:,}"])
+    rows.append(["all", f"{sum(book.dependents.values()):,}", f"{total['cells']:,}", f"{total['copies']:,}",
+                 f"{total['read']:,}", f"{total['groups']:,}"])
     header(f"One Canvas pixel ({r},{c}) -> ProbabilitiesAfter: the formula cells on the path")
-    print_table("Per sheet", ["sheet", "cells on the path", "of them copies of one cell", "cells they read",
+    print_table("Per sheet", ["sheet", "cells out of date", "cells on the path", "of them copies of one cell", "cells they read",
                               "formula groups"], rows)
+    if args.groups:
+        biggest = sorted(path, key=lambda p: -int(p[1].sum()) * sum(s.height * s.width for s in p[0].slots))
+        print_table(f"The {args.groups} groups that read the most", ["sheet", "cells", "cells read", "one formula"],
+                    [[g.sheet, f"{int(w.sum()):,}", f"{int(w.sum()) * sum(s.height * s.width for s in g.slots):,}",
+                      g.expression[:90]] for g, w in biggest[:args.groups]])
 
 
 if __name__ == "__main__":
