@@ -120,6 +120,7 @@ def test_big_sheet_ranges_of_one_sheet_and_set_by_name_and_address(tmp_path):
 
 @pytest.mark.parametrize("arguments, message", [
     (["--workbook", "{missing}"], "no workbook"),
+    (["--workbook", "{broken}"], "cannot read"),
     (["nope=No such sheet"], "no sheet 'No such sheet'"),
     (["layer=@9"], "layer sheets @1 to @1"),
     (["a=Data!B5:ZZZ0"], "is not a cell or range"),
@@ -132,7 +133,9 @@ def test_big_sheet_ranges_of_one_sheet_and_set_by_name_and_address(tmp_path):
 ])
 def test_mistakes_are_one_line_and_status_2(tmp_path, arguments, message):
     source = handout_workbook(tmp_path / "handout.xlsx")
-    arguments = [a.replace("{missing}", str(tmp_path / "missing.xlsx")) for a in arguments]
+    (tmp_path / "broken.xlsx").write_bytes(b"not a zip file")
+    arguments = [a.replace("{missing}", str(tmp_path / "missing.xlsx")).replace("{broken}", str(tmp_path / "broken.xlsx"))
+                 for a in arguments]
     if "--workbook" not in arguments:
         arguments = ["--workbook", str(source), *arguments]
     result = run_tool("--out", str(tmp_path / "out"), *arguments)

@@ -28,6 +28,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import zipfile
 import zlib
 from pathlib import Path
 
@@ -235,7 +236,7 @@ def prepare(source: Path, target: Path, group, sample: int, strokes: list[str], 
 def open_workbook(path: Path):
     try:
         return load_workbook(path)
-    except (OSError, InvalidFileException, KeyError, ValueError) as error:
+    except (OSError, InvalidFileException, zipfile.BadZipFile, KeyError, ValueError) as error:
         raise RenderError(f"cannot read {path}: {error}") from None
 
 
