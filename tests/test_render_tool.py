@@ -99,7 +99,7 @@ def test_big_sheet_ranges_of_one_sheet_and_set_by_name_and_address(tmp_path):
     needs_office_and_poppler()
     source = handout_workbook(tmp_path / "handout.xlsx")
     result = run_tool("--workbook", str(source), "--out", str(tmp_path / "out"), "--dpi", "40",
-                      "--set", "'Data'!B4=7", "--set", "Speed=5",
+                      "--set", "'Data'!B4==3+4", "--set", "Speed=5",
                       "big=@1", "inputs=Data!B5:C5", "never=Data!B6")
     assert result.returncode == 0, result.stderr
     out = tmp_path / "out"
@@ -111,7 +111,7 @@ def test_big_sheet_ranges_of_one_sheet_and_set_by_name_and_address(tmp_path):
     right_edge, left_edge = big[:, -width // BIG_COLUMNS:], big[:, :width // BIG_COLUMNS]
     assert share(right_edge, BLUE) > 0.3 and share(left_edge, BLUE) == 0, "the last column is cut off"
 
-    inputs = read_png(out / "inputs.png")       # B5 = 7*2 (set by address), C5 = 5*3 (by name)
+    inputs = read_png(out / "inputs.png")       # B5 = (3+4)*2 (a formula set by address), C5 = 5*3 (by name)
     half = inputs.shape[1] // 2
     assert share(inputs[:, :half], RED) > 0.3 and share(inputs[:, half:], RED) > 0.3
     never = read_png(out / "never.png")          # B6 = 7-100, the same rule, never red
