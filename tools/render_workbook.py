@@ -342,7 +342,8 @@ def render_group(workbook, group, out: Path, folder: Path, dpi: int) -> list[Pat
     pdf = to_pdf(folder / "render.xlsx", folder)
     sheets = workbook.sheetnames
     if page_count(pdf) != len(sheets):
-        raise RenderError(f"expected one page per sheet ({len(sheets)}), LibreOffice printed {page_count(pdf)}")
+        raise RenderError(f"expected one page per sheet ({len(sheets)}), LibreOffice printed {page_count(pdf)} "
+                          "(LibreOffice before 7.4 ignores the whole-sheet option)")
     written = []
     for name, sheet, _ in group:
         page = sheets.index(sheet) + 1
