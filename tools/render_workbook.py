@@ -155,7 +155,7 @@ def draw(workbook, strokes: list[str]) -> None:
         raise RenderError("--stroke: this workbook has no Canvas")
     (title, cells), = workbook.defined_names[name].destinations
     ws = workbook[title]
-    top, left, bottom, right = (lambda c0, r0, c1, r1: (r0, c0, r1, c1))(*checked_range(cells, name))
+    left, top, right, bottom = checked_range(cells, name)
     for stroke in strokes:
         try:
             r0, c0, r1, c1 = (int(v) for v in stroke.split(","))
