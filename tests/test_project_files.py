@@ -184,3 +184,23 @@ def test_run_all_replaces_only_its_own_blocks():
     assert new == text.replace("old output", "new output")
     added = run_all.replace_blocks(text, {run_all.BENCHMARKS[1][0]: "more\n"})
     assert added.startswith(text.rstrip("\n")) and added.endswith(f"<!-- /{run_all.BENCHMARKS[1][0]} -->\n")
+
+
+# --- docs/commands.md names every command and option the CLI has ------------------------------
+
+
+def test_commands_page_names_every_command_and_option():
+    from excelnet.cli import main
+
+    page = (REPO / "docs" / "commands.md").read_text()
+    missing = []
+    for name, command in main.commands.items():
+        if f"## excelnet {name}" not in page:
+            missing.append(f"section for {name}")
+        section = page[page.index(f"## excelnet {name}"):] if f"## excelnet {name}" in page else ""
+        section = section[:section.find("\n## ", 1)] if "\n## " in section[1:] else section
+        for parameter in command.params:
+            for option in parameter.opts + parameter.secondary_opts:
+                if option.startswith("-") and option not in ("-h", "--help") and option not in section:
+                    missing.append(f"{name} {option}")
+    assert not missing, "docs/commands.md lacks: " + ", ".join(missing)

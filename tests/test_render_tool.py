@@ -99,7 +99,7 @@ def test_big_sheet_ranges_of_one_sheet_and_set_by_name_and_address(tmp_path):
     needs_office_and_poppler()
     source = handout_workbook(tmp_path / "handout.xlsx")
     result = run_tool("--workbook", str(source), "--out", str(tmp_path / "out"), "--dpi", "40",
-                      "--set", "'Data'!B4=7", "--set", "Speed=5",
+                      "--set", "'Data'!B4==3+4", "--set", "Speed=5",
                       "big=@1", "inputs=Data!B5:C5", "never=Data!B6")
     assert result.returncode == 0, result.stderr
     out = tmp_path / "out"
@@ -111,7 +111,7 @@ def test_big_sheet_ranges_of_one_sheet_and_set_by_name_and_address(tmp_path):
     right_edge, left_edge = big[:, -width // BIG_COLUMNS:], big[:, :width // BIG_COLUMNS]
     assert share(right_edge, BLUE) > 0.3 and share(left_edge, BLUE) == 0, "the last column is cut off"
 
-    inputs = read_png(out / "inputs.png")       # B5 = 7*2 (set by address), C5 = 5*3 (by name)
+    inputs = read_png(out / "inputs.png")       # B5 = (3+4)*2 (a formula set by address), C5 = 5*3 (by name)
     half = inputs.shape[1] // 2
     assert share(inputs[:, :half], RED) > 0.3 and share(inputs[:, half:], RED) > 0.3
     never = read_png(out / "never.png")          # B6 = 7-100, the same rule, never red
@@ -120,6 +120,7 @@ def test_big_sheet_ranges_of_one_sheet_and_set_by_name_and_address(tmp_path):
 
 @pytest.mark.parametrize("arguments, message", [
     (["--workbook", "{missing}"], "no workbook"),
+    (["--workbook", "{broken}"], "cannot read"),
     (["nope=No such sheet"], "no sheet 'No such sheet'"),
     (["layer=@9"], "layer sheets @1 to @1"),
     (["a=Data!B5:ZZZ0"], "is not a cell or range"),
@@ -132,7 +133,9 @@ def test_big_sheet_ranges_of_one_sheet_and_set_by_name_and_address(tmp_path):
 ])
 def test_mistakes_are_one_line_and_status_2(tmp_path, arguments, message):
     source = handout_workbook(tmp_path / "handout.xlsx")
-    arguments = [a.replace("{missing}", str(tmp_path / "missing.xlsx")) for a in arguments]
+    (tmp_path / "broken.xlsx").write_bytes(b"not a zip file")
+    arguments = [a.replace("{missing}", str(tmp_path / "missing.xlsx")).replace("{broken}", str(tmp_path / "broken.xlsx"))
+                 for a in arguments]
     if "--workbook" not in arguments:
         arguments = ["--workbook", str(source), *arguments]
     result = run_tool("--out", str(tmp_path / "out"), *arguments)

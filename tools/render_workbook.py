@@ -2,7 +2,7 @@
 
     .venv/bin/python tools/render_workbook.py                  # default model -> docs/images/
     .venv/bin/python tools/render_workbook.py --workbook workbooks/mnist_cnn.xlsx --out handout \\
-        --set "'1 conv1'!B4=0" conv1="1 conv1" filters="'1 conv1'!A1:P12" output=Output
+        --set "'1 conv1'!L69=0" conv1="1 conv1" filters="'1 conv1'!A67:AM72" output=Output
 
 Each picture is NAME=SHEET or NAME=SHEET!RANGE (quote a sheet name with spaces as in a formula:
 '1 conv1'!A1:P12; '@k' is the k-th layer sheet); any sheet, of any size, and as many pictures of
@@ -28,6 +28,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import zipfile
 import zlib
 from pathlib import Path
 
@@ -64,7 +65,7 @@ def parse_args(argv=None) -> argparse.Namespace:
                              "(0-based, inside the canvas); may be repeated")
     parser.add_argument("--set", action="append", default=[], metavar="CELL=VALUE",
                         help="type a value first: CELL is a defined name (ExplainLayer=3) or any cell by "
-                             "address ('1 conv1'!B4=0.5); V1,V2,... fill cells along the row; may be repeated")
+                             "address ('1 conv1'!L69=0); V1,V2,... fill cells along the row; may be repeated")
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "images", help="folder for the PNGs")
     parser.add_argument("--dpi", type=int, default=110, help="resolution of the pictures")
     parser.add_argument("pictures", nargs="*", default=DEFAULT_PICTURES,
@@ -154,7 +155,7 @@ def draw(workbook, strokes: list[str]) -> None:
         raise RenderError("--stroke: this workbook has no Canvas")
     (title, cells), = workbook.defined_names[name].destinations
     ws = workbook[title]
-    top, left, bottom, right = (lambda c0, r0, c1, r1: (r0, c0, r1, c1))(*checked_range(cells, name))
+    left, top, right, bottom = checked_range(cells, name)
     for stroke in strokes:
         try:
             r0, c0, r1, c1 = (int(v) for v in stroke.split(","))
@@ -193,9 +194,11 @@ def first_cell(workbook, target: str) -> tuple[str, int, int]:
 def type_into(workbook, settings: list[str]) -> None:
     """CELL=V1[,V2...]: values into a defined name's or an address's cells, along the row."""
     for setting in settings:
-        target, equals, values = setting.rpartition("=") if setting.startswith("'") else setting.partition("=")
+        sheet_part = len(setting) - len(split_reference(setting)[1]) if setting.startswith("'") else 0
+        target, equals, values = setting[sheet_part:].partition("=")      # a value may hold '=' (a formula)
+        target = setting[:sheet_part] + target
         if not equals or not target:
-            raise RenderError(f"--set {setting!r}: give CELL=VALUE, e.g. ExplainLayer=3 or '1 conv1'!B4=0.5")
+            raise RenderError(f"--set {setting!r}: give CELL=VALUE, e.g. ExplainLayer=3 or '1 conv1'!L69=0")
         sheet, row, column = first_cell(workbook, target.strip())
         for k, value in enumerate(values.split(",")):
             workbook[sheet].cell(row, column + k).value = typed(value.strip())
@@ -214,15 +217,20 @@ def show_only(ws, area: str | None) -> None:
         ws.row_dimensions[row].hidden = True
 
 
-def prepare(source: Path, target: Path, group, sample: int, strokes: list[str], settings: list[str]) -> None:
-    """A copy with the inputs typed in, where the group's sheets show only their ranges and every
-    other sheet prints as an empty page (its columns hidden; its formulas still compute)."""
+def with_inputs(source: Path, sample: int, strokes: list[str], settings: list[str]):
+    """The workbook with Sample, the strokes and every --set value typed in (checked on the way)."""
     workbook = open_workbook(source)
     if "Sample" in workbook.defined_names:
         for title, cells in workbook.defined_names["Sample"].destinations:
             workbook[title][cells.replace("$", "")].value = sample
     draw(workbook, strokes)
     type_into(workbook, settings)
+    return workbook
+
+
+def prepare(workbook, group, target: Path) -> None:
+    """Save a copy where the group's sheets show only their ranges and every other sheet prints as
+    an empty page (its columns hidden; its formulas still compute). Changes `workbook`."""
     areas = {sheet: area for _, sheet, area in group}
     for ws in workbook.worksheets:
         if ws.title in areas:
@@ -235,7 +243,7 @@ def prepare(source: Path, target: Path, group, sample: int, strokes: list[str], 
 def open_workbook(path: Path):
     try:
         return load_workbook(path)
-    except (OSError, InvalidFileException, KeyError, ValueError) as error:
+    except (OSError, InvalidFileException, zipfile.BadZipFile, KeyError, ValueError) as error:
         raise RenderError(f"cannot read {path}: {error}") from None
 
 
@@ -328,14 +336,14 @@ def write_png(image: np.ndarray, path: Path) -> None:
                      + chunk(b"IEND", b""))
 
 
-def render_group(source: Path, group, out: Path, folder: Path, sample: int, dpi: int,
-                 strokes: list[str], settings: list[str]) -> list[Path]:
+def render_group(workbook, group, out: Path, folder: Path, dpi: int) -> list[Path]:
     """One soffice run: each sheet of the workbook is one page, in tab order."""
-    prepare(source, folder / "render.xlsx", group, sample, strokes, settings)
+    prepare(workbook, group, folder / "render.xlsx")
     pdf = to_pdf(folder / "render.xlsx", folder)
-    sheets = load_workbook(folder / "render.xlsx", read_only=True).sheetnames
+    sheets = workbook.sheetnames
     if page_count(pdf) != len(sheets):
-        raise RenderError(f"expected one page per sheet ({len(sheets)}), LibreOffice printed {page_count(pdf)}")
+        raise RenderError(f"expected one page per sheet ({len(sheets)}), LibreOffice printed {page_count(pdf)} "
+                          "(LibreOffice before 7.4 ignores the whole-sheet option)")
     written = []
     for name, sheet, _ in group:
         page = sheets.index(sheet) + 1
@@ -349,16 +357,16 @@ def render_group(source: Path, group, out: Path, folder: Path, sample: int, dpi:
 
 def render(source: Path, pictures: list[str], out: Path, sample: int, dpi: int,
            strokes: list[str] = (), settings: list[str] = ()) -> list[Path]:
-    """The pictures, in the order given; the inputs are checked before soffice starts."""
-    workbook = open_workbook(source)
+    """The pictures, in the order given; every input is checked before soffice starts."""
+    workbook = with_inputs(source, sample, list(strokes), list(settings))
     wanted = resolve(workbook, pictures)
-    draw(workbook, list(strokes))
-    type_into(workbook, list(settings))
     out.mkdir(parents=True, exist_ok=True)
     written = {}
-    for group in rounds(wanted):
+    for k, group in enumerate(rounds(wanted)):
+        if k > 0:        # the previous round hid rows and columns of this copy: start again
+            workbook = with_inputs(source, sample, list(strokes), list(settings))
         with tempfile.TemporaryDirectory(prefix="excelnet-render-") as temporary:
-            paths = render_group(source, group, out, Path(temporary), sample, dpi, list(strokes), list(settings))
+            paths = render_group(workbook, group, out, Path(temporary), dpi)
             written.update(zip((name for name, _, _ in group), paths))
     return [written[name] for name, _, _ in wanted]
 
