@@ -149,8 +149,11 @@ def test_the_models_are_the_tutorials(tutorials):
                      FULL_NET: 1_199_882}
     net = tutorials[FULL_NET].result.network
     assert [op.name for op in net.ops if op.parameter_count()] == ["conv1", "conv2", "fc1", "fc2"]
-    for name in MODELS:                         # a picture the model does not answer with certainty
-        assert tutorials[name].expected.max() < 0.999 or name == "TensorFlow CIFAR-10 CNN", name
+    for name in MODELS:       # random pictures the models are unsure of: every probability is compared
+        out = tutorials[name].expected
+        if name == "TensorFlow CIFAR-10 CNN":           # its tutorial ends in logits (Dense(10), no softmax)
+            out = np.exp(out - out.max()) / np.exp(out - out.max()).sum()
+        assert out.max() < 0.999, (name, out)
 
 
 @pytest.mark.parametrize("name", MODELS)
