@@ -76,7 +76,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--git", default="HEAD", help="the commit to compare this checkout with (with --build)")
     parser.add_argument("--build", action="store_true", help="build both workbooks (else --books)")
-    parser.add_argument("--books", nargs=2, type=Path, metavar=("FIRST", "SECOND"))
+    parser.add_argument("--books", nargs="+", type=Path, metavar="XLSX",
+                        help="workbooks already built (two or more; each compared with the first)")
     parser.add_argument("--rounds", type=int, default=6)
     parser.add_argument("--repeat", type=int, default=10)
     parser.add_argument("--pixel", default="14,14", help="row,col of the Canvas cell (0-based)")
@@ -97,7 +98,8 @@ def main() -> None:
         values = [float(k % 2) * 0.8 + 0.1 for k in range(args.repeat)]
         with LibreOffice() as office:
             for turn in range(args.rounds):
-                order = list(books) if turn % 2 == 0 else list(books)[::-1]
+                order = list(books)[turn % len(books):] + list(books)[:turn % len(books)]
+                order = order if turn % 2 == 0 else order[::-1]
                 for label in order:
                     office.open(books[label])
                     office.in_office("time_edits", "Canvas", row, col, [0.5], "ProbabilitiesAfter")    # warm
@@ -107,13 +109,14 @@ def main() -> None:
                         parts[label] += office.in_office("time_edit_parts", "Canvas", row, col, values,
                                                          part_reads[label])
             loads.append(load())
-    first, second = list(books)
+    first = list(books)[0]
     rows = []
     for label in books:
         wall, cpu = (median([e[k] for e in edits[label]]) for k in (0, 1))
         rows.append([label, ms(wall), ms(min(e[0] for e in edits[label])), ms(cpu)])
-    ratio = [median([e[k] for e in edits[second]]) / median([e[k] for e in edits[first]]) for k in (0, 1)]
-    rows.append([f"{second} / {first}", f"{ratio[0]:.2f}x", "", f"{ratio[1]:.2f}x"])
+    for second in list(books)[1:]:
+        ratio = [median([e[k] for e in edits[second]]) / median([e[k] for e in edits[first]]) for k in (0, 1)]
+        rows.append([f"{second} / {first}", f"{ratio[0]:.2f}x", "", f"{ratio[1]:.2f}x"])
     print_table(f"pixel ({row},{col}) -> ProbabilitiesAfter: {args.rounds} rounds x {args.repeat} edits (ms)",
                 ["workbook", "median wall", "fastest wall", "median CPU (soffice)"], rows)
     if args.parts:

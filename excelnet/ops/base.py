@@ -159,6 +159,21 @@ class SteppedWeights:
 
 
 @dataclass(frozen=True)
+class Route:
+    """How each element of a backward block is made from other cells, for a later backward rule to
+    write that expression inline instead of reading the block (see Book.remember_route): element k
+    (Keras' flat order) is templates[which[k]], its marks standing for places[mark][k]."""
+
+    templates: tuple[str, ...]
+    which: tuple[int, ...]
+    places: dict                  # mark name -> list of one-cell Rects, one per element
+
+    def places_of(self, order: "list[int]") -> dict:
+        """The places of the elements `order`, in that order."""
+        return {name: [cells[k] for k in order] for name, cells in self.places.items()}
+
+
+@dataclass(frozen=True)
 class Params:
     """The cells a layer reads its parameters from. The first forward pass writes the weights
     as numbers; a later pass (after a gradient step) can read other cells laid out the same way.
@@ -242,6 +257,13 @@ class Book:
         self.params: list[Params] = []        # what each emit that wrote weights recorded
         self.pre_activations: dict[Cells, Cells] = {}   # a layer's output -> the cells before its activation
         self.outer_products: list[tuple[WeightCells, OuterProduct]] = []   # see SteppedWeights.outer
+        # The learning sheets' shortcuts for a pixel edit: a block that only copies another (Flatten's
+        # ∂loss/∂input) and a block whose every cell is a short expression of a few cells (a max
+        # pooling's IF(winner=k, gradient, 0)) are shown, but the next backward rule reads the
+        # original, or writes the expression inline: LibreOffice then recalculates 8,600 cells
+        # fewer on the way from a Canvas pixel to ProbabilitiesAfter (benchmarks/learn_path.py).
+        self._copies: dict[int, tuple[Cells, Cells]] = {}
+        self._routes: dict[int, tuple[Cells, Route]] = {}
         self._namer = namer
 
     def record(self, params: Params) -> Params:
@@ -261,6 +283,24 @@ class Book:
 
     def outer_product(self, grads: WeightCells) -> "OuterProduct | None":
         return next((outer for cells, outer in self.outer_products if cells is grads), None)
+
+    def remember_copy(self, copy: Cells, original: Cells) -> None:
+        """Element k of `copy` is a formula that reads element k of `original` (Keras' flat order)."""
+        self._copies[id(copy)] = (copy, original)
+
+    def original(self, cells: Cells) -> Cells:
+        """The cells that `cells` copy (through every copy of a copy), else `cells` themselves."""
+        while id(cells) in self._copies and self._copies[id(cells)][0] is cells:
+            cells = self._copies[id(cells)][1]
+        return cells
+
+    def remember_route(self, cells: Cells, route: Route) -> None:
+        self._routes[id(cells)] = (cells, route)
+
+    def route(self, cells: Cells) -> "Route | None":
+        """How each element of `cells` is computed, where its rule remembered it (remember_route)."""
+        found = self._routes.get(id(cells))
+        return found[1] if found is not None and found[0] is cells else None
 
     def add_sheet(self, base_name: str, kind: str) -> SheetPlan:
         sheet = SheetPlan(self._namer(base_name), kind)

@@ -45,16 +45,38 @@ def _emit_delta(op, sheet, x, out, grad, params, book) -> Planar:
     delta = new_planar(sheet, op.output_shape, "filter", role=WEIGHTS)
     f, y, xo = np.indices((len(delta.grids), out.height, out.width)).reshape(3, -1).tolist()
     i = [(yy * out.width + xx) * out.channels + ff for ff, yy, xx in zip(f, y, xo)]      # Keras' flat index
-    places = {"grad": [one_cell(grad, k) for k in i],
-              "pre": [pre.grids[ff].sub(yy, xx) for ff, yy, xx in zip(f, y, xo)],
+    places = {"pre": [pre.grids[ff].sub(yy, xx) for ff, yy, xx in zip(f, y, xo)],
               "out": [out.grids[ff].sub(yy, xx) for ff, yy, xx in zip(f, y, xo)]}
-    template = times_derivative(act, mark("grad"), mark("pre"), mark("out"))
+    grads, which, places_in = _gradient_inline(grad, i, book)
+    places.update(places_in)
+    templates = [times_derivative(act, g, mark("pre"), mark("out")) for g in grads]
     if params.switches:
-        template += "*" + mark("switch")
+        templates = [t + "*" + mark("switch") for t in templates]
         places["switch"] = Each([params.switches[ff] for ff in f], absolute=True)
     formula_templates(sheet, [delta.grids[ff].row + yy for ff, yy in zip(f, y)],
-                      [delta.grids[ff].col + xx for ff, xx in zip(f, xo)], [template], None, places)
+                      [delta.grids[ff].col + xx for ff, xx in zip(f, xo)], templates, which, places)
     return delta
+
+
+def _gradient_inline(grad: Cells, order: list[int], book: Book) -> tuple[list[str], list[int], dict]:
+    """∂loss/∂output of the elements `order` as templates: where the layer after remembered how its
+    cells are made (a max pooling's IF(winner=k, gradient, 0): Book.remember_route), that expression
+    itself, so a pixel edit recalculates δ without the layer after's cells on its way; else a
+    reference to the cell (or to the cell it copies). Returns (templates, template of each, places)."""
+    route = book.route(grad)
+    if route is None:
+        original = book.original(grad)
+        return [mark("grad")], [0] * len(order), {"grad": [one_cell(original, k) for k in order]}
+    used = sorted({route.which[k] for k in order})
+    number = {t: n for n, t in enumerate(used)}
+    templates = []
+    for t in used:
+        text = route.templates[t]
+        for name in route.places:                 # the route's marks, renamed apart from pre/out/switch
+            text = text.replace(mark(name), mark(f"route_{name}"))
+        templates.append(f"({text})")
+    places = {f"route_{name}": [cells[k] for k in order] for name, cells in route.places.items()}
+    return templates, [number[route.which[k]] for k in order], places
 
 
 def _recompute_pre_activation(op, sheet, x, params) -> Planar:

@@ -288,9 +288,11 @@ class Gather(Op):
                       book: Book) -> tuple[Cells, tuple]:
         sheet.line("∂loss/∂input: each cell copies the gradient of the value it became, back in the "
                    "input's shape.", "note", skip=1)
+        grad = book.original(grad)
         grad_x = like(sheet, x, "∂loss/∂input")
         for i in range(int(np.prod(self.input_shape))):
             sheet.formula(*grad_x.position(i), grad.flat_ref(i, sheet.title))
+        book.remember_copy(grad_x, grad)          # the layer before reads `grad` itself: a shorter path
         return grad_x, ()
 
 

@@ -18,7 +18,7 @@ from ..layout import Cells, Flat, Planar, Rect
 from ..sheet import WEIGHTS, Reference, SheetPlan, mark
 from ..shapes import on_axis, output_size, padding_amounts, padding_text, parse_padding, window_span
 from ..templates import Templates, formula_templates
-from .base import Book, Params, Context, Op, Unsupported, check_channels_last, converter, finish, option, whole_pair
+from .base import Book, Params, Route, Context, Op, Unsupported, check_channels_last, converter, finish, option, whole_pair
 from .cells import new_flat, new_planar, shape_text, turned
 
 COMPARED_AT_MOST = 9     # max pooling's backward: windows up to 3×3 find their winner by comparisons
@@ -29,6 +29,21 @@ def _reference(cells: Cells, at: list[tuple[int, int]]) -> Reference:
     """One cell of `cells`' sheet per member, at `at` (row, col)."""
     rows, cols = np.array(at, np.int64).reshape(-1, 2).T
     return Reference(cells.sheet, rows, cols)
+
+
+def _route(templates: list[str], kinds: list[int], order: list[int], places: dict, size: int) -> Route:
+    """The backward cells as a Route (Book.remember_route), in Keras' flat order: a cell that no
+    window holds is the template "0"."""
+    which = [len(templates)] * size
+    rects = {name: [None] * size for name in places}
+    for m, (k, kind) in enumerate(zip(order, kinds)):
+        which[k] = kind
+        for name, reference in places.items():
+            rects[name][k] = Rect(reference.sheet, int(reference.rows[m]), int(reference.cols[m]), 1, 1)
+    anywhere = {name: next(r for r in cells if r is not None) for name, cells in rects.items()}
+    for name, cells in rects.items():             # a place a template does not use: any cell
+        rects[name] = [anywhere[name] if r is None else r for r in cells]
+    return Route(tuple(templates) + ("0",), tuple(which), rects)
 
 
 def _in_two_pieces(window: Rect) -> list[Rect]:
@@ -135,6 +150,7 @@ class Pool2D(Op):
 
     def emit_backward(self, sheet: SheetPlan, x: Planar, out: Planar, grad: Cells, params: Params,
                       book: Book):
+        grad = book.original(grad)          # not a copy of it (Book.remember_copy)
         winners = self._emit_winners(sheet, x, out) if self.kind == "max" else None
         what = ("the window's gradient where this cell is the window's winner" if winners else
                 "the window's gradient shared equally by its cells")
@@ -154,7 +170,7 @@ class Pool2D(Op):
                      for k, (_, place, count) in enumerate(held)]
             which[(y, xx)] = templates.setdefault("+".join(parts), len(templates))
         most = max((len(held) for held in terms.values()), default=0)
-        at, kinds = [], []
+        at, kinds, order = [], [], []
         grads = [[] for _ in range(most)]
         wins = [[] for _ in range(most)]
         for c, grid in enumerate(d_x.grids):
@@ -164,6 +180,7 @@ class Pool2D(Op):
                         sheet.put(grid.row + y, grid.col + xx, 0)
                         continue
                     at.append((grid.row + y, grid.col + xx))
+                    order.append((y * self.input_shape[1] + xx) * channels + c)     # Keras' flat index
                     kinds.append(which[(y, xx)])
                     held = terms[(y, xx)]
                     for k in range(most):          # a place the template does not use: any cell
@@ -175,6 +192,7 @@ class Pool2D(Op):
             if winners:
                 places.update({f"w{k}": _reference(winners, wins[k]) for k in range(most)})
             formula_templates(sheet, [r for r, _ in at], [c for _, c in at], list(templates), kinds, places)
+            book.remember_route(d_x, _route(list(templates), kinds, order, places, int(np.prod(self.input_shape))))
         return d_x, ()
 
     def _emit_winners(self, sheet: SheetPlan, x: Planar, out: Planar) -> Planar:
