@@ -166,13 +166,15 @@ EXPERIMENTS = [
     ("Experiment 6: read the loss", "Sample = 1 → loss 0.0000; Sample = 63 (a 9 read as a 5) → loss 1.27"),
     ("Experiment 7: take one step of learning", "mnist_cnn_learn.xlsx: Sample = 63, Target = 9, "
      "LearningRate = 0.1 → LossAfter < Loss"),
+    ("Experiment 8: follow one weight through the step", "mnist_cnn_learn.xlsx, One weight sheet: Sample = 1, "
+     "Target = 3, weight 7, 4, 1, 31 → 0.2149 − 0.01 × (−6.525) = 0.2801"),
 ]
 
 
 def emit_experiments(sheet: SheetPlan) -> None:
     """The lesson's experiments in one line each, for the shipped model's workbook."""
     sheet.next_row += 1
-    sheet.line("A 45-minute lesson: seven experiments (the full text is docs/teaching.md)", "heading")
+    sheet.line("A 45-minute lesson: eight experiments (the full text is docs/teaching.md)", "heading")
     for title, short in EXPERIMENTS:
         row = sheet.line(title.split(": ", 1)[1], "text")
         sheet.put(row, 4, short, "text")

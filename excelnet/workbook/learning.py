@@ -27,6 +27,7 @@ from ..templates import formula_templates
 from ..text import formula_string
 from .inputs import InputCells
 from .outputs import OutputCells
+from .worked_weight import TITLE as WORKED_TITLE, emit_worked_weight, pickable_layers
 
 DEFAULT_RATE = 0.01          # Keras' SGD default
 NOT_TRAINED = ("moving mean", "moving variance")   # BatchNormalization statistics: SGD leaves them
@@ -91,19 +92,25 @@ def emit_learning(book: Book, network: Network, flows: list[tuple[Cells, Cells]]
     updated = _step(book, network, params, grads, rate)
     after = _forward_again(book, network, inputs, updated)
     loss, loss_after, after_probs = _before_after(output, verdict, target, after, thing)
+    after_sheet = next(k for k, s in enumerate(book.sheets) if s.title == "After the step")
+    emit_worked_weight(book, pickable_layers(network, params, grads, updated), rate, loss, loss_after, after_sheet)
     return LearnCells(target, rate, loss, loss_after, after_probs, grads, saliency, book.sheets[first_new:])
 
 
 WHAT = {"backward": "∂loss/∂ each value and weight, flowing backwards", "weights": "∂loss/∂ each weight, "
         "laid out like the weights", "step": "new weights: w − LearningRate × ∂loss/∂w",
-        "layer": "the forward pass again, with the new weights"}
+        "layer": "the forward pass again, with the new weights",
+        "worked": "one weight you pick: new = old − rate × gradient, with its numbers"}
 
 
 def learning_rows(sheets: list[SheetPlan]) -> list[list]:
     """One row per learning sheet for the Guide's table (sheet, layer, type, what, shape, parameters, formulas)."""
+    def kind(s: SheetPlan) -> str:
+        return "worked" if s.title == WORKED_TITLE else s.kind
+
     return [[s.title, "learning", {"backward": "backward", "weights": "gradients", "step": "step",
-                                   "layer": "after"}.get(s.kind, s.kind), WHAT.get(s.kind, ""), "", 0,
-             s.formula_count()] for s in sheets]
+                                   "layer": "after", "worked": "one weight"}.get(kind(s), kind(s)),
+             WHAT.get(kind(s), ""), "", 0, s.formula_count()] for s in sheets]
 
 
 # --- Output: the controls ------------------------------------------------------------------------
