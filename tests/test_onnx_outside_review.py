@@ -10,7 +10,7 @@ from xml.etree import ElementTree
 import pytest
 from click.testing import CliRunner
 
-from onnx_models import Graph, torchscript_cnn
+from onnx_models import Graph, activations_mlp, torchscript_cnn
 
 pytest.importorskip("onnx", reason="the ONNX tests need the onnx package (pip install -e '.[test]')")
 
@@ -52,3 +52,33 @@ def test_thousands_of_layers_are_refused_before_the_workbook_is_planned(tmp_path
         assert result.exit_code == 1, result.output
         assert "Traceback" not in result.output and f"{MAX_LAYERS + 3:,} layers" in result.output, result.output
     assert output.read_bytes() == b"kept"
+
+
+def test_a_constant_that_overflows_while_folded_prints_no_numpy_warning(tmp_path):
+    """1 doubled 200 times in float32 overflows to inf; the chain only feeds a Size (so the model
+    is fine and builds), and NumPy's RuntimeWarning must not reach the terminal."""
+    import warnings
+
+    import numpy as np
+    import onnx
+    from onnx import helper, numpy_helper
+
+    from excelnet.convert import build
+
+    model = activations_mlp().model()      # ends in a Gemm: anything may follow
+    graph, last = model.graph, model.graph.output[0].name
+    for node in graph.node:
+        node.output[:] = ["pre" if name == last else name for name in node.output]
+    graph.initializer.extend([numpy_helper.from_array(np.ones(1, np.float32), "a0"),
+                              numpy_helper.from_array(np.array(0.0, np.float32), "zero")])
+    graph.node.extend([helper.make_node("Add", [f"a{k}", f"a{k}"], [f"a{k + 1}"], name=f"double{k}") for k in range(200)])
+    graph.node.extend([helper.make_node("Size", ["a200"], ["size"]), helper.make_node("Cast", ["size"], ["sizef"], to=1),
+                       helper.make_node("Mul", ["sizef", "zero"], ["nothing"]),
+                       helper.make_node("Add", ["pre", "nothing"], [last])])
+    path = tmp_path / "overflow.onnx"
+    onnx.save(model, path)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        build(path, tmp_path / "overflow.xlsx")
+    assert not [w for w in caught if issubclass(w.category, RuntimeWarning)], [str(w.message) for w in caught]
+    assert (tmp_path / "overflow.xlsx").stat().st_size > 0
