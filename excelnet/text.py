@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import re
 
-# Control characters (Unicode category Cc), lone surrogates (Cs) and bidirectional controls.
-UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+# Control characters (Unicode category Cc), lone surrogates (Cs), bidirectional controls and
+# the non-characters U+FFFE/U+FFFF (XML forbids them: lxml refuses to write the workbook).
+UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\ufffe\uffff]")
 NAME_LIMIT = 120          # characters: a name is a label, not a document
 
 

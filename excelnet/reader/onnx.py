@@ -24,6 +24,8 @@ from .onnx_safety import quoted, shape_text
 from .onnx_ops import DATA, DATA_OUTPUT, OPS, WHY_NOT, NodeProblem, attributes, supported_ops
 from .spec import LayerSpec, ModelSpec
 
+MAX_LAYERS = 1_000     # a workbook's build time grows with its layers: 9,000 tiny ones took 75 s (issue 19's 30 s)
+
 
 @dataclass(frozen=True)
 class Tensor:
@@ -259,6 +261,9 @@ def read_onnx(path: Path, data: bytes) -> ModelSpec:
     if not graph.problems:
         walk.run()
     problems = list(dict.fromkeys(graph.problems + walk.problems))      # each said once
+    if len(walk.layers) > MAX_LAYERS:
+        problems.append(f"it has {len(walk.layers):,} layers, more than the {MAX_LAYERS:,} excelnet builds (a CNN "
+                        "that fits in a workbook has tens; 9,000 one-cell layers take minutes to write)")
     if problems:
         raise UnsupportedModelError(problems, supported_ops(), str(path), kind="ONNX operators")
     extra = {"format": "onnx", "opset": graph.opset, "producer": safe_name(model.producer_name)}

@@ -7,6 +7,7 @@ no onnxruntime, no torch, and nothing in the file is ever executed."""
 from __future__ import annotations
 
 import re
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -138,7 +139,11 @@ class Graph:
         outputs = [helper.make_tensor_value_info(name, 0, None) for name in node.output if name]
         graph = helper.make_graph([node], "fold", inputs, outputs)
         model = helper.make_model(graph, opset_imports=self.model.opset_import, ir_version=self.model.ir_version)
-        results = ReferenceEvaluator(model).run(None, feeds)
+        with np.errstate(all="ignore"), warnings.catch_warnings():
+            # a constant that overflows to inf is caught where it matters (weights must be finite);
+            # NumPy's RuntimeWarning with onnx's source line is not a message for the user
+            warnings.simplefilter("ignore", RuntimeWarning)
+            results = ReferenceEvaluator(model).run(None, feeds)
         return [np.asarray(r) for r in results]
 
 
