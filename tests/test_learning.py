@@ -321,3 +321,30 @@ def test_gradients_line_up_with_the_weights(tmp_path):
     for name in weights:
         grad = names[name.replace("Weights_", "Grad_")]
         assert [a.shape for a in grad] == [a.shape for a in names[name]], name
+
+
+def test_the_pass_after_the_step_keeps_its_formula_groups():
+    """A pixel edit changes every cell of 'After the step' (its weights changed): there each column of a
+    convolution or pooling picture is one formula, which LibreOffice groups (typing the pixel is
+    cheaper: benchmarks/RESULTS.md, issue 20 §4). A layer sheet, where an edit changes a few cells,
+    still turns every other row's formula round (cells.turned)."""
+    from excelnet.convert import plan_for
+    from excelnet.evaluate import Evaluator
+
+    plan, _ = plan_for(None, None, None, None, True, None, True)
+    book = Evaluator(plan.sheets)
+
+    def first_ranges(sheet: str) -> set[bool]:
+        """Per convolution formula of the sheet: whether SUMPRODUCT's first range is the filter ($A$1)."""
+        return {"$" in g.expression.split("SUMPRODUCT(")[1].split(",")[0] for g in book.order
+                if g.sheet == sheet and g.expression.startswith("MAX(0,(SUMPRODUCT(")}
+
+    def pool_pieces(sheet: str) -> set[int]:
+        """Per max-pooling formula of the sheet: how many ranges its window is written in."""
+        return {g.expression.count(",") + 1 for g in book.order if g.sheet == sheet
+                and g.expression.startswith("MAX(") and "SUMPRODUCT" not in g.expression}
+
+    assert first_ranges("1 conv1") == {True, False}        # every other row turned round
+    assert pool_pieces("2 pool1") == {1, 2}
+    assert first_ranges("After the step") == {False}       # one form: LibreOffice groups each column
+    assert pool_pieces("After the step") == {1}

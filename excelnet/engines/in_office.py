@@ -53,11 +53,14 @@ def _area(doc, where):
     return doc.NamedRanges.getByName(where).getReferredCells()
 
 
-def time_edit_parts(doc, name, row, col, values, reads):
+def time_edit_parts(doc, name, row, col, values, reads, adjust_heights=True):
     """Like time_edits, part by part: type each value into the cell (row, col) of `name`, then read
     each of `reads` in turn (a name or "Sheet!A1:B2", several joined by "|"), each read costing what
     it newly needs recalculated (a layer's gradient: every cell that gradient depends on, not yet
-    recalculated). Per value: ((wall, cpu) of the typing, then of each read), in seconds."""
+    recalculated). Per value: ((wall, cpu) of the typing, then of each read), in seconds.
+    adjust_heights=False: LibreOffice does not fit the row's height to the typed value (a measurement
+    of what that costs; a student's LibreOffice does fit it)."""
+    doc.setPropertyValue("IsAdjustHeightEnabled", bool(adjust_heights))
     cell = doc.NamedRanges.getByName(name).getReferredCells().getCellByPosition(col, row)
     parts = [[_area(doc, where) for where in read.split("|")] for read in reads]
     out = []

@@ -106,10 +106,13 @@ def parameter_table(sheet: SheetPlan, names: list[str], values: list[np.ndarray]
     return rects
 
 
-def turned(row: int) -> bool:
+def turned(row: int, every_cell_changes: bool = False) -> bool:
     """Whether output row `row` of a convolution or pooling picture writes its formula the other
     way round (SUMPRODUCT(filter, window), or a window in two pieces): the same value, but a
     formula unlike the one above it. LibreOffice groups a column of equal formulas and computes
     a group's changed cells on several threads; for the few cells a one-pixel edit changes that
-    costs more than it saves (benchmarks/helper_blocks.py, variant 'formulas grouped')."""
-    return row % 2 == 1
+    costs more than it saves (benchmarks/helper_blocks.py, variant 'formulas grouped').
+    A picture whose every cell a pixel edit changes (the learning workbook's pass after the step:
+    its weights change too) keeps its groups: one listener per group instead of one per cell
+    makes typing the pixel faster (benchmarks/RESULTS.md, issue 20 §4: 212 -> 189 ms CPU)."""
+    return row % 2 == 1 and not every_cell_changes

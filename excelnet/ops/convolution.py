@@ -122,13 +122,15 @@ class Conv2D(Op):
             pre = new_planar(sheet, self.output_shape)
             fill_like(sheet, pre, out, lambda ref, c: self.activation.formula(ref))
             book.remember_pre_activation(out, pre)
+        given = params is not None
         if params is None:
             params = book.record(self._emit_filters(sheet))
         filters = self._filter_blocks(params.arrays[0])
         biases = [None] * cout if self.bias is None else params.arrays[1].cell_rects()
         source = self._emit_source(sheet, x)
         act = self.activation if pre is out else FIXED["linear"]
-        self._fill(sheet, pre, source, filters, biases, params.switches, act)
+        # Weights given: a pass after a step, whose every cell a pixel edit changes (cells.turned).
+        self._fill(sheet, pre, source, filters, biases, params.switches, act, every_cell_changes=given)
         return out
 
     def emit_backward(self, sheet: SheetPlan, x: Cells, out: Cells, grad: Cells, params: Params,
@@ -238,12 +240,12 @@ class Conv2D(Op):
                     sheet.put(row, col + xx, 0)
         copy_cells(sheet, targets, sources)
 
-    def _fill(self, sheet, out: Planar, window, filters, biases, switches, act) -> None:
+    def _fill(self, sheet, out: Planar, window, filters, biases, switches, act, every_cell_changes=False) -> None:
         """Every output cell: act((SUMPRODUCT(window, filter) + bias) × switch); `window(y, x)` is
         the Rect the output cell (y, x) reads, `biases` Rects (or None), written in two forms by
         the row (turned)."""
         rows, cols = np.indices((out.height, out.width)).reshape(2, -1)
-        which = np.array([turned(y) for y in rows.tolist()], np.int64)
+        which = np.array([turned(y, every_cell_changes) for y in rows.tolist()], np.int64)
         windows = [window(y, xo) for y, xo in zip(rows.tolist(), cols.tolist())]
         for co, grid in enumerate(out.grids):
             bias = "" if biases[co] is None else "+" + mark("bias")

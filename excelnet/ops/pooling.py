@@ -124,7 +124,7 @@ class Pool2D(Op):
             for i, (y0, h, ph) in enumerate(self.spans(0)):
                 for j, (x0, w, pw) in enumerate(self.spans(1)):
                     block = x.grids[c].sub(y0, x0, h, w)
-                    pieces = _in_two_pieces(block) if turned(i) else [block]
+                    pieces = _in_two_pieces(block) if turned(i, params is not None) else [block]
                     window = ",".join(mark(f"w{k}") for k in range(len(pieces)))
                     formula = f"SUM({window})/{ph * pw}" if self._divides() else f"{name}({window})"
                     cells.add(grid.row + i, grid.col + j, formula, **{f"w{k}": piece for k, piece in enumerate(pieces)})
