@@ -281,9 +281,10 @@ def _write_sheet(workbook: Workbook, plan: SheetPlan, looks: _Looks) -> tuple:
         looks.apply(cell(row=row, column=col), cells.look(row, col))
     for rect in plan.merges:
         ws.merge_cells(_span(rect))
-    for (row, col), title in plan.links.items():
+    for (row, col), title in plan.links.items():      # a sheet's title, or (title, "A62"): a cell of it
         target = cell(row=row, column=col)
-        target.hyperlink = Hyperlink(ref=target.coordinate, location=f"{quote_sheet(title)}!A1")
+        title, at = (title, "A1") if isinstance(title, str) else title
+        target.hyperlink = Hyperlink(ref=target.coordinate, location=f"{quote_sheet(title)}!{at}")
     _format_blocks(ws, plan)
     bulk.widths = _column_widths(plan, cells.extent[3])
     _set_dimensions(ws, plan)

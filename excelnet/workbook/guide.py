@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..sheet import ACTIVATIONS, BARS, CONTROL, PICTURE, WEIGHTS, SheetPlan
-from .words import GLOSSARY
+from .words import GLOSSARY, SALIENCY, loss_words
 
 STEPS = [
     "1. Go to the Input sheet. Type a number into the yellow Sample box to load a real test {thing}.",
@@ -33,19 +33,19 @@ LEGEND = [
 LEARNING = [
     "This workbook also shows how the network learns: one step of gradient descent, in formulas.",
     "1. Output sheet: the yellow Target is the class the network should say (it starts as the true label; type "
-    "any class). The loss is −ln p(Target): near 0 when the network is sure of the Target, large when it is not.",
+    "any class). {loss}: near 0 when the network is sure of the Target, large when it is not.",
     "2. Back sheets (red tabs), from the last layer to the first: the backward pass. Each value's gradient "
-    "∂loss/∂value says how much the loss would grow if that value grew a little. The last layer starts it: "
-    "probability − 1 for the Target, probability for every other class.",
+    "says how much the loss would grow if that value grew a little. The last layer starts it: "
+    "chance − 1 for the Target, the chance itself for every other class.",
     "3. Each layer passes the gradient on to its input: a weighted sum passes it back through the same weights, "
     "relu passes it only where its output was positive, max pooling only to the largest value of each window.",
     "4. The gradient of a weight is (the input it multiplied) × (the gradient of what it fed). The gradients are "
     "laid out exactly like the weights and coloured the same way: brown negative, teal positive.",
-    "5. Input sheet: the saliency picture is ∂loss/∂pixel: brown pixels would make the network surer of the Target "
-    "with more ink.",
-    "6. Step sheet: every weight becomes w − LearningRate × ∂loss/∂w, a small move downhill. Switched-off filters "
-    "get no gradient, so they do not change. A big Dense kernel is not copied there: the pass after the step "
-    "applies w − LearningRate × ∂loss/∂w inside each unit's sum (the Step sheet explains it).",
+    "5. Input sheet: the saliency picture is the gradient of each pixel: {saliency}.",
+    "6. Step sheet: every weight becomes old − LearningRate × gradient, a small move downhill. Switched-off "
+    "filters get no gradient, so they do not change. A big Dense kernel is not copied there: the pass after the "
+    "step applies old − LearningRate × gradient inside each unit's sum (the Step sheet explains it). The One "
+    "weight sheet shows the rule for one weight you pick, with its numbers.",
     "7. After the step sheet: the same picture through the network with the new weights. The Output sheet shows "
     "the probabilities and the loss before and after side by side.",
     "Experiment: type a wrong Target and watch the step move the probabilities towards it. Then try bigger "
@@ -81,7 +81,7 @@ def emit_guide(sheet: SheetPlan, model_name: str, rows: list[list], source: str,
     if learn:
         sheet.line("How the network learns", "heading")
         for step in LEARNING:
-            sheet.line(step, "text")
+            sheet.line(step.format(loss=loss_words("the Target"), saliency=SALIENCY), "text")
         sheet.next_row += 1
     _network_table(sheet, rows)
     emit_counts_note(sheet, list(counts))
@@ -160,7 +160,7 @@ EXPERIMENTS = [
      "Sample = 0, Stroke_1 = 5, 14, 24, 14 → 1; the same line at the edge, 5, 3, 24, 3 → 6"),
     ("Experiment 3: switch a filter off", "Sample = 3, Switch_conv1_3 = 0 → channel 3 of conv1 turns white, "
      "Prediction 8"),
-    ("Experiment 4: change one weight", "Sample = 1, the bias '7 digits'!E8 = 20 → Prediction 3"),
+    ("Experiment 4: change one weight", "Sample = 1, the bias '7 chances'!E8 = 20 → Prediction 3"),
     ("Experiment 5: follow one cell through the Explain sheet",
      "Sample = 1, Explain layer 3, channel 1, row 4, column 6 → 1.018255, same"),
     ("Experiment 6: read the loss", "Sample = 1 → loss 0.0000; Sample = 63 (a 9 read as a 5) → loss 1.27"),
