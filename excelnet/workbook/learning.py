@@ -28,7 +28,7 @@ from ..text import formula_string
 from .inputs import InputCells
 from .outputs import OutputCells
 from .words import SALIENCY, loss_words
-from .worked_weight import TITLE as WORKED_TITLE, emit_worked_weight, pickable_layers
+from .worked_weight import TITLE as WORKED_TITLE, emit_worked_weight, pickable_layers, shown
 
 DEFAULT_RATE = 0.01          # Keras' SGD default
 NOT_TRAINED = ("moving mean", "moving variance")   # BatchNormalization statistics: SGD leaves them
@@ -353,8 +353,8 @@ def _before_after(sheet: SheetPlan, verdict: OutputCells, target: Rect, after: F
     sheet.put(row + 4, PANEL, "Prediction after", "heading")
     sheet.formula(row + 4, PANEL + 1, f"INDEX({names},MATCH(MAX({a}),{a},0))", "answer")
     b, l = before.ref(here, True), later.ref(here, True)
-    sheet.formula(row + 5, PANEL, f'IF(AND(ISNUMBER({b}),ISNUMBER({l})),"one step on this {thing}: loss "&'
-                                  f'FIXED({b},4,TRUE)&" → "&FIXED({l},4,TRUE),"")', "heading")
+    sheet.formula(row + 5, PANEL, f'IF(AND(ISNUMBER({b}),ISNUMBER({l})),"one step on this picture: loss "&'
+                                  f'{shown(b)}&" → "&{shown(l)},"")', "heading")   # never "loss 0 → 0"
     header = top - 1
     sheet.put(header, PANEL, "after one step", "heading")
     sheet.put(header, PANEL + 1, "how sure after", "heading")
@@ -364,7 +364,8 @@ def _before_after(sheet: SheetPlan, verdict: OutputCells, target: Rect, after: F
         sheet.formula(top + k, PANEL + 2, f'IF(A{top + k}={t},"◀ Target","")', "marker")
     sheet.block(sheet.rect(top, PANEL + 1, count, 1), BARS)
     sheet.rules.append((sheet.rect(top, PANEL, count, 1), f"${column(PANEL)}{top}=MAX({a})", "highlight"))
-    sheet.wide_columns.update({5: 3, PANEL: 20, PANEL + 1: 24, PANEL + 2: 60})
+    bars = sheet.wide_columns.get(3, 44)        # the same width as "how sure": bars compare
+    sheet.wide_columns.update({5: 3, PANEL: 36, PANEL + 1: bars, PANEL + 2: 60})
     names_after = {"Loss": before, "LossAfter": later, "ProbabilitiesAfter": after_probs,
                    "PredictionAfter": sheet.rect(row + 4, PANEL + 1, 1, 1)}
     sheet.names.update(names_after)

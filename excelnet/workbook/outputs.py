@@ -9,7 +9,7 @@ from ..layout import Flat, Planar, Rect
 from ..sheet import BARS, RAW_BARS, SheetPlan
 from .words import loss_words
 
-WIDTHS = {1: 22, 2: 14, 3: 44, 4: 24}
+WIDTHS = {1: 36, 2: 14, 3: 44, 4: 24}   # A: 'Loss = −ln(chance of the true label)' in full
 
 
 @dataclass

@@ -204,12 +204,14 @@ def emit_worked_weight(book: Book, layers: list[PickableLayer], rate: Rect, loss
         _rule_rows(sheet, row, bias_rows, pick, ok, rate, "bias")
         row += len(bias_rows) + 1
     sheet.put(row, 1, "Loss before the step", "heading")
-    sheet.formula(row, 2, loss.ref(here, True), "loss")
+    sheet.formula(row, 2, loss.ref(here, True), "precise")
     sheet.put(row + 1, 1, "Loss after the step", "heading")
-    sheet.formula(row + 1, 2, loss_after.ref(here, True), "loss")
+    sheet.formula(row + 1, 2, loss_after.ref(here, True), "precise")
     sheet.put(row + 1, 3, "← every weight took its step at once; this is the whole network's loss after it "
                           "(Output sheet)", "note")
-    sheet.wide_columns.update({1: 24, 2: 16, 3: 60})
+    sheet.put(top - 1, TABLE_COL - 1, "behind the scenes: the pick in every layer with weights", "label")
+    sheet.wide_columns.update({1: 24, 2: 18, 3: 60, TABLE_COL - 1: 10,
+                               **{TABLE_COL + k: 12 if k < 7 else 16 for k in range(len(COLUMNS))}})
     sheet.freeze = (2, 1)
     return sheet
 
@@ -219,7 +221,7 @@ def _rule_rows(sheet: SheetPlan, row: int, rows, pick, ok: str, rate: Rect, what
     for k, (name, label, column, note) in enumerate(rows):
         sheet.put(row + k, 1, label, "heading")
         value = rate.ref(here, True) if column is None else pick(column)
-        sheet.formula(row + k, 2, f'IF({ok},{value},"")', "explain")
+        sheet.formula(row + k, 2, f'IF({ok},{value},"")', "precise")
         if column is not None:                  # the rate keeps its one name, on the Output sheet
             sheet.names[name] = sheet.rect(row + k, 2, 1, 1)
         if note:
