@@ -93,7 +93,7 @@ LOOKS = {
     "prediction": dict(font=_font(14, bold=True, color="8E44AD"), alignment=CENTER),
     "big": dict(font=_font(28, bold=True, color="8E44AD"), fill=_fill("F3E5F5"), alignment=CENTER),
     "answer": dict(font=_font(14, bold=True), alignment=CENTER),
-    "loss": dict(font=_font(12), number_format="[>=0.0001]0.0000;General", alignment=CENTER),
+    "loss": dict(font=_font(12), number_format="[>=0.0001]0.0000;[=0]0;0.00E+00", alignment=CENTER),  # 7.16E-07 fits
     "precise": dict(font=_font(12), number_format=PRECISE_FORMAT, alignment=CENTER),
     "marker": dict(font=_font(10, italic=True, color="8E44AD")),
     "table-header": dict(font=_font(10, bold=True, color="FFFFFF"), fill=_fill(INK)),

@@ -122,12 +122,12 @@ def _bias_address(cells: WeightCells, unit: str) -> str:
 
 
 def shown(x: str) -> str:
-    """A number as text with enough significant digits: 6 decimals, or 4 significant digits and a
+    """A number as text with enough significant digits: 6 decimals, or 6 significant digits and a
     power of ten for a tiny one (a gradient of 1e-6 must not read 0.000000); a negative one in
     brackets, so that "− 0.01 × (−0.2)" reads as arithmetic."""
     exponent = f"INT(LN(ABS({x}))/LN(10))"
     text = (f'IF({x}=0,"0",IF(ABS({x})>=0.001,FIXED(ABS({x}),6,TRUE),'
-            f'FIXED(ABS({x})/10^{exponent},3,TRUE)&"×10^"&{exponent}))')
+            f'FIXED(ABS({x})/10^{exponent},5,TRUE)&"×10^"&{exponent}))')
     return f'IF({x}<0,"(−"&{text}&")",{text})'
 
 
