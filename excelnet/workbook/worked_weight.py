@@ -97,7 +97,9 @@ def _choose(which: str, options: list[str]) -> str:
 
 def _picked(cells: WeightCells, unit: str, row: str, col: str, here: str) -> str:
     """The value at (row, col) of unit `unit`'s block."""
-    return _choose(unit, [f"INDEX({area.ref(here, True)},{row},{col})" for area in cells.areas])
+    return _choose(unit, [area.ref(here, True) if area.rows == area.cols == 1   # IronCalc and Gnumeric:
+                          else f"INDEX({area.ref(here, True)},{row},{col})"        # INDEX(one cell,1,1) is #REF!
+                          for area in cells.areas])
 
 
 def _picked_bias(cells: WeightCells, unit: str, here: str) -> str:
