@@ -133,7 +133,8 @@ class SheetPlan:
     hidden: bool = False
     next_row: int = 1
     merges: list[Rect] = field(default_factory=list)             # e.g. a wide control cell
-    links: dict[tuple[int, int], str] = field(default_factory=dict)  # cell -> title of the sheet it opens
+    links: dict[tuple[int, int], str | tuple[str, str]] = field(default_factory=dict)  # cell -> sheet it
+    # opens (its title), or a cell of a sheet: (title, "A62")
     row_heights: dict[int, float] = field(default_factory=dict)  # points
     picture_range: tuple[float, float] = (0.0, 1.0)             # white .. black for PICTURE and CANVAS
     rules: list[tuple[Rect, str, str]] = field(default_factory=list)  # (cells, formula for the first, style)

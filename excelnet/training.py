@@ -163,7 +163,7 @@ def default_architecture(seed: int = 0) -> "keras.Sequential":
             layers.Dropout(0.25, name="dropout1"),
             layers.Dense(64, activation="relu", name="hidden"),
             layers.Dropout(0.25, name="dropout2"),
-            layers.Dense(10, activation="softmax", name="digits"),
+            layers.Dense(10, activation="softmax", name="chances"),
         ],
         name="mnist_cnn",
     )

@@ -38,21 +38,31 @@ from .sheet import (ACTIVATIONS, BARS, CANVAS, CONTROL, ENTRY, GRADIENTS, PICTUR
 
 FONT = "Calibri"
 INK = "1F3864"            # headings
-# One meaning per colour: blue = how strong a value is (layers), brown/teal = a weight's sign
-# (weights), yellow = type here, grey/black = ink, purple = the answer. Tabs follow the same code.
+# One meaning per colour: orange = negative, white = zero, blue = positive, on one scale symmetric
+# about 0 in every picture (layers, weights, gradients); yellow = type here, grey/black = ink,
+# purple = the answer; red and green only for wrong and right. Tabs follow the same code.
 TAB_COLOURS = {"guide": "7F7F7F", "input": "2E9E44", "layer": "2F6EBA", "weights": "A6611A",
                "output": "8E44AD", "explain": "BF9000", "data": "BFBFBF", "backward": "C0392B", "step": "16A085"}
 # The strongest colours stay light enough for dark numbers on a projector (a font rule that turned
 # them white on dark cells cost about 10 ms of every full recalculation: benchmarks/helper_blocks.py).
-NEGATIVE_WEIGHT = "BF812D"  # brown
-POSITIVE_WEIGHT = "35978F"  # teal: never blue, which means "a high value" on the layer sheets
+NEGATIVE = "E08214"         # orange: below zero
+POSITIVE = "4A8CCB"         # blue: above zero (the strongest value of a feature map is its bluest)
 GRID_KINDS = ("input", "layer", "weights", "backward", "step")
 GRID_COLUMN_WIDTH = 2.86  # 20 px in Excel (width x 7 px per character of Calibri 11) ...
 GRID_ROW_HEIGHT = 15      # ... and 15 pt = 20 px: square cells
 SCREEN_PX = 1500          # a sheet's grids are zoomed to fit about this many pixels across
 VALUE_FORMAT = "[>=0.005]0.00;[<=-0.005]-0.00;"  # two decimals; nothing (never "-0.00") for what rounds to 0
+# A number that keeps its significant digits: 6 decimals, and a tiny one (a gradient of 1e-6) in
+# General (3.38492E-06), never "0.000000"; 0 reads 0.
+PRECISE_FORMAT = "[>=0.001]0.000000;[<=-0.001]-0.000000;General"
+
+
+def no_minus_zero(decimals: int) -> str:
+    """d decimals, and 0 (never "-0.000") for what rounds to zero."""
+    digits = "0." + "0" * decimals if decimals else "0"
+    half = f"{0.5 * 10 ** -decimals:.{decimals + 1}f}"
+    return f"[>={half}]{digits};[<=-{half}]-{digits};0"
 YELLOW = "FFF2B3"
-HIGH = "4A8CCB"           # the strongest value of a feature map: blue, light enough for dark numbers
 QUIET = "262626"          # the numbers in grids: dark enough for a projector
 THIN = Side(style="thin", color="BFBFBF")
 CANVAS_LINE = Side(style="hair", color="C9B458")   # the Canvas shows its grid: one square per pixel
@@ -76,14 +86,15 @@ LOOKS = {
     "note": dict(font=_font(10, italic=True, color="595959")),
     "text": dict(font=_font(10)),
     "label": dict(font=_font(8, color="7F7F7F")),
-    "weight": dict(font=_font(8, color="404040"), number_format="0.00##"),
+    "weight": dict(font=_font(8, color="404040"), number_format=no_minus_zero(4)),
     "class": dict(font=_font(14, bold=True), alignment=CENTER),
     "probability": dict(font=_font(11), number_format="0.00%"),
-    "score": dict(font=_font(11), number_format="0.0000"),
+    "score": dict(font=_font(11), number_format=no_minus_zero(4)),
     "prediction": dict(font=_font(14, bold=True, color="8E44AD"), alignment=CENTER),
     "big": dict(font=_font(28, bold=True, color="8E44AD"), fill=_fill("F3E5F5"), alignment=CENTER),
     "answer": dict(font=_font(14, bold=True), alignment=CENTER),
-    "loss": dict(font=_font(12), number_format="0.0000", alignment=CENTER),
+    "loss": dict(font=_font(12), number_format="[>=0.0001]0.0000;[=0]0;0.00E+00", alignment=CENTER),  # 7.16E-07 fits
+    "precise": dict(font=_font(12), number_format=PRECISE_FORMAT, alignment=CENTER),
     "marker": dict(font=_font(10, italic=True, color="8E44AD")),
     "table-header": dict(font=_font(10, bold=True, color="FFFFFF"), fill=_fill(INK)),
     "table": dict(font=_font(10), border=Border(bottom=THIN)),
@@ -108,10 +119,13 @@ LOOKS = {
                   border=Border(left=THIN, right=THIN, top=THIN, bottom=THIN)),
     BARS: dict(font=_font(8, color="FFFFFF")),
     # the Explain sheet: numbers big enough to read on a projector
-    "explain": dict(font=_font(9, color="000000"), number_format="0.000;-0.000;0", alignment=GRID_ALIGNMENT),
-    "explain-big": dict(font=_font(14, bold=True), number_format="0.000000", alignment=CENTER),
-    "explain-result": dict(font=_font(11, bold=True), number_format="0.000000"),
+    "explain": dict(font=_font(9, color="000000"), number_format=no_minus_zero(3), alignment=GRID_ALIGNMENT),
+    "explain-big": dict(font=_font(14, bold=True), number_format=PRECISE_FORMAT, alignment=CENTER),
+    "explain-result": dict(font=_font(11, bold=True), number_format=PRECISE_FORMAT),
     "tab-explain": dict(font=_font(10, bold=True, color="FFFFFF"), fill=_fill(TAB_COLOURS["explain"])),
+    "tab-backward": dict(font=_font(10, bold=True, color="FFFFFF"), fill=_fill(TAB_COLOURS["backward"])),
+    "tab-step": dict(font=_font(10, bold=True, color="FFFFFF"), fill=_fill(TAB_COLOURS["step"])),
+    "tab-data": dict(font=_font(10, bold=True, color="000000"), fill=_fill(TAB_COLOURS["data"])),
 }
 GRID_ROLES = {ACTIVATIONS: "grid", WEIGHTS: "grid", GRADIENTS: "grid", PICTURE: "grid", CANVAS: CANVAS, SWITCH: SWITCH,
               CONTROL: CONTROL, ENTRY: ENTRY, BARS: BARS, RAW_BARS: BARS}
@@ -121,7 +135,7 @@ RULE_LOOKS = {
     "highlight": DifferentialStyle(font=Font(bold=True, color="8E44AD"), fill=_fill("F3E5F5")),
     "good": DifferentialStyle(font=Font(bold=True, color="1E7B34"), fill=_fill("DFF0D8")),
     "bad": DifferentialStyle(font=Font(bold=True, color="B02418"), fill=_fill("F8D7DA")),
-    "off": DifferentialStyle(font=Font(bold=True, color="FFFFFF"), fill=_fill("B02418")),
+    "off": DifferentialStyle(font=Font(bold=True, color="FFFFFF"), fill=_fill("595959")),   # grey: red means wrong
     "on-dark": DifferentialStyle(font=Font(color="FFFFFF")),    # numbers stay readable on dark cells
 }
 ROW_HEIGHTS = {"title": 24, "big": 40, "heading": 17}   # points, for rows that hold a larger font
@@ -281,9 +295,10 @@ def _write_sheet(workbook: Workbook, plan: SheetPlan, looks: _Looks) -> tuple:
         looks.apply(cell(row=row, column=col), cells.look(row, col))
     for rect in plan.merges:
         ws.merge_cells(_span(rect))
-    for (row, col), title in plan.links.items():
+    for (row, col), title in plan.links.items():      # a sheet's title, or (title, "A62"): a cell of it
         target = cell(row=row, column=col)
-        target.hyperlink = Hyperlink(ref=target.coordinate, location=f"{quote_sheet(title)}!A1")
+        title, at = (title, "A1") if isinstance(title, str) else title
+        target.hyperlink = Hyperlink(ref=target.coordinate, location=f"{quote_sheet(title)}!{at}")
     _format_blocks(ws, plan)
     bulk.widths = _column_widths(plan, cells.extent[3])
     _set_dimensions(ws, plan)
@@ -458,17 +473,23 @@ def _dimension(extent: tuple[int, int, int, int]) -> str:
     return f"{column_letter(left)}{top}:{column_letter(right)}{bottom}"
 
 
+def signed_scale(rect) -> ColorScaleRule:
+    """Orange for −, white for 0, blue for +, from −m to +m (m: the block's largest size): 0 is
+    white in every picture, even one whose values are all ≥ 0, and a value and its opposite are
+    equally strong. (Each block keeps its own m, as each picture had its own scale before.)"""
+    area = _span(rect, absolute=True)
+    size = f"MAX(MAX({area}),-MIN({area}),1E-300)"      # 1E-300: an all-zero block stays white
+    return ColorScaleRule(start_type="formula", start_value=f"-{size}", start_color=NEGATIVE,
+                          mid_type="num", mid_value=0, mid_color="FFFFFF",
+                          end_type="formula", end_value=size, end_color=POSITIVE)
+
+
 def _format_blocks(ws, plan: SheetPlan) -> None:
     low, high = plan.picture_range
     for rect, role in plan.blocks:
         span = _span(rect)
-        if role == ACTIVATIONS and rect.rows * rect.cols > 1:
-            ws.conditional_formatting.add(span, ColorScaleRule(
-                start_type="min", start_color="FFFFFF", end_type="max", end_color=HIGH))
-        elif role in (WEIGHTS, GRADIENTS) and rect.rows * rect.cols > 1:
-            ws.conditional_formatting.add(span, ColorScaleRule(
-                start_type="min", start_color=NEGATIVE_WEIGHT, mid_type="num", mid_value=0,
-                mid_color="FFFFFF", end_type="max", end_color=POSITIVE_WEIGHT))
+        if role in (ACTIVATIONS, WEIGHTS, GRADIENTS) and rect.rows * rect.cols > 1:
+            ws.conditional_formatting.add(span, signed_scale(rect))
         elif role in (PICTURE, CANVAS):      # ink on paper: 0 white, the brightest pixel black
             ws.conditional_formatting.add(span, ColorScaleRule(
                 start_type="num", start_value=low, start_color="FFFFFF",

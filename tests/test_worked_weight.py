@@ -138,3 +138,15 @@ def _step_cell(result, cell):
                     c.value[1:].startswith(w + "-") for w in wanted):
                 return (c.parent.title, c.row, c.column, c.row, c.column)
     return None
+
+
+def test_the_output_sentence_keeps_enough_digits(learn_build):
+    """The default picture is already sure and right: its loss before and after are tiny and differ
+    in the 5th digit, and the sentence must still show two different numbers, not 'loss 0 → 0'."""
+    from openpyxl import load_workbook
+
+    ws = load_workbook(learn_build.path, data_only=True)["Output"]
+    said = next(c.value for row in ws.iter_rows() for c in row
+                if isinstance(c.value, str) and c.value.startswith("one step on this picture: loss "))
+    before, after = said.split("loss ", 1)[1].split(" → ")
+    assert before != after and "0 → 0" not in said, said

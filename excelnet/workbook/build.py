@@ -19,6 +19,8 @@ from .guide import emit_experiments, emit_guide
 from .limits import check_limits
 from .inputs import Samples, emit_digits, emit_input_sheet, matching
 from .naming import SheetNamer
+from .class_labels import label_last_layer
+from .words import make_plain
 from .learning import check_learnable, emit_learning, learning_rows
 from .words import student_questions
 from .outputs import emit_output_sheet
@@ -206,6 +208,9 @@ def plan_workbook(network: Network, samples: Samples | None = None,
     if data is not None:
         layer_rows.append([data.title, "samples", "data", "the sample pictures and their true labels",
                            f"{len(samples.labels)} pictures", 0, 0])
+    last = len(network.ops)
+    label_last_layer(book.sheets, last, network.ops[-1].name, names)   # "class 3", not "unit 4"
+    make_plain([s for s in book.sheets if s is not guide])   # the Guide's glossary keeps the symbols
     spec = network.spec
     emit_guide(guide, network.name, layer_rows, spec.source, spec.sha256, list(network.skipped),
                thing if samples is not None else None, learn=learn,

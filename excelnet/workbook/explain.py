@@ -252,7 +252,8 @@ class LayerTable:
 def emit_explain(sheet: SheetPlan, layers: list[LayerCells]) -> None:
     sheet.line("Explain: how one cell is computed", "title")
     sheet.line("Type a layer number, then the channel (or unit), row and column of the cell you want "
-               "to understand into the yellow cells. Its part of the sheet below fills in.", "note")
+               "to understand into the yellow cells. Its part of the sheet below fills in: the table's link "
+               "'→ its part' beside the layer takes you there.", "note")
     sheet.line("Rows and columns count from 1 at the top-left of the picture, as on the layer's sheet.",
                "note", skip=1)
     here = sheet.title
@@ -270,7 +271,8 @@ def emit_explain(sheet: SheetPlan, layers: list[LayerCells]) -> None:
         part_row = sheet.next_row
         result = explain(sheet, layer, c, _active(sheet, layer, c), weights)
         sheet.formula(table.results.row + n, table.results.col, result, "explain")
-        sheet.put(table.names.row + n, 2, f"row {part_row}", "note")
+        sheet.put(table.names.row + n, 2, f"→ its part: row {part_row} (click)", "link")
+        sheet.links[(table.names.row + n, 2)] = (here, f"A{part_row}")   # the reader goes to the part
         sheet.next_row += 2
     _control_texts(sheet, layers, c, table)
     _summary(sheet, c, table, len(layers))

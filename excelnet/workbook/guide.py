@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from ..sheet import ACTIVATIONS, BARS, CONTROL, PICTURE, WEIGHTS, SheetPlan
-from .words import GLOSSARY
+from ..sheet import ACTIVATIONS, BARS, CONTROL, GRADIENTS, PICTURE, WEIGHTS, SheetPlan
+from .words import GLOSSARY, SALIENCY, loss_words
 
 STEPS = [
     "1. Go to the Input sheet. Type a number into the yellow Sample box to load a real test {thing}.",
@@ -20,32 +20,44 @@ NO_SAMPLES_STEP = "1. Go to the Input sheet. There are no sample pictures for th
 
 # (tab kind, what it is, how its colours read, example values coloured like that)
 LEGEND = [
+    ("guide", "Guide", "grey: this Guide", None, []),
     ("input", "Input", "pictures: white = 0 (paper), black = 1 (ink)", PICTURE, [0, 0.5, 1]),
-    ("layer", "Layers", "pictures and values: white = the lowest, blue = the highest OF THAT PICTURE (each picture "
-     "has its own scale: the bluest cell is 1.2 on one picture, 8.5 on another)", ACTIVATIONS, [0, 0.5, 1]),
-    ("weights", "Weights", "weights: brown = negative, white = zero, teal = positive (again each block has its "
-     "own scale); you may edit every weight", WEIGHTS, [-1, 0, 1]),
+    ("layer", "Layers", "pictures and values: white = 0, blue = positive, orange = negative; the strongest colour "
+     "is the largest size OF THAT PICTURE (each picture has its own scale: the bluest cell is 1.2 on one picture, "
+     "8.5 on another)", ACTIVATIONS, [-1, 0, 1]),
+    ("weights", "Weights", "weights, the same colours: orange = negative, white = zero, blue = positive (each "
+     "block has its own scale); you may edit every weight", WEIGHTS, [-1, 0, 1]),
     ("output", "Output", "probabilities as bars; the predicted class is highlighted", BARS, [0.1, 0.5, 0.9]),
     ("explain", "Yellow", "yellow = type here: Sample, Canvas, strokes, filter switches, the Explain sheet's "
-     "cells", CONTROL, [1]),
+     "cells (the Explain tab is dark yellow)", CONTROL, [1]),
 ]
+# the learning workbook's tabs (--learn)
+LEARNING_LEGEND = [
+    ("backward", "Back", "red tabs: the backward pass, from the loss to the input; its gradients in the same "
+     "orange / white / blue colours", GRADIENTS, [-1, 0, 1]),
+    ("step", "Step", "teal tabs: one step of learning (Step, One weight); 'After the step' is a blue layer tab",
+     WEIGHTS, [-1, 0, 1]),
+]
+DATA_LEGEND = ("data", "Samples", "light grey: the sample pictures and their true labels", None, [])
+# what green and red mean, and only that
+RIGHT_WRONG = "green = right (or better after the step), red = wrong (or worse): never a sign or a size"
 
 LEARNING = [
     "This workbook also shows how the network learns: one step of gradient descent, in formulas.",
     "1. Output sheet: the yellow Target is the class the network should say (it starts as the true label; type "
-    "any class). The loss is −ln p(Target): near 0 when the network is sure of the Target, large when it is not.",
+    "any class). {loss}: near 0 when the network is sure of the Target, large when it is not.",
     "2. Back sheets (red tabs), from the last layer to the first: the backward pass. Each value's gradient "
-    "∂loss/∂value says how much the loss would grow if that value grew a little. The last layer starts it: "
-    "probability − 1 for the Target, probability for every other class.",
+    "says how much the loss would grow if that value grew a little. The last layer starts it: "
+    "chance − 1 for the Target, the chance itself for every other class.",
     "3. Each layer passes the gradient on to its input: a weighted sum passes it back through the same weights, "
     "relu passes it only where its output was positive, max pooling only to the largest value of each window.",
     "4. The gradient of a weight is (the input it multiplied) × (the gradient of what it fed). The gradients are "
-    "laid out exactly like the weights and coloured the same way: brown negative, teal positive.",
-    "5. Input sheet: the saliency picture is ∂loss/∂pixel: brown pixels would make the network surer of the Target "
-    "with more ink.",
-    "6. Step sheet: every weight becomes w − LearningRate × ∂loss/∂w, a small move downhill. Switched-off filters "
-    "get no gradient, so they do not change. A big Dense kernel is not copied there: the pass after the step "
-    "applies w − LearningRate × ∂loss/∂w inside each unit's sum (the Step sheet explains it).",
+    "laid out exactly like the weights and coloured the same way: orange negative, blue positive.",
+    "5. Input sheet: the saliency picture is the gradient of each pixel: {saliency}.",
+    "6. Step sheet: every weight becomes old − LearningRate × gradient, a small move downhill. Switched-off "
+    "filters get no gradient, so they do not change. A big Dense kernel is not copied there: the pass after the "
+    "step applies old − LearningRate × gradient inside each unit's sum (the Step sheet explains it). The One "
+    "weight sheet shows the rule for one weight you pick, with its numbers.",
     "7. After the step sheet: the same picture through the network with the new weights. The Output sheet shows "
     "the probabilities and the loss before and after side by side.",
     "Experiment: type a wrong Target and watch the step move the probabilities towards it. Then try bigger "
@@ -81,14 +93,14 @@ def emit_guide(sheet: SheetPlan, model_name: str, rows: list[list], source: str,
     if learn:
         sheet.line("How the network learns", "heading")
         for step in LEARNING:
-            sheet.line(step, "text")
+            sheet.line(step.format(loss=loss_words("the Target"), saliency=SALIENCY), "text")
         sheet.next_row += 1
     _network_table(sheet, rows)
     emit_counts_note(sheet, list(counts))
     if skipped:
         names = ", ".join(f"{name} ({cls})" for name, cls in skipped)
         sheet.line(f"Not shown: {names}; they do nothing once the network is trained.", "note", skip=1)
-    _legend(sheet)
+    _legend(sheet, learn)
     emit_glossary(sheet)
     row = sheet.line("model file", "label")
     sheet.put(row, 2, source, "label")
@@ -121,15 +133,17 @@ def _network_table(sheet: SheetPlan, rows: list[list]) -> None:
     sheet.next_row = total + 2
 
 
-def _legend(sheet: SheetPlan) -> None:
+def _legend(sheet: SheetPlan, learn: bool = False) -> None:
     sheet.line("Colours (the tabs at the bottom are coloured the same way)", "heading")
-    for kind, name, text, role, examples in LEGEND:
+    for kind, name, text, role, examples in LEGEND + (LEARNING_LEGEND if learn else []) + [DATA_LEGEND]:
         row = sheet.line(name, f"tab-{kind}")
         sheet.put(row, 2, text, "text")
         for k, value in enumerate(examples):
             sheet.put(row, 5 + k, value)
-        sheet.block(sheet.rect(row, 5, 1, len(examples)), role)
+        if examples:
+            sheet.block(sheet.rect(row, 5, 1, len(examples)), role)
         sheet.next_row = row + 1
+    sheet.line(RIGHT_WRONG, "note")
     sheet.next_row += 1
 
 
@@ -160,7 +174,7 @@ EXPERIMENTS = [
      "Sample = 0, Stroke_1 = 5, 14, 24, 14 → 1; the same line at the edge, 5, 3, 24, 3 → 6"),
     ("Experiment 3: switch a filter off", "Sample = 3, Switch_conv1_3 = 0 → channel 3 of conv1 turns white, "
      "Prediction 8"),
-    ("Experiment 4: change one weight", "Sample = 1, the bias '7 digits'!E8 = 20 → Prediction 3"),
+    ("Experiment 4: change one weight", "Sample = 1, the bias '7 chances'!E8 = 20 → Prediction 3"),
     ("Experiment 5: follow one cell through the Explain sheet",
      "Sample = 1, Explain layer 3, channel 1, row 4, column 6 → 1.018255, same"),
     ("Experiment 6: read the loss", "Sample = 1 → loss 0.0000; Sample = 63 (a 9 read as a 5) → loss 1.27"),

@@ -27,7 +27,8 @@ from ..templates import formula_templates
 from ..text import formula_string
 from .inputs import InputCells
 from .outputs import OutputCells
-from .worked_weight import TITLE as WORKED_TITLE, emit_worked_weight, pickable_layers
+from .words import SALIENCY, loss_words
+from .worked_weight import TITLE as WORKED_TITLE, emit_worked_weight, pickable_layers, shown
 
 DEFAULT_RATE = 0.01          # Keras' SGD default
 NOT_TRAINED = ("moving mean", "moving variance")   # BatchNormalization statistics: SGD leaves them
@@ -49,7 +50,7 @@ def learn_problems(network: Network) -> list[str]:
     last = network.ops[-1]
     if not ends_in_softmax(last):
         problems.append(f"the last layer '{last.name}' ({last.title}) ends in {network.output_activation}, not a "
-                        "softmax: the loss −ln p(Target) needs probabilities")
+                        "softmax: the loss −ln(chance of the Target) needs probabilities")
     for index, op in enumerate(network.ops, start=1):
         if ends_in_softmax(op) and op is not last:
             problems.append(f"layer {index} '{op.name}' ({op.title}) has a softmax before the last layer")
@@ -97,8 +98,8 @@ def emit_learning(book: Book, network: Network, flows: list[tuple[Cells, Cells]]
     return LearnCells(target, rate, loss, loss_after, after_probs, grads, saliency, book.sheets[first_new:])
 
 
-WHAT = {"backward": "∂loss/∂ each value and weight, flowing backwards", "weights": "∂loss/∂ each weight, "
-        "laid out like the weights", "step": "new weights: w − LearningRate × ∂loss/∂w",
+WHAT = {"backward": "the gradient of each value and weight, flowing backwards", "weights": "the gradient of "
+        "each weight, laid out like the weights", "step": "new weights: old − LearningRate × gradient",
         "layer": "the forward pass again, with the new weights",
         "worked": "one weight you pick: new = old − rate × gradient, with its numbers"}
 
@@ -136,7 +137,7 @@ def _controls(sheet: SheetPlan, verdict: OutputCells, inputs: InputCells) -> tup
     sheet.put(row + 1, PANEL, "LearningRate", "heading")
     sheet.put(row + 1, PANEL + 1, DEFAULT_RATE)
     rate = sheet.block(sheet.rect(row + 1, PANEL + 1, 1, 1), CONTROL)
-    sheet.put(row + 1, PANEL + 2, "← the size of the step: every weight w becomes w − rate × ∂loss/∂w", "note")
+    sheet.put(row + 1, PANEL + 2, "← the size of the step: every weight becomes old − rate × gradient", "note")
     sheet.names["Target"], sheet.names["LearningRate"] = target, rate
     return target, rate
 
@@ -171,11 +172,11 @@ def _backward(book, network, flows, params, verdict: OutputCells, target: Rect):
 
 def _loss_gradient(sheet: SheetPlan, probs: Flat, verdict: OutputCells, target: Rect) -> Flat:
     """∂loss/∂(values before the softmax) = probability − (1 for the Target class, else 0)."""
-    sheet.line("The loss is −ln p(Target). Its gradient with respect to the values before the softmax "
-               "is simply: probability − 1 for the Target class, probability − 0 for every other class.", "note")
+    sheet.line(f"{loss_words('the Target')}. Its gradient for the values before the softmax is simply: "
+               "chance − 1 for the Target class, the chance itself for every other class.", "note")
     sheet.line("Negative: raising that value lowers the loss; positive: raising it raises the loss.", "note", skip=1)
     here = sheet.title
-    grad = like(sheet, probs, "p − onehot(Target)")
+    grad = like(sheet, probs, "chance − (1 for the Target)")
     t = target.ref(here, absolute=True)
     for k in range(probs.size):
         name = verdict.classes.cell_ref(k, 0, here, absolute=True)
@@ -200,8 +201,8 @@ def _saliency(sheet: SheetPlan, inputs: InputCells, grad: Cells) -> list[Rect]:
     grids = list(x.grids) if not isinstance(x, Flat) else [x.block]
     shift = max(g.right for g in grids) + 2 - grids[0].col
     here = sheet.title
-    sheet.put(grids[0].row - 1, grids[0].col + shift, "Saliency ∂loss/∂pixel: brown = more ink here makes the "
-              "Target more likely, teal = less likely", "heading")
+    sheet.put(grids[0].row - 1, grids[0].col + shift, f"Saliency (the gradient of each pixel): {SALIENCY}",
+              "heading")
     pictures = [sheet.block(Rect(here, g.row, g.col + shift, g.rows, g.cols), GRADIENTS) for g in grids]
     size = x.size if isinstance(x, Flat) else x.height * x.width * x.channels
     for i in range(size):
@@ -218,7 +219,7 @@ def _step(book, network, params, grads, rate: Rect) -> dict[int, Params]:
     """New weights w − rate × ∂loss/∂w, laid out like the weights (trainable arrays only); a kernel
     of more than SHOWN_AT_MOST weights that its layer can read as SteppedWeights gets words instead."""
     sheet = book.add_sheet("Step", "step")
-    sheet.line("One step of gradient descent: every weight w becomes w − LearningRate × ∂loss/∂w", "title")
+    sheet.line("One step of learning: every weight becomes old − LearningRate × gradient", "title")
     sheet.line("Each cell below is a weight after the step: its old value minus the learning rate times its "
                "gradient (from the Back sheets). The 'After the step' sheet runs the network with them.", "note",
                skip=1)
@@ -339,7 +340,7 @@ def _before_after(sheet: SheetPlan, verdict: OutputCells, target: Rect, after: F
         p_t = f"INDEX({p.ref(here, absolute=True)},MATCH({t},{names},0))"
         return f'IF(ISNUMBER(MATCH({t},{names},0)),IF({p_t}>0,-LN({p_t}),"infinite"),"not a class")'
 
-    sheet.put(row + 2, PANEL, "Loss −ln p(Target)", "heading")
+    sheet.put(row + 2, PANEL, loss_words("the Target"), "heading")
     sheet.formula(row + 2, PANEL + 1, loss(probs), "loss")
     sheet.put(row + 3, PANEL, "Loss after one step", "heading")
     sheet.formula(row + 3, PANEL + 1, loss(after_probs), "loss")
@@ -352,8 +353,8 @@ def _before_after(sheet: SheetPlan, verdict: OutputCells, target: Rect, after: F
     sheet.put(row + 4, PANEL, "Prediction after", "heading")
     sheet.formula(row + 4, PANEL + 1, f"INDEX({names},MATCH(MAX({a}),{a},0))", "answer")
     b, l = before.ref(here, True), later.ref(here, True)
-    sheet.formula(row + 5, PANEL, f'IF(AND(ISNUMBER({b}),ISNUMBER({l})),"one step on this {thing}: loss "&'
-                                  f'FIXED({b},4,TRUE)&" → "&FIXED({l},4,TRUE),"")', "heading")
+    sheet.formula(row + 5, PANEL, f'IF(AND(ISNUMBER({b}),ISNUMBER({l})),"one step on this picture: loss "&'
+                                  f'{shown(b)}&" → "&{shown(l)},"")', "heading")   # never "loss 0 → 0"
     header = top - 1
     sheet.put(header, PANEL, "after one step", "heading")
     sheet.put(header, PANEL + 1, "how sure after", "heading")
@@ -363,7 +364,8 @@ def _before_after(sheet: SheetPlan, verdict: OutputCells, target: Rect, after: F
         sheet.formula(top + k, PANEL + 2, f'IF(A{top + k}={t},"◀ Target","")', "marker")
     sheet.block(sheet.rect(top, PANEL + 1, count, 1), BARS)
     sheet.rules.append((sheet.rect(top, PANEL, count, 1), f"${column(PANEL)}{top}=MAX({a})", "highlight"))
-    sheet.wide_columns.update({5: 3, PANEL: 20, PANEL + 1: 24, PANEL + 2: 60})
+    bars = sheet.wide_columns.get(3, 44)        # the same width as "how sure": bars compare
+    sheet.wide_columns.update({5: 3, PANEL: 36, PANEL + 1: bars, PANEL + 2: 60})
     names_after = {"Loss": before, "LossAfter": later, "ProbabilitiesAfter": after_probs,
                    "PredictionAfter": sheet.rect(row + 4, PANEL + 1, 1, 1)}
     sheet.names.update(names_after)

@@ -7,8 +7,9 @@ from dataclasses import dataclass
 
 from ..layout import Flat, Planar, Rect
 from ..sheet import BARS, RAW_BARS, SheetPlan
+from .words import loss_words
 
-WIDTHS = {1: 22, 2: 14, 3: 44, 4: 24}
+WIDTHS = {1: 36, 2: 14, 3: 44, 4: 24}   # A: 'Loss = −ln(chance of the true label)' in full
 
 
 @dataclass
@@ -60,7 +61,7 @@ def emit_output_sheet(sheet: SheetPlan, last: Flat | Planar, class_names: list,
         sheet.rules.append((correct, f'{correct.ref(here, True)}="no"', "bad"))
         if is_probability:
             p_true = f"INDEX({p},MATCH({true},{names},0))"
-            sheet.put(verdict + 3, 1, "Loss −ln p(true)", "heading")
+            sheet.put(verdict + 3, 1, loss_words("the true label"), "heading")
             sheet.formula(verdict + 3, 2, f'IF({true}="","",IF({p_true}>0,-LN({p_true}),"infinite"))', "loss")
             sheet.put(verdict + 3, 3, "0 when the network is sure and right; large when it is wrong", "note")
         sheet.put(verdict + rows, 1, "The true label belongs to the chosen Sample: drawing on the Canvas "

@@ -39,9 +39,18 @@ GLOSSARY = [
      "them up, plus a bias"),
     ("unit", "neuron", "one number computed by a weighted vote"),
     ("chances", "softmax", "turns the last 10 scores into probabilities that add up to 100%"),
-    ("surprise", "loss (cross-entropy)", "−ln(chance given to the true answer): 0 when sure and right, large "
+    ("surprise", "loss (cross-entropy)", "Loss = −ln(chance of the true label): 0 when sure and right, large "
      "when wrong"),
+    ("gradient", "∂loss/∂w", "how much the loss grows when a number grows a little: negative means growing it "
+     "lowers the loss"),
+    ("delta", "δ = ∂loss/∂(sum)", "the gradient of a unit's weighted sum, before its activation"),
+    ("slope of relu", "relu′", "1 where the sum was positive, 0 where relu turned it into 0"),
+    ("one step of learning", "gradient descent", "every weight becomes old − learning rate × gradient: a small move downhill"),
 ]
+
+# What the saliency picture's colours mean (the Input sheet's legend and the Guide say the same).
+SALIENCY = ("orange = more ink here would raise the chance of the Target, blue = more ink here would lower it, "
+            "white = no effect")
 
 
 def plain_name(op: Op) -> str:
@@ -76,3 +85,59 @@ def student_questions(op: Op) -> list[str]:
         lines.append("Who chose these weights? Nobody by hand: training nudged them over thousands of example pictures "
                      "(see the learning sheets: excelnet build --learn).")
     return lines
+
+
+def loss_words(whose: str) -> str:
+    """The loss's one label on every sheet of both workbooks: "Loss = −ln(chance of the Target)"."""
+    return f"Loss = −ln(chance of {whose})"
+
+
+# Symbols a 15-year-old cannot read, and the plain words that replace them in every text a student
+# looks at (the Guide's glossary keeps the symbols, beside the words). Most specific first.
+PLAIN_WORDS = [
+    ("p − onehot(Target)", "chance − (1 for the Target, 0 for the others)"),
+    ("−ln p(Target)", "−ln(chance of the Target)"),
+    ("−ln p(true)", "−ln(chance of the true label)"),
+    ("bias gradient ∂loss/∂b = δ", "bias gradient = delta of the unit"),
+    ("∂loss/∂input", "gradient of the input"),
+    ("∂loss/∂output", "gradient of the output"),
+    ("∂loss/∂feature map", "gradient of the feature map"),
+    ("∂loss/∂filters", "gradients of the filters"),
+    ("∂loss/∂bias", "gradient of the bias"),
+    ("∂loss/∂b ", "gradient of the bias b "),
+    ("∂loss/∂w ", "gradient of the weight w "),
+    ("∂loss/∂w", "gradient of the weight w"),
+    ("∂loss/∂(weighted sum)", "gradient of the weighted sum"),
+    ("∂loss/∂(each filter's sum)", "gradient of each filter's sum"),
+    ("∂loss/∂(values before the softmax)", "gradient of the values before the softmax"),
+    ("∂loss/∂(", "gradient of ("),
+    ("∂loss/∂ ", "gradient of "),
+    ("∂loss/∂", "gradient of "),
+    ("× relu′ ×", "× slope of relu (1 or 0) ×"),
+    ("relu′", "slope of relu (1 or 0)"),
+    ("′", " slope"),
+    ("δ of", "delta of"),
+    ("δ", "delta"),
+    ("onehot", "one-for-the-Target"),
+    ("turned by 180°", "turned upside down and left to right"),
+    ("turned 180°", "turned upside down and left to right"),
+    ("180°", "upside down and left to right"),
+]
+NOT_PLAIN = ("∂", "δ", "onehot", "′", "180°")
+
+
+def plain_words(text: str) -> str:
+    for symbol, words in PLAIN_WORDS:
+        text = text.replace(symbol, words)
+    return text
+
+
+def make_plain(sheets) -> None:
+    """Every text cell of these sheets in plain words (the learning sheets' labels come from each
+    layer's backward rule: one pass here keeps them all plain, whoever wrote them)."""
+    from ..sheet import Text
+
+    for sheet in sheets:
+        for key, value in sheet.cells.items():
+            if isinstance(value, Text) and any(s in value.value for s in NOT_PLAIN + ("ln p(",)):
+                sheet.cells[key] = Text(plain_words(value.value))

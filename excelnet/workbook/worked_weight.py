@@ -97,7 +97,9 @@ def _choose(which: str, options: list[str]) -> str:
 
 def _picked(cells: WeightCells, unit: str, row: str, col: str, here: str) -> str:
     """The value at (row, col) of unit `unit`'s block."""
-    return _choose(unit, [f"INDEX({area.ref(here, True)},{row},{col})" for area in cells.areas])
+    return _choose(unit, [area.ref(here, True) if area.rows == area.cols == 1   # IronCalc and Gnumeric:
+                          else f"INDEX({area.ref(here, True)},{row},{col})"        # INDEX(one cell,1,1) is #REF!
+                          for area in cells.areas])
 
 
 def _picked_bias(cells: WeightCells, unit: str, here: str) -> str:
@@ -122,12 +124,12 @@ def _bias_address(cells: WeightCells, unit: str) -> str:
 
 
 def shown(x: str) -> str:
-    """A number as text with enough significant digits: 6 decimals, or 4 significant digits and a
+    """A number as text with enough significant digits: 6 decimals, or 6 significant digits and a
     power of ten for a tiny one (a gradient of 1e-6 must not read 0.000000); a negative one in
     brackets, so that "− 0.01 × (−0.2)" reads as arithmetic."""
     exponent = f"INT(LN(ABS({x}))/LN(10))"
     text = (f'IF({x}=0,"0",IF(ABS({x})>=0.001,FIXED(ABS({x}),6,TRUE),'
-            f'FIXED(ABS({x})/10^{exponent},3,TRUE)&"×10^"&{exponent}))')
+            f'FIXED(ABS({x})/10^{exponent},5,TRUE)&"×10^"&{exponent}))')
     return f'IF({x}<0,"(−"&{text}&")",{text})'
 
 
@@ -204,12 +206,14 @@ def emit_worked_weight(book: Book, layers: list[PickableLayer], rate: Rect, loss
         _rule_rows(sheet, row, bias_rows, pick, ok, rate, "bias")
         row += len(bias_rows) + 1
     sheet.put(row, 1, "Loss before the step", "heading")
-    sheet.formula(row, 2, loss.ref(here, True), "loss")
+    sheet.formula(row, 2, loss.ref(here, True), "precise")
     sheet.put(row + 1, 1, "Loss after the step", "heading")
-    sheet.formula(row + 1, 2, loss_after.ref(here, True), "loss")
+    sheet.formula(row + 1, 2, loss_after.ref(here, True), "precise")
     sheet.put(row + 1, 3, "← every weight took its step at once; this is the whole network's loss after it "
                           "(Output sheet)", "note")
-    sheet.wide_columns.update({1: 24, 2: 16, 3: 60})
+    sheet.put(top - 1, TABLE_COL - 1, "behind the scenes: the pick in every layer with weights", "label")
+    sheet.wide_columns.update({1: 24, 2: 18, 3: 60, TABLE_COL - 1: 10,
+                               **{TABLE_COL + k: 12 if k < 7 else 16 for k in range(len(COLUMNS))}})
     sheet.freeze = (2, 1)
     return sheet
 
@@ -219,7 +223,7 @@ def _rule_rows(sheet: SheetPlan, row: int, rows, pick, ok: str, rate: Rect, what
     for k, (name, label, column, note) in enumerate(rows):
         sheet.put(row + k, 1, label, "heading")
         value = rate.ref(here, True) if column is None else pick(column)
-        sheet.formula(row + k, 2, f'IF({ok},{value},"")', "explain")
+        sheet.formula(row + k, 2, f'IF({ok},{value},"")', "precise")
         if column is not None:                  # the rate keeps its one name, on the Output sheet
             sheet.names[name] = sheet.rect(row + k, 2, 1, 1)
         if note:
