@@ -56,6 +56,12 @@ def _check_pictures(office, index, op, layer_input, channel, row, col):
             weights = op.kernel[:, :, c, channel - 1].astype(np.float64)
             for name, want in zip(names, (window, weights, window * weights)):
                 np.testing.assert_allclose(_grid(got[name]), want, rtol=1e-9, atol=1e-12, err_msg=name)
+            if cin > 1:                     # one sum per input picture under its products
+                name = f"Explain{index}_Sum_{c + 1}"
+                got = office.call("read", names=[name])[name][0][0]
+                assert got == pytest.approx(float(np.sum(window * weights)), rel=1e-9, abs=1e-12), name
+        first_row, first_col = y0 - top, x0 - left       # in the picture before, 0-based (padding < 0)
+        _check_where(office, index, (first_row, first_row + kh), (first_col, first_col + kw), layer_input.shape)
     elif op.title.endswith("Pooling2D"):
         name = f"Explain{index}_Window"
         got = _grid(office.call("read", names=[name])[name])
@@ -63,11 +69,22 @@ def _check_pictures(office, index, op, layer_input, channel, row, col):
         want = layer_input[y0:y0 + h, x0:x0 + w, channel - 1]
         inside = got[~np.isnan(got)]
         np.testing.assert_allclose(np.sort(inside), np.sort(want.reshape(-1)), rtol=1e-12, err_msg=name)
+        _check_where(office, index, (y0, y0 + h), (x0, x0 + w), layer_input.shape)
     else:
         name = f"Explain{index}_Products"
         got = _grid(office.call("read", names=[name])[name]).reshape(-1)
         want = layer_input.reshape(-1) * op.kernel[:, channel - 1].astype(np.float64)
         np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-12, err_msg=name)
+
+
+def _check_where(office, index, rows, cols, shape):
+    """The line 'where the window is' names the rows and columns of the picture before that the
+    window covers, counted from 1 and without the padding."""
+    (r0, r1), (c0, c1) = rows, cols
+    want = (f"rows {max(r0, 0) + 1}–{min(r1, shape[0])}, columns {max(c0, 0) + 1}–{min(c1, shape[1])} of ")
+    name = f"Explain{index}_Where"
+    got = office.call("read", names=[name])[name][0][0]
+    assert str(got).startswith(want), f"{name}: {got!r}, expected it to start with {want!r}"
 
 
 def _explain_everywhere(office, network, x, seed):

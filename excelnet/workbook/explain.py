@@ -427,6 +427,8 @@ def _explain_conv(sheet: SheetPlan, layer: LayerCells, c: Controls, on: str, wei
             return f"IF(AND({y}>=0,{y}<{x.height},{xx}>=0,{xx}<{x.width}),{cell},0)"
         _fill(sheet, rect, on, window)
         sheet.names[f"Explain{layer.index}_Window_{ci + 1}"] = rect
+    _window_source(sheet, on, (y0, x0), (kh, kw), (x.height, x.width), f"each picture on {_sheet_words(x.grids)}",
+                   f"Explain{layer.index}_Where")
     sheet.line(f"The filter of the chosen channel (its weights): one {kh}×{kw} picture per input picture", "text")
     filters = _pictures(sheet, cin, kh, kw, "filter, input {}", WEIGHTS)
     kernel = layer.params.arrays[0]
@@ -438,7 +440,12 @@ def _explain_conv(sheet: SheetPlan, layer: LayerCells, c: Controls, on: str, wei
     for ci, (w, f, p) in enumerate(zip(windows, filters, products)):
         _fill(sheet, p, on, lambda r, col, w=w, f=f: f"{w.cell_ref(r, col, here)}*{f.cell_ref(r, col, here)}")
         sheet.names[f"Explain{layer.index}_Product_{ci + 1}"] = p
-    total = _step(sheet, "sum of all the products", f'IF({on},SUM({_around(products).ref(here, True)}),"")')
+    if cin > 1:
+        sums = _subtotals(sheet, products, on, f"Explain{layer.index}")
+        total = _step(sheet, "sum of all the products (the sums above, added up)",
+                      f'IF({on},SUM({_around(sums).ref(here, True)}),"")')
+    else:
+        total = _step(sheet, "sum of all the products", f'IF({on},SUM({products[0].ref(here, True)}),"")')
     bias = "0"
     if op.bias is not None:
         bias = _step(sheet, "+ bias (one number per filter)",
@@ -447,6 +454,47 @@ def _explain_conv(sheet: SheetPlan, layer: LayerCells, c: Controls, on: str, wei
                    f'IF({on},{pick(list(layer.params.switches), c.channel, "0", "0", here)},"")')
     pre = _step(sheet, "→ before the activation", f'IF({on},({total}+{bias})*{switch},"")')
     return _activation_steps(sheet, op.activation, pre, on)
+
+
+def _subtotals(sheet: SheetPlan, products: list[Rect], on: str, prefix: str) -> list[Rect]:
+    """One sum under each product picture, in the same columns (a 72-product total is easier
+    to follow as eight sums of nine)."""
+    here = sheet.title
+    sheet.line("The products of each input picture, added up", "text")
+    top, width, sums = sheet.next_row, products[0].cols, []
+    first_row = min(p.row for p in products)
+    for n, p in enumerate(products):
+        row = top + (p.row - first_row) // (p.rows + 2) * 3       # one line of sums per line of pictures
+        sheet.put(row, p.col, f"sum, input {n + 1}", "label")
+        sheet.formula(row + 1, p.col, f'IF({on},SUM({p.ref(here, True)}),"")', "explain")
+        if width > 1:
+            sheet.merges.append(sheet.rect(row + 1, p.col, 1, width))
+        sums.append(sheet.rect(row + 1, p.col, 1, 1))
+        sheet.names[f"{prefix}_Sum_{n + 1}"] = sums[-1]
+    sheet.next_row = max(s.row for s in sums) + 2
+    return sums
+
+
+def _sheet_words(grids) -> str:
+    """'sheet '2 pool1'' for the sheet(s) a layer's input pictures are on."""
+    names = list(dict.fromkeys(g.sheet for g in grids))
+    return ("sheet " if len(names) == 1 else "sheets ") + ", ".join(f"'{n}'" for n in names)
+
+
+def _window_source(sheet: SheetPlan, on: str, corner: tuple[str, str], window: tuple[int, int],
+                   picture: tuple[int, int], where: str, name: str) -> None:
+    """A line that says which rows and columns of the layer before the window covers (counting
+    from 1 as the layer sheets do; the padding left out), so a student can find them there.
+    corner: the window's 0-based top-left (formulas); window and picture: (height, width)."""
+    where = where.replace('"', '""')       # a sheet name is model text: data inside a string literal
+
+    def span(start: str, size: int, length: int) -> str:
+        return f'MAX(1,{start}+1)&"–"&MIN({length},{start}+{size})'
+    rows, cols = (span(s, k, n) for s, k, n in zip(corner, window, picture))
+    row = sheet.line("where the window is", "text")
+    sheet.formula(row, 2, f'IF({on},"rows "&{rows}&", columns "&{cols}&" of {where}","")', "text")
+    sheet.names[name] = sheet.rect(row, 2, 1, 1)
+    sheet.next_row = row + 2
 
 
 def _activation_steps(sheet: SheetPlan, act, pre: str, on: str) -> str:
@@ -489,6 +537,8 @@ def _explain_pool(sheet: SheetPlan, layer: LayerCells, c: Controls, on: str, wei
         return f'IF(AND({y}>=0,{y}<{x.height},{xx}>=0,{xx}<{x.width}),{value},"")'
     _fill(sheet, window, on, cell)
     sheet.names[f"Explain{layer.index}_Window"] = window
+    _window_source(sheet, on, (y0, x0), (ph, pw), (x.height, x.width),
+                   f"the same channel on {_sheet_words(x.grids)}", f"Explain{layer.index}_Where")
     if op.kind == "average" and op.count_include_pad:     # divide by the window's size inside the padding
         heights = _numbers_line(sheet, "the window's height inside the padding, by output row",
                                 [padded for _, _, padded in op.spans(0)])
