@@ -86,6 +86,7 @@ LOOKS = {
     "note": dict(font=_font(10, italic=True, color="595959")),
     "text": dict(font=_font(10)),
     "label": dict(font=_font(8, color="7F7F7F")),
+    "ruler": dict(font=_font(7, color="8C8C8C"), alignment=CENTER),     # a picture's row and column numbers
     "weight": dict(font=_font(8, color="404040"), number_format=no_minus_zero(4)),
     "class": dict(font=_font(14, bold=True), alignment=CENTER),
     "probability": dict(font=_font(11), number_format="0.00%"),

@@ -2,7 +2,7 @@
 
     .venv/bin/python tools/render_workbook.py                  # default model -> docs/images/
     .venv/bin/python tools/render_workbook.py --workbook workbooks/mnist_cnn.xlsx --out handout \\
-        --set "'1 conv1'!L69=0" conv1="1 conv1" filters="'1 conv1'!A67:AM72" output=Output
+        --set "'1 conv1'!L71=0" conv1="1 conv1" filters="'1 conv1'!A69:AM74" output=Output
 
 Each picture is NAME=SHEET or NAME=SHEET!RANGE (quote a sheet name with spaces as in a formula:
 '1 conv1'!A1:P12; '@k' is the k-th layer sheet); any sheet, of any size, and as many pictures of
@@ -65,7 +65,7 @@ def parse_args(argv=None) -> argparse.Namespace:
                              "(0-based, inside the canvas); may be repeated")
     parser.add_argument("--set", action="append", default=[], metavar="CELL=VALUE",
                         help="type a value first: CELL is a defined name (ExplainLayer=3) or any cell by "
-                             "address ('1 conv1'!L69=0); V1,V2,... fill cells along the row; may be repeated")
+                             "address ('1 conv1'!L71=0); V1,V2,... fill cells along the row; may be repeated")
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "images", help="folder for the PNGs")
     parser.add_argument("--dpi", type=int, default=110, help="resolution of the pictures")
     parser.add_argument("pictures", nargs="*", default=DEFAULT_PICTURES,
@@ -198,7 +198,7 @@ def type_into(workbook, settings: list[str]) -> None:
         target, equals, values = setting[sheet_part:].partition("=")      # a value may hold '=' (a formula)
         target = setting[:sheet_part] + target
         if not equals or not target:
-            raise RenderError(f"--set {setting!r}: give CELL=VALUE, e.g. ExplainLayer=3 or '1 conv1'!L69=0")
+            raise RenderError(f"--set {setting!r}: give CELL=VALUE, e.g. ExplainLayer=3 or '1 conv1'!L71=0")
         sheet, row, column = first_cell(workbook, target.strip())
         for k, value in enumerate(values.split(",")):
             workbook[sheet].cell(row, column + k).value = typed(value.strip())

@@ -17,15 +17,31 @@ def shape_text(shape: tuple[int, ...]) -> str:
 
 def new_planar(sheet: SheetPlan, shape: tuple[int, ...], label: str = "channel",
                role: str = ACTIVATIONS) -> Planar:
-    """One labelled H x W grid per channel, wrapped like pictures on a page."""
+    """One labelled H x W grid per channel, wrapped like pictures on a page, with its row numbers
+    on the left and its column numbers underneath (as on the Canvas): a student finds "row 4,
+    column 6" of a picture (the Explain sheet, the One weight sheet name cells so) without counting."""
     height, width = shape[0], shape[1]
     channels = shape[2] if len(shape) == 3 else 1
+    ruled = height > 1 or width > 1
+    extra = 1 if ruled else 0
     top = sheet.next_row
     grids = []
-    for c, (dr, dc) in enumerate(arrange(channels, height + 1, width)):
+    for c, (dr, dc) in enumerate(arrange(channels, height + 1 + extra, width + extra)):
         sheet.put(top + dr, 1 + dc, f"{label} {c + 1}", "label")
-        grids.append(sheet.block(sheet.rect(top + dr + 1, 1 + dc, height, width), role))
+        grid = sheet.block(sheet.rect(top + dr + 1, 1 + dc + extra, height, width), role)
+        if ruled:
+            _ruler(sheet, grid)
+        grids.append(grid)
+    sheet.next_row = max(sheet.next_row, grids[-1].bottom + 1 + extra + 1)
     return Planar(tuple(shape), tuple(grids))
+
+
+def _ruler(sheet: SheetPlan, grid: Rect) -> None:
+    """1, 2, 3, ... down the left of a picture and along its bottom."""
+    for r in range(grid.rows):
+        sheet.put(grid.row + r, grid.col - 1, r + 1, "ruler")
+    for c in range(grid.cols):
+        sheet.put(grid.bottom + 1, grid.col + c, c + 1, "ruler")
 
 
 def new_flat(sheet: SheetPlan, shape: tuple[int, ...], caption: str | None = None,
