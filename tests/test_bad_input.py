@@ -287,3 +287,20 @@ def test_output_folder_missing(tmp_path, good):
     result = _build(good / "good.keras", output)
     assert result.exit_code == 1 and "Traceback" not in result.output
     assert not output.exists()
+
+
+def test_a_model_with_thousands_of_layers_is_refused_at_once(tmp_path):
+    """10,000 one-cell layers took 32 s to write: past the 30 s a hostile file may cost. The
+    cap (1,000, shared with ONNX) is said with the count; 1,000 layers are not refused for it."""
+    import time
+
+    def chain(count):
+        return _sequential(*({"class_name": "Activation", "config": {"name": f"a{k}", "activation": "relu"}}
+                             for k in range(count)))
+    output = tmp_path / "out.xlsx"
+    started = time.perf_counter()
+    result = _build(_keras_zip(tmp_path / "deep.keras", chain(10_000)), output)
+    _assert_clean_failure(result, output, "10,000 layers", "1,000")
+    assert time.perf_counter() - started < 5 and not output.exists()
+    result = _build(_keras_zip(tmp_path / "ok.keras", chain(1_000)), output)
+    assert "layers, more than" not in result.output

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from .limits import MAX_LAYERS
+
 CONTAINERS = {"Sequential", "Functional", "Model"}
 
 
@@ -28,6 +30,10 @@ def model_chain(config: dict) -> tuple[str, tuple[int, ...], list[dict], list[st
     layers = body.get("layers")
     if not isinstance(layers, list) or not all(isinstance(layer, dict) for layer in layers):
         raise ConfigError("its model config has no list of layers")
+    count = sum(layer.get("class_name") != "InputLayer" for layer in layers)
+    if count > MAX_LAYERS:
+        raise ConfigError(f"it has {count:,} layers, more than the {MAX_LAYERS:,} excelnet builds "
+                          "(a CNN that fits in a workbook has tens)")
     name = str(body.get("name") or "model")
     problems: list[str] = []
     if config["class_name"] == "Sequential":

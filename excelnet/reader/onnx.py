@@ -17,14 +17,13 @@ import numpy as np
 
 from ..errors import UnsupportedModelError
 from ..text import safe_name
-from .limits import MAX_WEIGHT_VALUES
+from .limits import MAX_LAYERS, MAX_WEIGHT_VALUES
 from .onnx_fold import FoldRefused
 from .onnx_graph import DEFAULT_DOMAINS, Graph, node_label, parse_model, read_graph
 from .onnx_safety import quoted, shape_text
 from .onnx_ops import DATA, DATA_OUTPUT, OPS, WHY_NOT, NodeProblem, attributes, supported_ops
 from .spec import LayerSpec, ModelSpec
 
-MAX_LAYERS = 1_000     # a workbook's build time grows with its layers: 9,000 tiny ones took 75 s (issue 19's 30 s)
 
 
 @dataclass(frozen=True)
