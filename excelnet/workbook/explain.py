@@ -486,13 +486,14 @@ def _window_source(sheet: SheetPlan, on: str, corner: tuple[str, str], window: t
     """A line that says which rows and columns of the layer before the window covers (counting
     from 1 as the layer sheets do; the padding left out), so a student can find them there.
     corner: the window's 0-based top-left (formulas); window and picture: (height, width)."""
-    where = where.replace('"', '""')       # a sheet name is model text: data inside a string literal
-
     def span(start: str, size: int, length: int) -> str:
         return f'MAX(1,{start}+1)&"–"&MIN({length},{start}+{size})'
     rows, cols = (span(s, k, n) for s, k, n in zip(corner, window, picture))
     row = sheet.line("where the window is", "text")
-    sheet.formula(row, 2, f'IF({on},"rows "&{rows}&", columns "&{cols}&" of {where}","")', "text")
+    # the sheet's name is model text: it stays a text cell (far right), never part of a formula
+    sheet.put(row, HELPER_COLUMN, f" of {where}", "label")
+    words = sheet.rect(row, HELPER_COLUMN, 1, 1).ref(sheet.title, True)
+    sheet.formula(row, 2, f'IF({on},"rows "&{rows}&", columns "&{cols}&{words},"")', "text")
     sheet.names[name] = sheet.rect(row, 2, 1, 1)
     sheet.next_row = row + 2
 

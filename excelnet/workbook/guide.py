@@ -22,9 +22,8 @@ NO_SAMPLES_STEP = "1. Go to the Input sheet. There are no sample pictures for th
 LEGEND = [
     ("guide", "Guide", "grey: this Guide", None, []),
     ("input", "Input", "pictures: white = 0 (paper), black = 1 (ink)", PICTURE, [0, 0.5, 1]),
-    ("layer", "Layers", "pictures and values: white = 0, blue = positive, orange = negative; the strongest colour "
-     "is the largest size OF THAT PICTURE (each picture has its own scale: the bluest cell is 1.2 on one picture, "
-     "8.5 on another)", ACTIVATIONS, [-1, 0, 1]),
+    ("layer", "Layers", "white = 0, blue = positive, orange = negative; each picture has its own scale "
+     "(its bluest cell may be 1.2, another's 8.5)", ACTIVATIONS, [-1, 0, 1]),
     ("weights", "Weights", "weights, the same colours: orange = negative, white = zero, blue = positive (each "
      "block has its own scale); you may edit every weight", WEIGHTS, [-1, 0, 1]),
     ("output", "Output", "probabilities as bars; the predicted class is highlighted", BARS, [0.1, 0.5, 0.9]),

@@ -57,9 +57,10 @@ def layer_needs(op, input_block: tuple[int, int, int]) -> tuple[dict[str, tuple[
     if len(shape) >= 2:                       # planar grids, wrapped like pictures on a page
         height, width = shape[0], shape[1]
         channels = shape[2] if len(shape) == 3 else 1
-        per_line = max(1, (ARRANGE_WIDTH + 1) // (width + 1))
-        rows = math.ceil(channels / per_line) * (height + 2) + 12 + QUESTION_LINES
-        cols = min(channels, per_line) * (width + 1)
+        ruler = 1 if height > 1 or width > 1 else 0     # row and column numbers (ops/cells.new_planar)
+        per_line = max(1, (ARRANGE_WIDTH + 1) // (width + ruler + 1))
+        rows = math.ceil(channels / per_line) * (height + ruler + 2) + 12 + QUESTION_LINES
+        cols = min(channels, per_line) * (width + ruler + 1)
         if isinstance(op, Conv2D):              # + the copy of the input, + the filters (ops/convolution.py)
             top, bottom, left, right = op.pads
             h_in, w_in, c_in = op.input_shape
@@ -107,6 +108,8 @@ def layer_cells(op) -> int:
     separate = getattr(activation, "uses_input", 1) > 1
     cells = math.prod(shape) * (2 if separate else 1) + op.parameter_count() + 16
     channels = shape[-1] if len(shape) == 3 else 1
+    if len(shape) >= 2 and shape[0] * shape[1] > 1:     # each picture's row and column numbers
+        cells += channels * (shape[0] + shape[1]) * (2 if separate else 1)
     if isinstance(op, Conv2D):          # per filter: its picture's labels, bias, switch, one label per input
         cells += conv_copy_cells(op) + channels * (op.input_shape[-1] + 5)
     elif isinstance(op, Dense):         # per unit: a label and its bias; softmax's parts
