@@ -33,6 +33,7 @@ class Formula:
 ACTIVATIONS = "activations"   # feature maps, vectors: a sequential colour scale
 WEIGHTS = "weights"           # kernels, dense weights: a diverging colour scale
 GRADIENTS = "gradients"       # ∂loss/∂something (excelnet build --learn): the same diverging scale
+COUNTS = "counts"             # whole numbers in a picture (a pooling window's winner): no decimals
 PICTURE = "picture"           # input pixels: grayscale
 SWITCH = "switch"             # 1/0 filter switches
 PROBABILITIES = "probabilities"

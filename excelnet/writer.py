@@ -33,7 +33,7 @@ from openpyxl.writer.excel import ExcelWriter
 
 from .bulk_cells import BulkCells, patch_workbook
 from .layout import column_letter, quote_sheet
-from .sheet import (ACTIVATIONS, BARS, CANVAS, CONTROL, ENTRY, GRADIENTS, PICTURE, PROBABILITIES, RAW_BARS,
+from .sheet import (ACTIVATIONS, BARS, CANVAS, CONTROL, COUNTS, ENTRY, GRADIENTS, PICTURE, PROBABILITIES, RAW_BARS,
                     SWITCH, WEIGHTS, CellKinds, Formula, SheetPlan, Text)
 
 FONT = "Calibri"
@@ -109,6 +109,7 @@ LOOKS = {
     # grid cells: the colour comes from conditional formatting, the number stays small and grey
     "value": dict(font=_font(8, color="404040"), number_format=VALUE_FORMAT + "0", alignment=GRID_ALIGNMENT),
     "grid": dict(font=_font(7, color=QUIET), number_format=VALUE_FORMAT, alignment=GRID_ALIGNMENT),
+    "grid-whole": dict(font=_font(7, color=QUIET), number_format="0", alignment=GRID_ALIGNMENT),
     CANVAS: dict(font=_font(7, color=QUIET), number_format=VALUE_FORMAT, alignment=GRID_ALIGNMENT,
                  fill=_fill(YELLOW), border=Border(left=CANVAS_LINE, right=CANVAS_LINE, top=CANVAS_LINE,
                                                    bottom=CANVAS_LINE)),
@@ -128,7 +129,7 @@ LOOKS = {
     "tab-step": dict(font=_font(10, bold=True, color="FFFFFF"), fill=_fill(TAB_COLOURS["step"])),
     "tab-data": dict(font=_font(10, bold=True, color="000000"), fill=_fill(TAB_COLOURS["data"])),
 }
-GRID_ROLES = {ACTIVATIONS: "grid", WEIGHTS: "grid", GRADIENTS: "grid", PICTURE: "grid", CANVAS: CANVAS, SWITCH: SWITCH,
+GRID_ROLES = {ACTIVATIONS: "grid", WEIGHTS: "grid", GRADIENTS: "grid", COUNTS: "grid-whole", PICTURE: "grid", CANVAS: CANVAS, SWITCH: SWITCH,
               CONTROL: CONTROL, ENTRY: ENTRY, BARS: BARS, RAW_BARS: BARS}
 
 # Conditional looks that plans name in their rules.
@@ -489,7 +490,7 @@ def _format_blocks(ws, plan: SheetPlan) -> None:
     low, high = plan.picture_range
     for rect, role in plan.blocks:
         span = _span(rect)
-        if role in (ACTIVATIONS, WEIGHTS, GRADIENTS) and rect.rows * rect.cols > 1:
+        if role in (ACTIVATIONS, WEIGHTS, GRADIENTS, COUNTS) and rect.rows * rect.cols > 1:
             ws.conditional_formatting.add(span, signed_scale(rect))
         elif role in (PICTURE, CANVAS):      # ink on paper: 0 white, the brightest pixel black
             ws.conditional_formatting.add(span, ColorScaleRule(

@@ -105,3 +105,12 @@ def test_the_saliency_legend_matches_its_colours(books):
     texts = [c.value for row in books["learn"]["Input"].iter_rows() for c in row
              if isinstance(c.value, str) and c.value.startswith("Saliency")]
     assert texts and "orange = more ink here would raise the chance of the Target" in texts[0]
+
+
+def test_a_pooling_windows_winner_reads_as_a_whole_number(books):
+    """The winner (1 = top left, ...) is a position: '4', not '4.00'."""
+    sheet = books["learn"]["Back 2 pool1"]
+    label = next(c for row in sheet.iter_rows(max_row=20) for c in row if c.value == "channel 1")
+    first = sheet.cell(label.row + 1, label.column + 1)          # right of the row numbers
+    assert str(first.value).startswith("="), first.value
+    assert first.number_format == "0", first.number_format

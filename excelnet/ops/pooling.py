@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..layout import Cells, Flat, Planar, Rect
-from ..sheet import WEIGHTS, Reference, SheetPlan, mark
+from ..sheet import COUNTS, WEIGHTS, Reference, SheetPlan, mark
 from ..shapes import on_axis, output_size, padding_amounts, padding_text, parse_padding, window_span
 from ..templates import Templates, formula_templates
 from .base import Book, Params, Route, Context, Op, Unsupported, check_channels_last, converter, finish, option, whole_pair
@@ -202,7 +202,7 @@ class Pool2D(Op):
         maximum, and MATCH for the column in that row."""
         sheet.line("The winner of each window: which of its cells holds the maximum first "
                    "(1 = top left, counting row by row)", "heading")
-        winners = new_planar(sheet, self.output_shape)
+        winners = new_planar(sheet, self.output_shape, role=COUNTS)
         here, compared = sheet.title, Templates(sheet)
         for c, grid in enumerate(winners.grids):
             for (i, j), (y0, h), (x0, w) in self._placed_windows():
