@@ -114,3 +114,14 @@ def test_a_pooling_windows_winner_reads_as_a_whole_number(books):
     first = sheet.cell(label.row + 1, label.column + 1)          # right of the row numbers
     assert str(first.value).startswith("="), first.value
     assert first.number_format == "0", first.number_format
+
+
+@pytest.mark.parametrize("which", ["plain", "learn"])
+def test_brown_and_teal_name_only_tabs(books, which):
+    """Pictures are orange, white and blue; brown and teal are only tab colours, so a sentence
+    that names them for cells sends a student looking for colours that are not there."""
+    wrong = [(sheet.title, cell.coordinate, cell.value) for sheet in books[which].worksheets
+             for row in sheet.iter_rows() for cell in row
+             if isinstance(cell.value, str) and not cell.value.startswith("=")
+             and any(word in cell.value.lower() for word in ("brown", "teal")) and "tab" not in cell.value.lower()]
+    assert not wrong, wrong[:5]

@@ -167,8 +167,8 @@ class Dense(Op):
         offsets = np.array([x.offset(i) for i in range(x.size)], dtype=np.int32)   # input i -> (row, col)
         units = self.kernel.shape[1]
         if x.channels > 1:
-            sheet.line("Each unit has one small picture per channel of the layer before: teal cells "
-                       "push the unit up where that channel is bright, brown cells push it down.", "note", skip=1)
+            sheet.line("Each unit has one small picture per channel of the layer before: blue cells "
+                       "push the unit up where that channel is bright, orange cells push it down.", "note", skip=1)
         if x.channels > 1 and x.stacked and units_fit_side_by_side(units, cols):
             label_row, top = sheet.next_row, sheet.next_row + 1
             for c in range(x.channels):

@@ -361,7 +361,7 @@ FILTERS_TOP = 26        # Training: the filters at step 0, middle and end (rows)
 
 def _filters_over_time(sheet: SheetPlan, out: Formulas, layout: StepLayout, run: Run, steps: int) -> None:
     moments = [0, steps // 2, steps]
-    sheet.put(FILTERS_TOP - 2, CHART_COL, "The 4 filters as they learn (brown negative, teal positive)", "heading")
+    sheet.put(FILTERS_TOP - 2, CHART_COL, "The 4 filters as they learn (orange negative, blue positive)", "heading")
     for m, s in enumerate(moments):
         top = FILTERS_TOP + m * (KERNEL + 1)
         sheet.put(top, CHART_COL, "start" if s == 0 else f"after step {s}", "label")

@@ -196,7 +196,7 @@ def _sheet(book: Book, title: str) -> SheetPlan:
 
 def _saliency(sheet: SheetPlan, inputs: InputCells, grad: Cells) -> list[Rect]:
     """∂loss/∂input beside the network input on the Input sheet, one grid per Canvas: which
-    pixels would make the network surer (brown: negative) or less sure (teal: positive) of the Target."""
+    pixels would make the network surer (orange: negative) or less sure (blue: positive) of the Target."""
     x = inputs.network_input
     grids = list(x.grids) if not isinstance(x, Flat) else [x.block]
     shift = max(g.right for g in grids) + 2 - grids[0].col
