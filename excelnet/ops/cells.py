@@ -22,26 +22,38 @@ def new_planar(sheet: SheetPlan, shape: tuple[int, ...], label: str = "channel",
     column 6" of a picture (the Explain sheet, the One weight sheet name cells so) without counting."""
     height, width = shape[0], shape[1]
     channels = shape[2] if len(shape) == 3 else 1
-    ruled = height > 1 or width > 1
-    extra = 1 if ruled else 0
+    extra = ruler_width(height, width)
     top = sheet.next_row
     grids = []
     for c, (dr, dc) in enumerate(arrange(channels, height + 1 + extra, width + extra)):
         sheet.put(top + dr, 1 + dc, f"{label} {c + 1}", "label")
         grid = sheet.block(sheet.rect(top + dr + 1, 1 + dc + extra, height, width), role)
-        if ruled:
-            _ruler(sheet, grid)
+        if extra:
+            rulers(sheet, grid, "ruler")
         grids.append(grid)
     sheet.next_row = max(sheet.next_row, grids[-1].bottom + 1 + extra + 1)
     return Planar(tuple(shape), tuple(grids))
 
 
-def _ruler(sheet: SheetPlan, grid: Rect) -> None:
-    """1, 2, 3, ... down the left of a picture and along its bottom."""
-    for r in range(grid.rows):
-        sheet.put(grid.row + r, grid.col - 1, r + 1, "ruler")
-    for c in range(grid.cols):
-        sheet.put(grid.bottom + 1, grid.col + c, c + 1, "ruler")
+def ruler_width(height: int, width: int) -> int:
+    """1: a picture has row numbers on its left and column numbers under it; 0: a one-cell
+    picture has none. workbook/limits.py sizes sheets by it."""
+    return 1 if height > 1 or width > 1 else 0
+
+
+def rulers(sheet: SheetPlan, picture: Rect, style: str) -> tuple[list[str], list[str]]:
+    """Row numbers left of a picture and column numbers under it (1, 2, 3, ...): a student reads
+    a cell's position off them. Returns their absolute references (rows, columns): the Canvas's
+    stroke formulas refer to them instead of repeating constants."""
+    here = sheet.title
+    rows, cols = [], []
+    for r in range(picture.rows):
+        sheet.put(picture.row + r, picture.col - 1, r + 1, style)
+        rows.append(sheet.rect(picture.row + r, picture.col - 1, 1, 1).ref(here, True))
+    for c in range(picture.cols):
+        sheet.put(picture.bottom + 1, picture.col + c, c + 1, style)
+        cols.append(sheet.rect(picture.bottom + 1, picture.col + c, 1, 1).ref(here, True))
+    return rows, cols
 
 
 def new_flat(sheet: SheetPlan, shape: tuple[int, ...], caption: str | None = None,

@@ -462,9 +462,9 @@ def _subtotals(sheet: SheetPlan, products: list[Rect], on: str, prefix: str) -> 
     here = sheet.title
     sheet.line("The products of each input picture, added up", "text")
     top, width, sums = sheet.next_row, products[0].cols, []
-    first_row = min(p.row for p in products)
+    lines = sorted({p.row for p in products})       # one line of sums per line of pictures
     for n, p in enumerate(products):
-        row = top + (p.row - first_row) // (p.rows + 2) * 3       # one line of sums per line of pictures
+        row = top + 3 * lines.index(p.row)
         sheet.put(row, p.col, f"sum, input {n + 1}", "label")
         sheet.formula(row + 1, p.col, f'IF({on},SUM({p.ref(here, True)}),"")', "explain")
         if width > 1:

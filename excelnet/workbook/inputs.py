@@ -12,8 +12,9 @@ import numpy as np
 
 from ..errors import ExcelnetError
 from ..layout import Flat, Planar, Rect, flat_width
+from ..ops.cells import rulers
 from ..sheet import CANVAS, CONTROL, PICTURE, SheetPlan, Text
-from .strokes import emit_strokes, rulers
+from .strokes import emit_strokes
 
 
 @dataclass(frozen=True)
@@ -172,7 +173,7 @@ def emit_input_sheet(sheet: SheetPlan, shape: tuple[int, ...], samples: Samples 
     if samples is not None:
         _fill_label(sheet, label, sample, digits)
     if drawable:
-        rulers(sheet, canvases[0])
+        rulers(sheet, canvases[0], "label")
     ink = emit_strokes(sheet, sheet.rect(top, column["Your strokes"], rows, cols), top + rows + 1) if drawable else None
     _fill_network_input(sheet, shape, canvases, pictures, inputs, sample, divisor, digits, ink)
     sheet.freeze = (top, 1)

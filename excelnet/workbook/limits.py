@@ -49,6 +49,7 @@ def layer_needs(op, input_block: tuple[int, int, int]) -> tuple[dict[str, tuple[
     `input_block` is the (rows, cols, maps) of the op's input when that is a vector block; maps
     > 1 for feature maps flattened one below the other (layout.Flat)."""
     from ..layout import flat_width
+    from ..ops.cells import ruler_width
     from ..ops.convolution import Conv2D
     from ..ops.core import Dense, Gather
     from ..ops.elementwise import ActivationOp, AffineOp, SoftmaxOp
@@ -57,7 +58,7 @@ def layer_needs(op, input_block: tuple[int, int, int]) -> tuple[dict[str, tuple[
     if len(shape) >= 2:                       # planar grids, wrapped like pictures on a page
         height, width = shape[0], shape[1]
         channels = shape[2] if len(shape) == 3 else 1
-        ruler = 1 if height > 1 or width > 1 else 0     # row and column numbers (ops/cells.new_planar)
+        ruler = ruler_width(height, width)      # row and column numbers (ops/cells.new_planar)
         per_line = max(1, (ARRANGE_WIDTH + 1) // (width + ruler + 1))
         rows = math.ceil(channels / per_line) * (height + ruler + 2) + 12 + QUESTION_LINES
         cols = min(channels, per_line) * (width + ruler + 1)
@@ -100,6 +101,7 @@ def layer_cells(op) -> int:
     its output, once more when the activation gets its own cells, its weights once, a few labels
     per channel or unit, and for a convolution the copy of its input. Within about 10% of the
     built sheets (tests/test_summary.py)."""
+    from ..ops.cells import ruler_width
     from ..ops.convolution import Conv2D
     from ..ops.core import Dense
 
@@ -108,7 +110,7 @@ def layer_cells(op) -> int:
     separate = getattr(activation, "uses_input", 1) > 1
     cells = math.prod(shape) * (2 if separate else 1) + op.parameter_count() + 16
     channels = shape[-1] if len(shape) == 3 else 1
-    if len(shape) >= 2 and shape[0] * shape[1] > 1:     # each picture's row and column numbers
+    if len(shape) >= 2 and ruler_width(shape[0], shape[1]):     # each picture's row and column numbers
         cells += channels * (shape[0] + shape[1]) * (2 if separate else 1)
     if isinstance(op, Conv2D):          # per filter: its picture's labels, bias, switch, one label per input
         cells += conv_copy_cells(op) + channels * (op.input_shape[-1] + 5)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..layout import Rect
+from ..ops.cells import rulers
 from ..sheet import ENTRY, PICTURE, Each, SheetPlan, mark
 from ..templates import formula_templates
 
@@ -29,7 +30,7 @@ def emit_strokes(sheet: SheetPlan, picture: Rect, table_top: int) -> Rect:
         sheet.names[f"Stroke_{s + 1}"] = stroke
         strokes.append([stroke.cell_ref(0, k, here, True) for k in range(4)])
     sheet.put(table_top + 1 + STROKES, col + 1, "e.g. 5, 20, 24, 12 draws the long line of a 7", "note")
-    rows, cols = rulers(sheet, picture)
+    rows, cols = rulers(sheet, picture, "label")
     top = table_top + STROKES + 3
     sheet.put(top, col, "worked out for the strokes (along and across each line, per row and column)", "label")
     helpers = [_helpers(sheet, top + 1 + 5 * s, col, cells, rows, cols) for s, cells in enumerate(strokes)]
@@ -44,20 +45,6 @@ def emit_strokes(sheet: SheetPlan, picture: Rect, table_top: int) -> Rect:
     sheet.next_row = max(sheet.next_row, top + 1 + 5 * STROKES)
     sheet.names["StrokeInk"] = picture
     return sheet.block(picture, PICTURE)
-
-
-def rulers(sheet: SheetPlan, picture: Rect) -> tuple[list[str], list[str]]:
-    """Row numbers left of a picture and column numbers under it (1, 2, 3, ...): a student reads
-    a pixel's position off them, and the formulas refer to them instead of repeating constants."""
-    here = sheet.title
-    rows, cols = [], []
-    for r in range(picture.rows):
-        sheet.put(picture.row + r, picture.col - 1, r + 1, "label")
-        rows.append(sheet.rect(picture.row + r, picture.col - 1, 1, 1).ref(here, True))
-    for c in range(picture.cols):
-        sheet.put(picture.bottom + 1, picture.col + c, c + 1, "label")
-        cols.append(sheet.rect(picture.bottom + 1, picture.col + c, 1, 1).ref(here, True))
-    return rows, cols
 
 
 def _helpers(sheet: SheetPlan, top: int, col: int, cells: list[str], rows: list[str], cols: list[str]):
