@@ -143,6 +143,7 @@ class SheetPlan:
     layer: tuple[str, str] | None = None          # (name, class) of the layer whose sheet this is
     known: list[KnownBlock] = field(default_factory=list)       # formula blocks with known references
     values: list[ValueBlock] = field(default_factory=list)      # large blocks of numbers, not in `cells`
+    pictures: list[tuple[str, tuple[Rect, ...]]] = field(default_factory=list)  # (what, grids): the Magnifier's list
 
     def put(self, row: int, col: int, value: Any, style: str | None = None) -> None:
         if (row, col) in self.cells:

@@ -26,6 +26,7 @@ from openpyxl.cell import Cell
 from openpyxl.formatting.rule import ColorScaleRule, DataBarRule, Rule
 from openpyxl.styles import Alignment, Border, Font, PatternFill, Side
 from openpyxl.styles.differential import DifferentialStyle
+from openpyxl.styles.numbers import NumberFormat
 from openpyxl.workbook.defined_name import DefinedName
 from openpyxl.worksheet.datavalidation import DataValidation
 from openpyxl.worksheet.hyperlink import Hyperlink
@@ -42,7 +43,7 @@ INK = "1F3864"            # headings
 # about 0 in every picture (layers, weights, gradients); yellow = type here, grey/black = ink,
 # purple = the answer; red and green only for wrong and right. Tabs follow the same code.
 TAB_COLOURS = {"guide": "7F7F7F", "input": "2E9E44", "layer": "2F6EBA", "weights": "A6611A",
-               "output": "8E44AD", "explain": "BF9000", "data": "BFBFBF", "backward": "C0392B", "step": "16A085"}
+               "output": "8E44AD", "explain": "BF9000", "magnifier": "BF9000", "data": "BFBFBF", "backward": "C0392B", "step": "16A085"}
 # The strongest colours stay light enough for dark numbers on a projector (a font rule that turned
 # them white on dark cells cost about 10 ms of every full recalculation: benchmarks/helper_blocks.py).
 NEGATIVE = "E08214"         # orange: below zero
@@ -87,6 +88,10 @@ LOOKS = {
     "text": dict(font=_font(10)),
     "label": dict(font=_font(8, color="7F7F7F")),
     "ruler": dict(font=_font(7, color="8C8C8C"), alignment=CENTER),     # a picture's row and column numbers
+    "ruler-big": dict(font=_font(11, color="7F7F7F"), alignment=CENTER),  # the Magnifier's
+    # the Magnifier: 12-point numbers, two decimals, and a tiny one in General (3.4E-06), never 0.00
+    "magnified": dict(font=_font(12, color="000000"), number_format="[>=0.005]0.00;[<=-0.005]-0.00;General",
+                      alignment=CENTER),
     "weight": dict(font=_font(8, color="404040"), number_format=no_minus_zero(4)),
     "class": dict(font=_font(14, bold=True), alignment=CENTER),
     "probability": dict(font=_font(11), number_format="0.00%"),
@@ -139,6 +144,8 @@ RULE_LOOKS = {
     "bad": DifferentialStyle(font=Font(bold=True, color="B02418"), fill=_fill("F8D7DA")),
     "off": DifferentialStyle(font=Font(bold=True, color="FFFFFF"), fill=_fill("595959")),   # grey: red means wrong
     "on-dark": DifferentialStyle(font=Font(color="FFFFFF")),    # numbers stay readable on dark cells
+    # a tiny number in a Magnifier cell: 3.4E-6, where General would not fit and show ###
+    "tiny": DifferentialStyle(numFmt=NumberFormat(numFmtId=300, formatCode="0.0E+0")),
 }
 ROW_HEIGHTS = {"title": 24, "big": 40, "heading": 17}   # points, for rows that hold a larger font
 
@@ -404,7 +411,7 @@ class _SheetCells:
             look = GRID_ROLES.get(role)
             if look is not None:
                 self.grid[rect.row:rect.bottom + 1, rect.col:rect.right + 1] = index[look]
-        if plan.kind == "explain":          # its pictures keep their own, larger numbers
+        if plan.kind in ("explain", "magnifier"):     # their pictures keep their own, larger numbers
             for row, col in plan.styles:
                 self.grid[row, col] = 0
         self.filled = np.zeros(self.grid.shape, bool)

@@ -56,11 +56,12 @@ def test_rows_and_totals_equal_the_plan(small_model):
     plan = _plan(small_model)
     summary = summarize_plan(plan)
     network = plan.network
-    assert [r.label for r in summary.rows] == ["(input)"] + [op.name for op in network.ops] + ["(output)", "(explain)"]
+    assert [r.label for r in summary.rows] == ["(input)"] + [op.name for op in network.ops] + ["(output)", "(explain)",
+                                                                                           "(magnifier)"]
     assert summary.total.formulas == plan.formula_cells
     assert sum(r.counts.formulas for r in summary.rows) == plan.formula_cells
     guide = _guide_counts(plan)
-    for row, op in zip(summary.rows[1:-2], network.ops):
+    for row, op in zip(summary.rows[1:-3], network.ops):
         assert row.counts.formulas == guide[op.name], op.name
         assert row.parameters == op.parameter_count()
         assert row.counts.weights == op.parameter_count(), f"{op.name}: every parameter is one weight cell"

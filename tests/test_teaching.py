@@ -33,7 +33,9 @@ def experiments() -> list[tuple[str, str]]:
     text = LESSON.read_text(encoding="utf-8")
     parts = re.split(r"^## (Experiment \d+: .*)$", text, flags=re.M)
     # an experiment ends at the next section ("## ..."): later sections are not its steps
-    return [(parts[k], re.split(r"^## ", parts[k + 1], flags=re.M)[0]) for k in range(1, len(parts) - 1, 2)]
+    # ... and a step may wrap ("**3** into\n  **MagnifyPicture**"): read each as one line of words
+    return [(parts[k], " ".join(re.split(r"^## ", parts[k + 1], flags=re.M)[0].split()))
+            for k in range(1, len(parts) - 1, 2)]
 
 
 def test_the_lesson_has_the_experiments_the_issue_asks_for():

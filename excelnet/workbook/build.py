@@ -8,7 +8,7 @@ import numpy as np
 from dataclasses import dataclass, field
 
 from ..errors import ExcelnetError, SpreadsheetLimitError
-from ..layout import Cells
+from ..layout import Cells, Planar
 from ..ops import Network
 from ..ops.base import Book, Params
 from ..ops.cells import shape_text
@@ -22,6 +22,7 @@ from .naming import SheetNamer
 from .class_labels import label_last_layer
 from .words import make_plain
 from .learning import check_learnable, emit_learning, learning_rows
+from .magnifier import TITLE as MAGNIFIER, emit_magnifier, kernel_pictures, picture_groups
 from .words import student_questions
 from .outputs import emit_output_sheet
 
@@ -106,6 +107,28 @@ def add_explain_sheet(book: Book, layers: list[LayerCells]) -> SheetPlan:
     sheet = book.add_sheet("Explain", "explain")
     emit_explain(sheet, layers)
     return sheet
+
+
+def add_magnifier(book: Book, network: Network, params: dict[int, Params], learned: list, after: SheetPlan) \
+        -> tuple[SheetPlan | None, str | None]:
+    """The Magnifier sheet, right after `after` (Explain, or Output): any one picture big, for a
+    projector. None when no picture has two cells or more; (None, why) when it would break a
+    spreadsheet limit (a teaching sheet never blocks the network)."""
+    groups = picture_groups(book.sheets, kernel_pictures(network, params, learned))
+    if not groups:
+        return None, None
+    sheet = book.add_sheet(MAGNIFIER, "magnifier")
+    book.sheets.insert(book.sheets.index(after) + 1, book.sheets.pop())
+    layer_sheets = {s.title for s in book.sheets if s.kind == "layer"}
+    default = next((n for n, g in enumerate(groups, start=1) if g.sheet in layer_sheets), 1)
+    emit_magnifier(sheet, groups, default)
+    try:
+        check_limits([sheet])
+    except SpreadsheetLimitError as error:
+        book.sheets.remove(sheet)
+        reason = str(error).split("\n  - ", 1)[-1].replace(f"sheet '{sheet.title}' has", "it would have")
+        return None, f"the Magnifier sheet was left out: {reason}; the network is complete without it"
+    return sheet, None
 
 
 def explain_or_why_not(book: Book, layers: list[LayerCells], pointers: list[tuple[SheetPlan, int]]) \
@@ -198,6 +221,13 @@ def plan_workbook(network: Network, samples: Samples | None = None,
     learning = None
     if learn:
         learning = emit_learning(book, network, flows, params, input_sheet, inputs, output, verdict, thing)
+    magnifier = None
+    if teaching:
+        if isinstance(inputs.network_input, Planar):       # what the network reads: the sample or a drawing
+            input_sheet.pictures.append(("input picture", inputs.network_input.grids))
+        magnifier, left_out = add_magnifier(book, network, params, learning.kernels if learning else [],
+                                            explain or output)
+        notes += [left_out] if left_out else []
     layer_rows.append([output.title, "output", "Output", "probability of each class, prediction, loss",
                        shape_text(network.output_shape), 0, output.formula_count()])
     if learning is not None:
@@ -205,6 +235,9 @@ def plan_workbook(network: Network, samples: Samples | None = None,
     if explain is not None:
         layer_rows.append([explain.title, "explain", "Explain", "how one cell of any layer is computed, step by step",
                            "", 0, explain.formula_count()])
+    if magnifier is not None:
+        layer_rows.append([magnifier.title, "magnifier", "Magnifier", "any one picture in big print, for a projector",
+                           "", 0, magnifier.formula_count()])
     if data is not None:
         layer_rows.append([data.title, "samples", "data", "the sample pictures and their true labels",
                            f"{len(samples.labels)} pictures", 0, 0])
@@ -215,7 +248,7 @@ def plan_workbook(network: Network, samples: Samples | None = None,
     emit_guide(guide, network.name, layer_rows, spec.source, spec.sha256, list(network.skipped),
                thing if samples is not None else None, learn=learn,
                normalize=str(spec.extra.get("normalize", "")), counts=counts, explain=explain is not None,
-               notes=notes)
+               notes=notes, magnifier=magnifier is not None)
     if teaching and is_shipped(network):
         emit_experiments(guide)
     sheets = [s for s in book.sheets if s is not data] + ([data] if data else [])  # data last

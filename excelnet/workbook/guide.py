@@ -13,6 +13,8 @@ STEPS = [
     "4. The Output sheet shows how sure the network is of each class, its prediction, and whether it is right.",
     "5. Experiment: change a weight, or switch a filter off (its yellow 'on' cell to 0) and watch the prediction.",
     "6. Explain sheet: type a layer, channel, row and column to see how that one cell is computed.",
+    "7. Magnifier sheet: any one picture in big print, for a projector: type a group from its list and a "
+    "picture number.",
     "If nothing updates, press F9 (Excel) or Ctrl+Shift+F9 (LibreOffice) to recalculate.",
 ]
 
@@ -28,7 +30,7 @@ LEGEND = [
      "block has its own scale); you may edit every weight", WEIGHTS, [-1, 0, 1]),
     ("output", "Output", "probabilities as bars; the predicted class is highlighted", BARS, [0.1, 0.5, 0.9]),
     ("explain", "Yellow", "yellow = type here: Sample, Canvas, strokes, filter switches, the Explain sheet's "
-     "cells (the Explain tab is dark yellow)", CONTROL, [1]),
+     "cells (the Explain and Magnifier tabs are dark yellow)", CONTROL, [1]),
 ]
 # the learning workbook's tabs (--learn)
 LEARNING_LEGEND = [
@@ -71,10 +73,10 @@ WIDTHS = {1: 22, 2: 24, 3: 20, 4: 96, 5: 14, 6: 12, 7: 13}
 def emit_guide(sheet: SheetPlan, model_name: str, rows: list[list], source: str, sha256: str,
                skipped: list[tuple[str, str]], thing: str | None = "picture", learn: bool = False,
                normalize: str = "", counts: list[tuple[str, int, int]] = (), explain: bool = True,
-               notes: list[str] = ()) -> None:
+               notes: list[str] = (), magnifier: bool = True) -> None:
     """`rows`: one per sheet of the network, in data-flow order, laid out as TABLE_HEADER.
     `thing`: what the samples are in a word ("digit"), None when there are none to pick.
-    `explain`: whether the workbook has an Explain sheet; `notes`: lines to show (e.g. why not)."""
+    `explain`, `magnifier`: whether the workbook has those sheets; `notes`: lines to show (e.g. why not)."""
     sheet.gridlines = False
     sheet.line("excelnet: a neural network made of spreadsheet formulas", "title")
     sheet.line(f"This workbook is the trained model '{model_name}'. It looks at a picture and says which class "
@@ -84,7 +86,7 @@ def emit_guide(sheet: SheetPlan, model_name: str, rows: list[list], source: str,
     sheet.line("How to use it", "heading")
     steps = STEPS if thing else [NO_SAMPLES_STEP] + STEPS[1:]
     for step in steps:
-        if explain or "Explain" not in step:
+        if (explain or "Explain" not in step) and (magnifier or "Magnifier" not in step):
             sheet.line(step.format(thing=thing), "text")
     for note in notes:
         sheet.line(f"Note: {note}.", "note")

@@ -80,6 +80,7 @@ class LearnCells:
     grads: dict[int, tuple[WeightCells, ...]]
     input_gradient: list[Rect]
     sheets: list[SheetPlan]              # the learning sheets, in book order
+    kernels: list                        # PickableLayer of each kernel with a block per unit (One weight, Magnifier)
 
 
 def emit_learning(book: Book, network: Network, flows: list[tuple[Cells, Cells]], params: dict[int, Params],
@@ -94,8 +95,9 @@ def emit_learning(book: Book, network: Network, flows: list[tuple[Cells, Cells]]
     after = _forward_again(book, network, inputs, updated)
     loss, loss_after, after_probs = _before_after(output, verdict, target, after, thing)
     after_sheet = next(k for k, s in enumerate(book.sheets) if s.title == "After the step")
-    emit_worked_weight(book, pickable_layers(network, params, grads, updated), rate, loss, loss_after, after_sheet)
-    return LearnCells(target, rate, loss, loss_after, after_probs, grads, saliency, book.sheets[first_new:])
+    kernels = pickable_layers(network, params, grads, updated)
+    emit_worked_weight(book, kernels, rate, loss, loss_after, after_sheet)
+    return LearnCells(target, rate, loss, loss_after, after_probs, grads, saliency, book.sheets[first_new:], kernels)
 
 
 WHAT = {"backward": "the gradient of each value and weight, flowing backwards", "weights": "the gradient of "

@@ -154,11 +154,41 @@ def explain_cells(op) -> int:
     return 4
 
 
+def magnifier_cells(network) -> int:
+    """The Magnifier sheet (workbook/magnifier.py): one block per group of pictures, as big as one
+    picture (the input, each layer's maps, twice when the activation has cells of its own, each
+    convolution's filters), the big grid with its rulers, and a row of the list per group."""
+    from .magnifier import LARGEST, PER_GROUP
+    from ..ops.convolution import Conv2D
+
+    def fits(h: int, w: int) -> bool:
+        return 2 <= h * w and h <= LARGEST and w <= LARGEST
+
+    groups = []                                   # (pictures, rows, cols)
+    shape = network.input_shape
+    if len(shape) >= 2:
+        groups.append((shape[2] if len(shape) == 3 else 1, shape[0], shape[1]))
+    for op in network.ops:
+        out = op.output_shape
+        if len(out) >= 2:
+            separate = getattr(getattr(op, "activation", None), "uses_input", 1) > 1
+            groups += [(out[2] if len(out) == 3 else 1, out[0], out[1])] * (2 if separate else 1)
+        if isinstance(op, Conv2D):
+            kh, kw, c_in, filters = op.kernel.shape
+            groups.append((filters, kh * c_in, kw))
+    groups = [(math.ceil(n / PER_GROUP), h, w) for n, h, w in groups if fits(h, w)]
+    if not groups:
+        return 0
+    height, width = max(h for _, h, _ in groups), max(w for _, _, w in groups)
+    return (sum(n * (h * w + 1) for n, h, w in groups) + height * width + height + width
+            + 9 * sum(n for n, _, _ in groups) + 30)
+
+
 def estimated_cells(network) -> int:
     """Cells of the whole workbook: the Input sheet (canvas, sample, network input), every layer,
-    the Explain sheet and the Guide."""
+    the Explain and Magnifier sheets and the Guide."""
     return (input_cells(network.input_shape) + sum(layer_cells(op) for op in network.ops)
-            + sum(explain_cells(op) for op in network.ops) + 200)
+            + sum(explain_cells(op) for op in network.ops) + magnifier_cells(network) + 200)
 
 
 def check_budget(network, budget: int) -> None:

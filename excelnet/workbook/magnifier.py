@@ -1,0 +1,212 @@
+"""The Magnifier sheet: any one picture of the workbook (a feature map, a filter, a gradient, a
+new filter after the step) in big cells with big numbers, for a projector.
+
+The layer, Back and Step sheets show every picture of a layer at once, in 20-pixel cells with
+7-point numbers, zoomed out to fit: a good overview, unreadable from the back of a classroom. The
+Magnifier shows one of them at a time at 100%, 12-point numbers with enough digits to differ (a
+gradient of 3.4E-06 does not read 0.00), row and column numbers, and the same colours.
+
+A student types two numbers (yellow): a group from the list on the right (a sheet and what its
+pictures are: "'3 conv2', channel, 32 pictures of 11 × 11") and which picture of it. How it is
+computed, so that a pixel edit stays as fast as it was:
+- behind the scenes, one block per group: cell (r, c) is CHOOSE(picture, that cell of each of the
+  group's pictures), and "" unless the group is the one picked. Every cell of every picture has
+  one reference to it, from one cell here: a change anywhere tells one more cell, never the whole
+  big grid (a range reference would, for each of the thousands of cells a pixel edit changes).
+- the big grid: cell (r, c) is CHOOSE(group, cell (r, c) of each block).
+Only functions every engine here knows (IF, AND, CHOOSE, INDEX): the sheet is checked like every other."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..layout import Rect, column_letter
+from ..sheet import ACTIVATIONS, CONTROL, SheetPlan
+from ..ops import Network
+from ..ops.base import Params, WeightCells
+from .worked_weight import PickableLayer, _choose, one_block_per_unit
+
+TITLE = "Magnifier"
+LARGEST = 32              # a picture wider or taller than this is not offered (a Dense kernel of 160 rows)
+PER_GROUP = 64             # pictures in one group of the list at most: formulas stay short
+MAX_SOURCE_CELLS = 150_000   # pictures' cells the sheet refers to at most: it stays a small part of a big model
+PICKS = ("MagnifyGroup", "MagnifyPicture")
+GRID_TOP = 9              # the big grid's first row (its row numbers in column A)
+GRID_LEFT = 2
+LIST_TOP = GRID_TOP       # the list's first row, beside the big grid: its rows as tall as the grid's
+PICK_COL = GRID_LEFT + 4  # the yellow cells, right of their labels
+CELL_WIDTH = 9            # characters: "-3.4E-06" fits in 12-point figures ...
+CELL_HEIGHT = 24          # ... points: a 26 x 26 picture fills a 1920 x 1080 screen at 100%
+LIST_COLUMNS = ("group", "sheet", "what", "pictures", "rows", "columns", "picked?", "the picked one")
+
+
+@dataclass(frozen=True)
+class Group:
+    """Pictures of one kind on one sheet, numbered first, first + 1, ... ("channel 31")."""
+
+    sheet: str
+    what: str
+    pictures: tuple[Rect, ...]
+    first: int = 1
+
+    @property
+    def size(self) -> tuple[int, int]:
+        return max(p.rows for p in self.pictures), max(p.cols for p in self.pictures)
+
+    @property
+    def last(self) -> int:
+        return self.first + len(self.pictures) - 1
+
+    @property
+    def cells(self) -> int:
+        return sum(p.rows * p.cols for p in self.pictures)
+
+
+def kernel_pictures(network: Network, params: dict[int, Params],
+                    learned: list[PickableLayer]) -> list[tuple[str, tuple[Rect, ...]]]:
+    """(what, one area per unit) of every kernel with one block per unit (a convolution's filters):
+    on its layer's sheet, and with --learn its gradient (Back sheet) and its value after the step."""
+    from .learning import NOUNS
+
+    found = []
+    for index, op in enumerate(network.ops, start=1):
+        arrays = params.get(index, Params()).arrays
+        if arrays and isinstance(arrays[0], WeightCells) and one_block_per_unit(arrays[0]):
+            found.append((NOUNS.get(op.title, "unit"), arrays[0].areas))
+    for layer in learned:
+        found.append((f"gradient of {layer.noun}", layer.grads.areas))
+        if layer.new is not None:
+            found.append((f"new {layer.noun}", layer.new.areas))
+    return found
+
+
+def picture_groups(sheets: list[SheetPlan], kernels: list[tuple[str, tuple[Rect, ...]]]) -> list[Group]:
+    """Every picture group a student may want big, in the order of the tabs (then top to bottom):
+    the pictures each sheet registered (new_planar, the Canvas) and the kernels. Pictures of one
+    cell and pictures over LARGEST are left out; groups of more than PER_GROUP pictures are cut
+    into several; at most MAX_SOURCE_CELLS cells in all."""
+    order = {sheet.title: k for k, sheet in enumerate(sheets)}
+    found = [(what, tuple(grids)) for sheet in sheets for what, grids in sheet.pictures] + list(kernels)
+    seen, groups = set(), []
+    for what, pictures in sorted(found, key=lambda f: (order.get(f[1][0].sheet, len(order)), f[1][0].row,
+                                                        f[1][0].col)):
+        key = pictures[0]
+        if key in seen or pictures[0].sheet not in order:
+            continue
+        seen.add(key)
+        if any(p.rows * p.cols < 2 or p.rows > LARGEST or p.cols > LARGEST for p in pictures):
+            continue
+        for start in range(0, len(pictures), PER_GROUP):
+            groups.append(Group(pictures[0].sheet, what, pictures[start:start + PER_GROUP], start + 1))
+    kept, total = [], 0
+    for group in groups:
+        total += group.cells
+        if total > MAX_SOURCE_CELLS:
+            break
+        kept.append(group)
+    return kept
+
+
+def emit_magnifier(sheet: SheetPlan, groups: list[Group], default: int) -> None:
+    """The sheet's cells; `default`: the group shown when the workbook opens (1-based)."""
+    here = sheet.title
+    height = max(g.size[0] for g in groups)
+    width = max(g.size[1] for g in groups)
+    sheet.put(1, 1, "Magnifier: one picture in big print, for the projector", "title")
+    sheet.put(2, 1, "Type a group from the list on the right and which picture of it. These are the numbers "
+                    "of that picture on its sheet, in bigger cells, in the same colours (orange below zero, "
+                    "white zero, blue above) and with enough digits to tell them apart.", "note")
+    labels = ("Group (the list is right of the picture →)", "Picture (its number on that sheet)")
+    refs = []
+    for k, (label, name, value) in enumerate(zip(labels, PICKS, (default, 1))):
+        row = 4 + k
+        sheet.put(row, GRID_LEFT, label, "heading")
+        sheet.put(row, PICK_COL, value)
+        rect = sheet.block(sheet.rect(row, PICK_COL, 1, 1), CONTROL)
+        sheet.names[name] = rect
+        sheet.row_heights[row] = 22
+        refs.append(rect.ref(here, True))
+    group, picture = refs
+    list_col = GRID_LEFT + width + 2
+    shown, said, size = _list(sheet, groups, list_col, group, picture)
+    tall, wide = size.cell_ref(0, 0, here, True), size.cell_ref(0, 1, here, True)
+    ok = f"OR({shown.ref(here, True)})"
+    joined = "&".join(said.cell_ref(n, 0, here, True) for n in range(len(groups)))
+    sheet.formula(7, GRID_LEFT, f'IF({ok},{joined},"pick a group from 1 to {len(groups)}, and a picture '
+                                f'its row of the list names")', "heading")
+    sheet.names["MagnifiedWhat"] = sheet.rect(7, GRID_LEFT, 1, 1)
+    blocks = _behind_the_scenes(sheet, groups, GRID_TOP + height + 4, shown, picture)
+    grid = sheet.rect(GRID_TOP, GRID_LEFT, height, width)
+    for r in range(height):
+        sheet.formula(GRID_TOP + r, GRID_LEFT - 1, f'IF({r + 1}<={tall},{r + 1},"")', "ruler-big")
+        for c in range(width):
+            options = [b.cell_ref(r, c, here) if r < b.rows and c < b.cols else '""' for b in blocks]
+            sheet.formula(GRID_TOP + r, GRID_LEFT + c, f'IF({ok},{_choose(group, options)},"")', "magnified")
+    for c in range(width):
+        sheet.formula(GRID_TOP + height, GRID_LEFT + c, f'IF({c + 1}<={wide},{c + 1},"")', "ruler-big")
+    sheet.block(grid, ACTIVATIONS)
+    first = f"{column_letter(GRID_LEFT)}{GRID_TOP}"
+    sheet.rules.append((grid, f"AND(ISNUMBER({first}),{first}<>0,ABS({first})<0.005)", "tiny"))
+    sheet.names["Magnified"] = grid
+    sheet.wide_columns.update({GRID_LEFT - 1: 4, **{GRID_LEFT + c: CELL_WIDTH for c in range(width)},
+                               list_col: 7, list_col + 1: 16, list_col + 2: 18, list_col + 3: 9,
+                               list_col + 4: 6, list_col + 5: 8, list_col + 6: 8, list_col + 7: 10})
+    sheet.row_heights.update({GRID_TOP + r: CELL_HEIGHT for r in range(height)})
+    sheet.zoom = 100
+    sheet.freeze = (3, 1)
+
+
+def _list(sheet: SheetPlan, groups: list[Group], col: int, group: str, picture: str) -> tuple[Rect, Rect, Rect]:
+    """The list of groups, one row each from LIST_TOP. Returns its 'picked' column (TRUE on the picked
+    group's row when the picture is one of it), the sentence for the picked picture (its sheet,
+    what, size and cells; "" on every other row) and the picked picture's rows and columns."""
+    here = sheet.title
+    sheet.put(LIST_TOP - 2, col, "The pictures you can magnify", "heading")
+    for k, heading in enumerate(LIST_COLUMNS):
+        sheet.put(LIST_TOP - 1, col + k, heading, "heading")
+    letter = {k: column_letter(col + k) for k in range(len(LIST_COLUMNS))}
+    for n, g in enumerate(groups):
+        row = LIST_TOP + n
+        rows, cols = g.size
+        for k, value in enumerate((n + 1, g.sheet, g.what, f"{g.first}–{g.last}" if g.last > g.first else str(g.first),
+                                   rows, cols)):
+            sheet.put(row, col + k, value, "text")      # a sheet name from the model: text, never a formula
+        sheet.formula(row, col + 6, f"AND({group}={n + 1},{picture}>={g.first},{picture}<={g.last})", "text")
+        index = f"{picture}-{g.first - 1}" if g.first > 1 else picture
+        spans = _choose(index, ['"' + _span(p) + '"' for p in g.pictures])
+        sheet.formula(row, col + 7, f'IF({letter[6]}{row},"sheet \'"&{letter[1]}{row}&"\', "&{letter[2]}{row}&" "&'
+                                    f'{picture}&", "&{letter[4]}{row}&" × "&{letter[5]}{row}&" cells at "&{spans},"")',
+                      "label")
+    picked = sheet.rect(LIST_TOP, col + 6, len(groups), 1)
+    size = sheet.rect(LIST_TOP + len(groups) + 1, col + 4, 1, 2)
+    sheet.put(size.row, col + 1, "the picked picture's size", "text")
+    for k in range(2):
+        values = _choose(group, [str(g.size[k]) for g in groups])
+        sheet.formula(size.row, size.col + k, f"IF(OR({picked.ref(here, True)}),{values},0)", "text")
+    return picked, sheet.rect(LIST_TOP, col + 7, len(groups), 1), size
+
+
+def _span(picture: Rect) -> str:
+    return f"{column_letter(picture.col)}{picture.row}:{column_letter(picture.right)}{picture.bottom}"
+
+
+def _behind_the_scenes(sheet: SheetPlan, groups: list[Group], top: int, shown: Rect, picture: str) -> list[Rect]:
+    """One block per group, one below the other under the big grid: the picked picture of that
+    group, or "" for a group not picked. Each picture cell is read by exactly one cell here."""
+    here = sheet.title
+    sheet.put(top - 1, 1, "Behind the scenes: one block per group of the list. Only the group you picked "
+                          "holds numbers; the big grid above copies them.", "note")
+    blocks, row = [], top
+    for n, g in enumerate(groups):
+        rows, cols = g.size
+        sheet.put(row, 1, n + 1, "label")
+        on = shown.cell_ref(n, 0, here, True)
+        index = f"{picture}-{g.first - 1}" if g.first > 1 else picture
+        for r in range(rows):
+            for c in range(cols):
+                options = [p.cell_ref(r, c, here) if r < p.rows and c < p.cols else '""' for p in g.pictures]
+                sheet.formula(row + r, GRID_LEFT + c, f'IF({on},{_choose(index, options)},"")')
+        blocks.append(sheet.rect(row, GRID_LEFT, rows, cols))
+        row += rows + 1
+    sheet.next_row = row
+    return blocks
