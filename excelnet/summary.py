@@ -20,15 +20,16 @@ REFERENCE = re.compile(r"(?:'(?:[^']|'')+'!|[A-Za-z_][\w.]*!)?\$?([A-Z]{1,3})\$?
 # (benchmarks/recalc_cost.py prints the fit and how well it predicts): a fixed cost per
 # formula cell, per reference (a range or a single cell), per column piece of a range and
 # per cell read through them.
-# Fitted on an idle host (2026-12-05, load 0.0, LibreOffice 7.4, 2-core AMD EPYC) on the 13
+# Fitted on a quiet host (2026-12-06, load 1.0, LibreOffice 7.4, 2-core AMD EPYC) on the 13
 # workbooks of benchmarks/recalc_cost.py, 3k to 415k formula cells, the four tutorial networks
-# among them, minimising the largest relative error: within 8% of each fastest run
-# (benchmarks/recalc_cost_measured.json; tests/test_summary.py). A range costs per column and per
+# among them, each with its Magnifier sheet, minimising the largest relative error: within 9.9%
+# of each fastest run (8% before the Magnifier; benchmarks/recalc_cost_measured.json;
+# tests/test_summary.py). A range costs per column and per
 # cell it spans, not per reference. Fits on a loaded host came out 30-50% off: refit on an idle one.
-SECONDS_PER_FORMULA = 1.307e-6
+SECONDS_PER_FORMULA = 1.1224e-6
 SECONDS_PER_REFERENCE = 0.0
-SECONDS_PER_COLUMN_READ = 57.0e-9
-SECONDS_PER_CELL_READ = 10.38e-9
+SECONDS_PER_COLUMN_READ = 49.37e-9
+SECONDS_PER_CELL_READ = 10.208e-9
 # File size (deflated XML), fitted on benchmarks/recalc_cost.py's 13 workbooks (among them the
 # four tutorial networks of issue 18: keras.io convnet, PyTorch's MNIST Net, the CIFAR-10 CNN,
 # LeNet-5) and two small CNNs: within 4.2% of each (tests/test_summary.py checks 10% on several).
@@ -54,8 +55,6 @@ class Counts:
     columns_read: int = 0       # column pieces they cover: Calc stores each column apart, so a long
                                 # row range costs more than a tall column range of the same size
     formula_chars: int = 0
-    idle: int = 0               # formulas that cost no measurable time: the Magnifier's, IF(a cell, …, "")
-                                # with one group on (benchmarks/RESULTS.md: +0 ms over 13 workbooks)
 
     def add(self, other: "Counts") -> None:
         for name in self.__dataclass_fields__:
@@ -64,7 +63,7 @@ class Counts:
     @property
     def recalc_seconds(self) -> float:
         """Estimated share of a full LibreOffice recalculation (see the cost model above)."""
-        return (SECONDS_PER_FORMULA * (self.formulas - self.idle) + SECONDS_PER_REFERENCE * self.references
+        return (SECONDS_PER_FORMULA * self.formulas + SECONDS_PER_REFERENCE * self.references
                 + SECONDS_PER_COLUMN_READ * self.columns_read + SECONDS_PER_CELL_READ * self.cells_read)
 
 
@@ -155,7 +154,6 @@ def count_cells(sheet: SheetPlan) -> Counts:
     for position, value in sheet.cells.items():
         if isinstance(value, Formula):
             counts.formulas += 1
-            counts.idle += sheet.kind == "magnifier"
             counts.formula_chars += len(value.expression)
             expression = _idle_part(value.expression) if sheet.kind in PICKED_PARTS else value.expression
             for match in REFERENCE.finditer(expression):

@@ -190,23 +190,47 @@ def _span(picture: Rect) -> str:
     return f"{column_letter(picture.col)}{picture.row}:{column_letter(picture.right)}{picture.bottom}"
 
 
-def _behind_the_scenes(sheet: SheetPlan, groups: list[Group], top: int, shown: Rect, picture: str) -> list[Rect]:
-    """One block per group, one below the other under the big grid: the picked picture of that
-    group, or "" for a group not picked. Each picture cell is read by exactly one cell here."""
-    here = sheet.title
-    sheet.put(top - 1, 1, "Behind the scenes: one block per group of the list. Only the group you picked "
-                          "holds numbers; the big grid above copies them.", "note")
-    blocks, row = [], top
+def _packed(groups: list[Group]) -> list[list[int]]:
+    """Groups of one picture size share a block, up to PER_GROUP pictures in all (the first that
+    fits): every block cell a pixel edit changes costs LibreOffice time, so fewer, fuller blocks
+    (the learning workbook: 24 groups in 10 blocks, 2,074 cells instead of 5,775)."""
+    blocks: list[list[int]] = []
     for n, g in enumerate(groups):
-        rows, cols = g.size
-        sheet.put(row, 1, n + 1, "label")
-        on = shown.cell_ref(n, 0, here, True)
-        index = f"{picture}-{g.first - 1}" if g.first > 1 else picture
+        home = next((b for b in blocks if groups[b[0]].size == g.size
+                     and sum(len(groups[m].pictures) for m in b) + len(g.pictures) <= PER_GROUP), None)
+        if home is None:
+            blocks.append([n])
+        else:
+            home.append(n)
+    return blocks
+
+
+def _behind_the_scenes(sheet: SheetPlan, groups: list[Group], top: int, shown: Rect, picture: str) -> list[Rect]:
+    """Blocks under the big grid, one per picture size (_packed): the picked picture when its group
+    is in the block, else "". Each picture cell is read by exactly one cell here. Returns each
+    group's block."""
+    here = sheet.title
+    sheet.put(top - 1, 1, "Behind the scenes: one block per picture size. The block of the picture you picked "
+                          "holds its numbers (the number left of the block says which of its pictures); the big "
+                          "grid above copies them.", "note")
+    of_group: dict[int, Rect] = {}
+    row = top
+    for members in _packed(groups):
+        rows, cols = groups[members[0]].size
+        pictures, parts = [], []
+        for n in members:
+            g = groups[n]
+            shift = len(pictures) - (g.first - 1)          # picture k of the group is the block's k + shift
+            parts.append(f"IF({shown.cell_ref(n, 0, here, True)},{picture}{shift:+d},0)")
+            pictures += g.pictures
+        sheet.formula(row, 1, "+".join(parts), "text")         # which of the block's pictures: 0 for none
+        index = f"$A${row}"
         for r in range(rows):
             for c in range(cols):
-                options = [p.cell_ref(r, c, here) if r < p.rows and c < p.cols else '""' for p in g.pictures]
-                sheet.formula(row + r, GRID_LEFT + c, f'IF({on},{_choose(index, options)},"")')
-        blocks.append(sheet.rect(row, GRID_LEFT, rows, cols))
+                options = [p.cell_ref(r, c, here) if r < p.rows and c < p.cols else '""' for p in pictures]
+                sheet.formula(row + r, GRID_LEFT + c, f'IF({index}>0,{_choose(index, options)},"")')
+        block = sheet.rect(row, GRID_LEFT, rows, cols)
+        of_group.update(dict.fromkeys(members, block))
         row += rows + 1
     sheet.next_row = row
-    return blocks
+    return [of_group[n] for n in range(len(groups))]
