@@ -84,7 +84,7 @@ def check_every_group(result, seed: int) -> int:
         assert np.array_equal(got[:h, :w].astype(float), want), f"group {group['number']} picture {k}"
         assert {v for v in got[h:, :].ravel()} | {v for v in got[:, w:].ravel()} <= {""}, "blank around the picture"
         rows = [book.value(here, grid.row + r, grid.col - 1) for r in range(grid.rows)]
-        cols = [book.value(here, grid.bottom + 1, grid.col + c) for c in range(grid.cols)]
+        cols = [book.value(here, grid.row - 1, grid.col + c) for c in range(grid.cols)]      # above the grid
         assert rows == list(range(1, h + 1)) + [""] * (grid.rows - h), f"group {group['number']}: row numbers {rows}"
         assert cols == list(range(1, w + 1)) + [""] * (grid.cols - w), f"group {group['number']}: column numbers"
         span = f"{_letters(source.col)}{source.row}:{_letters(source.right)}{source.bottom}"

@@ -143,7 +143,7 @@ def emit_magnifier(sheet: SheetPlan, groups: list[Group], default: int) -> None:
             options = [b.cell_ref(r, c, here) if r < b.rows and c < b.cols else '""' for b in blocks]
             sheet.formula(GRID_TOP + r, GRID_LEFT + c, f'IF({ok},{_choose(group, options)},"")', "magnified")
     for c in range(width):
-        sheet.formula(GRID_TOP + height, GRID_LEFT + c, f'IF({c + 1}<={wide},{c + 1},"")', "ruler-big")
+        sheet.formula(GRID_TOP - 1, GRID_LEFT + c, f'IF({c + 1}<={wide},{c + 1},"")', "ruler-big")
     sheet.block(grid, ACTIVATIONS)
     first = f"{column_letter(GRID_LEFT)}{GRID_TOP}"
     sheet.rules.append((grid, f"AND(ISNUMBER({first}),{first}<>0,ABS({first})<0.005)", "tiny"))
