@@ -143,7 +143,9 @@ class SheetPlan:
     layer: tuple[str, str] | None = None          # (name, class) of the layer whose sheet this is
     known: list[KnownBlock] = field(default_factory=list)       # formula blocks with known references
     values: list[ValueBlock] = field(default_factory=list)      # large blocks of numbers, not in `cells`
-    pictures: list[tuple[str, tuple[Rect, ...]]] = field(default_factory=list)  # (what, grids): the Magnifier's list
+    # (what, grids, the heading above them): the pictures the Magnifier offers (ops/cells.new_planar)
+    pictures: list[tuple[str, tuple[Rect, ...], str]] = field(default_factory=list)
+    last_heading: str = ""                       # the latest heading line(): what the next pictures are
 
     def put(self, row: int, col: int, value: Any, style: str | None = None) -> None:
         if (row, col) in self.cells:
@@ -210,6 +212,8 @@ class SheetPlan:
         row = self.next_row
         self.put(row, col, value, style)
         self.next_row = row + 1 + skip
+        if style == "heading" and isinstance(value, str):
+            self.last_heading = value
         return row
 
     def block(self, rect: Rect, role: str) -> Rect:

@@ -17,7 +17,7 @@ import pytest
 
 from excelnet.layout import Rect
 from excelnet.sheet import SheetPlan
-from excelnet.workbook.magnifier import LARGEST, MAX_SOURCE_CELLS, PER_GROUP, picture_groups
+from excelnet.workbook.magnifier import LARGEST, MAX_GROUPS, MAX_SOURCE_CELLS, PER_GROUP, picture_groups
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -37,10 +37,11 @@ def the_list(plan) -> tuple[SheetPlan, list[dict]]:
     assert col > grid.right, "the list stands right of the big grid"
     groups, row = [], header + 1
     while isinstance(sheet.cells.get((row, col)), int):
-        number, title, what, pictures, rows, cols = (getattr(v, "value", v) for v in
-                                                    (sheet.cells[(row, col + k)] for k in range(6)))
+        number, title, what, under, pictures, rows, cols = (getattr(v, "value", v) for v in
+                                                           (sheet.cells[(row, col + k)] for k in range(7)))
         first, last = (int(x) for x in (pictures.split("–") if "–" in pictures else (pictures, pictures)))
-        groups.append(dict(number=number, sheet=title, what=what, first=first, last=last, rows=rows, cols=cols))
+        groups.append(dict(number=number, sheet=title, what=what, under=under, first=first, last=last, rows=rows,
+                           cols=cols))
         row += 1
     return sheet, groups
 
@@ -51,7 +52,7 @@ def picture_cells(plan, group: dict, k: int) -> Rect:
     blocks of that size in order."""
     source = next(s for s in plan.sheets if s.title == group["sheet"])
     size = (group["rows"], group["cols"])
-    candidates = [grids for what, grids in source.pictures if what == group["what"]]
+    candidates = [grids for what, grids, under in source.pictures if (what, under) == (group["what"], group["under"])]
     candidates += [areas for name, areas in source.names.items() if isinstance(areas, tuple)
                    and re.fullmatch(r"(Weights|Grad)_\d+_1", name)]
     candidates.append(tuple(rect for rect, role in source.blocks if role == "weights"))
@@ -137,7 +138,8 @@ def _picture_sheet(title: str, groups: list[tuple[str, int, int, int]]) -> Sheet
     sheet = SheetPlan(title, "layer")
     row = 1
     for what, count, rows, cols in groups:
-        sheet.pictures.append((what, tuple(Rect(title, row, 1 + k * (cols + 1), rows, cols) for k in range(count))))
+        sheet.pictures.append((what, tuple(Rect(title, row, 1 + k * (cols + 1), rows, cols) for k in range(count)),
+                               f"heading {row}"))
         row += rows + 2
     return sheet
 
@@ -146,13 +148,69 @@ def test_big_groups_are_cut_and_odd_pictures_left_out():
     many = PER_GROUP * 2 + 3
     sheet = _picture_sheet("1 conv", [("channel", many, 4, 4), ("dot", 5, 1, 1), ("wide", 2, 1, LARGEST + 1),
                                       ("row", 3, 1, 7)])
-    groups = picture_groups([sheet], [])
+    groups, left_out = picture_groups([sheet], [])
     assert [(g.what, g.first, g.last) for g in groups] == \
         [("channel", 1, PER_GROUP), ("channel", PER_GROUP + 1, 2 * PER_GROUP), ("channel", 2 * PER_GROUP + 1, many),
          ("row", 1, 3)]
-    huge = _picture_sheet("2 big", [("channel", PER_GROUP, LARGEST, LARGEST)] * 3)    # 196,608 cells
-    kept = picture_groups([huge], [])
-    assert len(kept) == 2 and sum(g.cells for g in kept) <= MAX_SOURCE_CELLS < 3 * PER_GROUP * LARGEST * LARGEST
+    assert left_out == 0 and groups[0].under == "heading 1" and groups[-1].under != groups[0].under
+
+
+def test_what_does_not_fit_is_left_out_and_counted_smaller_groups_kept():
+    huge = _picture_sheet("2 big", [("channel", PER_GROUP, LARGEST, LARGEST)] * 3 + [("small", 4, 5, 5)])
+    groups, left_out = picture_groups([huge], [])      # 3 x 65,536 cells: the third passes 150,000
+    assert [g.what for g in groups] == ["channel", "channel", "small"], "a smaller group after the cut stays"
+    assert sum(g.cells for g in groups) <= MAX_SOURCE_CELLS and left_out == PER_GROUP
+    many = _picture_sheet("3 many", [("channel", 1, 3, 3)] * (MAX_GROUPS + 5))
+    groups, left_out = picture_groups([many], [])
+    assert len(groups) == MAX_GROUPS and left_out == 5
+
+
+def test_long_sheet_names_keep_formulas_short(tmp_path):
+    """64 filters on a layer with a long name: the blocks behind the big grid cut the group, so
+    no formula passes 2,000 characters (Excel takes 8,192)."""
+    import keras
+
+    from excelnet.convert import plan_for
+
+    keras.utils.set_random_seed(0)
+    name = "a_rather_long_convolution_layer_name_from_a_tutorial"
+    model = keras.Sequential([keras.Input((12, 12, 1)), keras.layers.Conv2D(64, 3, activation="relu", name=name),
+                              keras.layers.Flatten(), keras.layers.Dense(3, activation="softmax")])
+    model.save(tmp_path / "long.keras")
+    plan, _ = plan_for(tmp_path / "long.keras")
+    sheet = next(s for s in plan.sheets if s.title == "Magnifier")
+    longest = max(len(v.expression) for v in sheet.cells.values() if hasattr(v, "expression"))
+    assert longest < 2000, longest
+    _, groups = the_list(plan)
+    channels = [g for g in groups if g["what"] == "channel"]
+    assert len(channels) > 1 and channels[-1]["last"] == 64, "the 64 channels, cut into several groups"
+
+
+def test_the_picks_accept_only_whole_numbers_in_range(default_build):
+    sheet, groups = the_list(default_build.plan)
+    checks = {(rect.row, rect.col): (low, high) for rect, low, high in sheet.validations}
+    group, picture = sheet.names["MagnifyGroup"], sheet.names["MagnifyPicture"]
+    assert checks[(group.row, group.col)] == (1, len(groups))
+    assert checks[(picture.row, picture.col)] == (1, max(g["last"] for g in groups))
+
+
+def test_two_groups_of_one_kind_on_a_sheet_differ_by_their_heading(tmp_path):
+    """sigmoid keeps its sums in cells of their own: two 'channel' groups on the layer's sheet, before
+    and after the activation, told apart by the heading above each."""
+    import keras
+
+    from excelnet.convert import plan_for
+
+    keras.utils.set_random_seed(1)
+    model = keras.Sequential([keras.Input((10, 10, 1)), keras.layers.Conv2D(3, 3, padding="same", activation="sigmoid"),
+                              keras.layers.Flatten(), keras.layers.Dense(2, activation="softmax")])
+    model.save(tmp_path / "tanh.keras")
+    plan, _ = plan_for(tmp_path / "tanh.keras")
+    _, groups = the_list(plan)
+    rows = [(g["sheet"], g["what"], g["under"]) for g in groups]
+    assert len(rows) == len(set(rows)), rows
+    layer = [g for g in groups if g["sheet"] == plan.sheets[2].title and g["what"] == "channel"]
+    assert len(layer) == 2 and layer[0]["under"] != layer[1]["under"]
 
 
 @pytest.mark.libreoffice

@@ -32,7 +32,7 @@ def new_planar(sheet: SheetPlan, shape: tuple[int, ...], label: str = "channel",
             rulers(sheet, grid, "ruler")
         grids.append(grid)
     sheet.next_row = max(sheet.next_row, grids[-1].bottom + 1 + extra + 1)
-    sheet.pictures.append((label, tuple(grids)))        # the Magnifier offers them (workbook/magnifier.py)
+    sheet.pictures.append((label, tuple(grids), sheet.last_heading))   # the Magnifier offers them
     return Planar(tuple(shape), tuple(grids))
 
 

@@ -114,14 +114,14 @@ def add_magnifier(book: Book, network: Network, params: dict[int, Params], learn
     """The Magnifier sheet, right after `after` (Explain, or Output): any one picture big, for a
     projector. None when no picture has two cells or more; (None, why) when it would break a
     spreadsheet limit (a teaching sheet never blocks the network)."""
-    groups = picture_groups(book.sheets, kernel_pictures(network, params, learned))
+    groups, left_out = picture_groups(book.sheets, kernel_pictures(network, params, learned))
     if not groups:
         return None, None
     sheet = book.add_sheet(MAGNIFIER, "magnifier")
     book.sheets.insert(book.sheets.index(after) + 1, book.sheets.pop())
     layer_sheets = {s.title for s in book.sheets if s.kind == "layer"}
     default = next((n for n, g in enumerate(groups, start=1) if g.sheet in layer_sheets), 1)
-    emit_magnifier(sheet, groups, default)
+    emit_magnifier(sheet, groups, default, left_out)
     try:
         check_limits([sheet])
     except SpreadsheetLimitError as error:
@@ -224,7 +224,7 @@ def plan_workbook(network: Network, samples: Samples | None = None,
     magnifier = None
     if teaching:
         if isinstance(inputs.network_input, Planar):       # what the network reads: the sample or a drawing
-            input_sheet.pictures.append(("input picture", inputs.network_input.grids))
+            input_sheet.pictures.append(("input picture", inputs.network_input.grids, "what the network reads"))
         magnifier, left_out = add_magnifier(book, network, params, learning.kernels if learning else [],
                                             explain or output)
         notes += [left_out] if left_out else []

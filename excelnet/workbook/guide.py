@@ -101,7 +101,7 @@ def emit_guide(sheet: SheetPlan, model_name: str, rows: list[list], source: str,
     if skipped:
         names = ", ".join(f"{name} ({cls})" for name, cls in skipped)
         sheet.line(f"Not shown: {names}; they do nothing once the network is trained.", "note", skip=1)
-    _legend(sheet, learn)
+    _legend(sheet, learn, magnifier)
     emit_glossary(sheet)
     row = sheet.line("model file", "label")
     sheet.put(row, 2, source, "label")
@@ -134,9 +134,11 @@ def _network_table(sheet: SheetPlan, rows: list[list]) -> None:
     sheet.next_row = total + 2
 
 
-def _legend(sheet: SheetPlan, learn: bool = False) -> None:
+def _legend(sheet: SheetPlan, learn: bool = False, magnifier: bool = True) -> None:
     sheet.line("Colours (the tabs at the bottom are coloured the same way)", "heading")
     for kind, name, text, role, examples in LEGEND + (LEARNING_LEGEND if learn else []) + [DATA_LEGEND]:
+        if not magnifier:
+            text = text.replace("the Explain and Magnifier tabs are", "the Explain tab is")
         row = sheet.line(name, f"tab-{kind}")
         sheet.put(row, 2, text, "text")
         for k, value in enumerate(examples):

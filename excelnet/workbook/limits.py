@@ -155,14 +155,14 @@ def explain_cells(op) -> int:
 
 
 def magnifier_cells(network) -> int:
-    """The Magnifier sheet (workbook/magnifier.py): one block per group of pictures, as big as one
-    picture (the input, each layer's maps, twice when the activation has cells of its own, each
-    convolution's filters), the big grid with its rulers, and a row of the list per group."""
+    """The Magnifier sheet (workbook/magnifier.py): a row of the list per group of pictures (the
+    input, each layer's maps, twice when the activation has cells of its own, each convolution's
+    filters), one block per picture size behind the big grid (up to PER_GROUP pictures each), and
+    the big grid with its rulers."""
+    from collections import Counter
+
     from .magnifier import LARGEST, PER_GROUP
     from ..ops.convolution import Conv2D
-
-    def fits(h: int, w: int) -> bool:
-        return 2 <= h * w and h <= LARGEST and w <= LARGEST
 
     groups = []                                   # (pictures, rows, cols)
     shape = network.input_shape
@@ -176,12 +176,16 @@ def magnifier_cells(network) -> int:
         if isinstance(op, Conv2D):
             kh, kw, c_in, filters = op.kernel.shape
             groups.append((filters, kh * c_in, kw))
-    groups = [(math.ceil(n / PER_GROUP), h, w) for n, h, w in groups if fits(h, w)]
+    groups = [(n, h, w) for n, h, w in groups if 2 <= h * w and h <= LARGEST and w <= LARGEST]
     if not groups:
         return 0
+    pictures = Counter()
+    for n, h, w in groups:
+        pictures[(h, w)] += n
     height, width = max(h for _, h, _ in groups), max(w for _, _, w in groups)
-    return (sum(n * (h * w + 1) for n, h, w in groups) + height * width + height + width
-            + 9 * sum(n for n, _, _ in groups) + 30)
+    blocks = sum(math.ceil(n / PER_GROUP) * (h * w + 1) for (h, w), n in pictures.items())
+    rows = sum(math.ceil(n / PER_GROUP) for n, _, _ in groups)
+    return blocks + height * width + height + width + 10 * rows + 30
 
 
 def estimated_cells(network) -> int:

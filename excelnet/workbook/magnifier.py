@@ -28,8 +28,10 @@ from .worked_weight import PickableLayer, _choose, one_block_per_unit
 
 TITLE = "Magnifier"
 LARGEST = 32              # a picture wider or taller than this is not offered (a Dense kernel of 160 rows)
-PER_GROUP = 64             # pictures in one group of the list at most: formulas stay short
+PER_GROUP = 64            # pictures in one group of the list at most ...
+REFERENCES_LENGTH = 1600  # ... and fewer when long sheet names would make a block's formula long
 MAX_SOURCE_CELLS = 150_000   # pictures' cells the sheet refers to at most: it stays a small part of a big model
+MAX_GROUPS = 100          # rows of the list at most: the big grid's formula picks one of them
 PICKS = ("MagnifyGroup", "MagnifyPicture")
 GRID_TOP = 9              # the big grid's first row (its row numbers in column A)
 GRID_LEFT = 2
@@ -37,17 +39,21 @@ LIST_TOP = GRID_TOP       # the list's first row, beside the big grid: its rows 
 PICK_COL = GRID_LEFT + 4  # the yellow cells, right of their labels
 CELL_WIDTH = 9            # characters: "-3.4E-06" fits in 12-point figures ...
 CELL_HEIGHT = 24          # ... points: a 26 x 26 picture fills a 1920 x 1080 screen at 100%
-LIST_COLUMNS = ("group", "sheet", "what", "pictures", "rows", "columns", "picked?", "the picked one")
+LIST_COLUMNS = ("group", "sheet", "what", "under the heading", "pictures", "rows", "columns", "picked?",
+                "the picked one")
+PICKED, SAID = 7, 8       # the list's helper columns (LIST_COLUMNS)
 
 
 @dataclass(frozen=True)
 class Group:
-    """Pictures of one kind on one sheet, numbered first, first + 1, ... ("channel 31")."""
+    """Pictures of one kind on one sheet, numbered first, first + 1, ... ("channel 31"); `under`:
+    the heading above them on their sheet, which tells two groups of one kind apart."""
 
     sheet: str
     what: str
     pictures: tuple[Rect, ...]
     first: int = 1
+    under: str = ""
 
     @property
     def size(self) -> tuple[int, int]:
@@ -63,52 +69,58 @@ class Group:
 
 
 def kernel_pictures(network: Network, params: dict[int, Params],
-                    learned: list[PickableLayer]) -> list[tuple[str, tuple[Rect, ...]]]:
-    """(what, one area per unit) of every kernel with one block per unit (a convolution's filters):
-    on its layer's sheet, and with --learn its gradient (Back sheet) and its value after the step."""
+                    learned: list[PickableLayer]) -> list[tuple[str, tuple[Rect, ...], str]]:
+    """(what, one area per unit, heading) of every kernel with one block per unit (a convolution's
+    filters): on its layer's sheet, and with --learn its gradient (Back sheet) and its value after
+    the step."""
     from .learning import NOUNS
 
     found = []
     for index, op in enumerate(network.ops, start=1):
         arrays = params.get(index, Params()).arrays
         if arrays and isinstance(arrays[0], WeightCells) and one_block_per_unit(arrays[0]):
-            found.append((NOUNS.get(op.title, "unit"), arrays[0].areas))
+            found.append((NOUNS.get(op.title, "unit"), arrays[0].areas, f"the weights of {op.name}"))
     for layer in learned:
-        found.append((f"gradient of {layer.noun}", layer.grads.areas))
+        found.append((f"gradient of {layer.noun}", layer.grads.areas, f"the gradients of {layer.name}'s weights"))
         if layer.new is not None:
-            found.append((f"new {layer.noun}", layer.new.areas))
+            found.append((f"new {layer.noun}", layer.new.areas, f"{layer.name}'s weights after the step"))
     return found
 
 
-def picture_groups(sheets: list[SheetPlan], kernels: list[tuple[str, tuple[Rect, ...]]]) -> list[Group]:
+def picture_groups(sheets: list[SheetPlan], kernels: list[tuple[str, tuple[Rect, ...], str]]) \
+        -> tuple[list[Group], int]:
     """Every picture group a student may want big, in the order of the tabs (then top to bottom):
-    the pictures each sheet registered (new_planar, the Canvas) and the kernels. Pictures of one
-    cell and pictures over LARGEST are left out; groups of more than PER_GROUP pictures are cut
-    into several; at most MAX_SOURCE_CELLS cells in all."""
+    the pictures each sheet registered (new_planar, the input) and the kernels; and how many
+    pictures were left out for the sheet's limits. Pictures of one cell and pictures over LARGEST
+    are not offered; a group of more than PER_GROUP pictures (or of long references) is cut into
+    several; groups that would pass MAX_SOURCE_CELLS cells or MAX_GROUPS rows are left out."""
     order = {sheet.title: k for k, sheet in enumerate(sheets)}
-    found = [(what, tuple(grids)) for sheet in sheets for what, grids in sheet.pictures] + list(kernels)
+    found = [entry for sheet in sheets for entry in sheet.pictures] + list(kernels)
     seen, groups = set(), []
-    for what, pictures in sorted(found, key=lambda f: (order.get(f[1][0].sheet, len(order)), f[1][0].row,
-                                                        f[1][0].col)):
+    for what, pictures, under in sorted(found, key=lambda f: (order.get(f[1][0].sheet, len(order)),
+                                                               f[1][0].row, f[1][0].col)):
         key = pictures[0]
         if key in seen or pictures[0].sheet not in order:
             continue
         seen.add(key)
         if any(p.rows * p.cols < 2 or p.rows > LARGEST or p.cols > LARGEST for p in pictures):
             continue
-        for start in range(0, len(pictures), PER_GROUP):
-            groups.append(Group(pictures[0].sheet, what, pictures[start:start + PER_GROUP], start + 1))
-    kept, total = [], 0
+        size = max(1, min(PER_GROUP, REFERENCES_LENGTH // _reference_length(pictures[-1])))
+        for start in range(0, len(pictures), size):
+            groups.append(Group(pictures[0].sheet, what, pictures[start:start + size], start + 1, under))
+    kept, total, left_out = [], 0, 0
     for group in groups:
+        if total + group.cells > MAX_SOURCE_CELLS or len(kept) == MAX_GROUPS:
+            left_out += len(group.pictures)
+            continue
         total += group.cells
-        if total > MAX_SOURCE_CELLS:
-            break
         kept.append(group)
-    return kept
+    return kept, left_out
 
 
-def emit_magnifier(sheet: SheetPlan, groups: list[Group], default: int) -> None:
-    """The sheet's cells; `default`: the group shown when the workbook opens (1-based)."""
+def emit_magnifier(sheet: SheetPlan, groups: list[Group], default: int, left_out: int = 0) -> None:
+    """The sheet's cells; `default`: the group shown when the workbook opens (1-based); `left_out`:
+    pictures not in the list (picture_groups), said under the title."""
     here = sheet.title
     height = max(g.size[0] for g in groups)
     width = max(g.size[1] for g in groups)
@@ -116,6 +128,9 @@ def emit_magnifier(sheet: SheetPlan, groups: list[Group], default: int) -> None:
     sheet.put(2, 1, "Type a group from the list on the right and which picture of it. These are the numbers "
                     "of that picture on its sheet, in bigger cells, in the same colours (orange below zero, "
                     "white zero, blue above) and with enough digits to tell them apart.", "note")
+    if left_out:
+        sheet.put(3, 1, f"{left_out:,} pictures of the biggest layers are not in the list: the sheet reads at most "
+                        f"{MAX_SOURCE_CELLS:,} cells in {MAX_GROUPS} groups, to keep the workbook fast.", "note")
     labels = ("Group (the list is right of the picture →)", "Picture (its number on that sheet)")
     refs = []
     for k, (label, name, value) in enumerate(zip(labels, PICKS, (default, 1))):
@@ -124,6 +139,7 @@ def emit_magnifier(sheet: SheetPlan, groups: list[Group], default: int) -> None:
         sheet.put(row, PICK_COL, value)
         rect = sheet.block(sheet.rect(row, PICK_COL, 1, 1), CONTROL)
         sheet.names[name] = rect
+        sheet.validations.append((rect, 1, len(groups) if k == 0 else max(g.last for g in groups)))
         sheet.row_heights[row] = 22
         refs.append(rect.ref(here, True))
     group, picture = refs
@@ -131,9 +147,9 @@ def emit_magnifier(sheet: SheetPlan, groups: list[Group], default: int) -> None:
     shown, said, size = _list(sheet, groups, list_col, group, picture)
     tall, wide = size.cell_ref(0, 0, here, True), size.cell_ref(0, 1, here, True)
     ok = f"OR({shown.ref(here, True)})"
-    joined = "&".join(said.cell_ref(n, 0, here, True) for n in range(len(groups)))
-    sheet.formula(7, GRID_LEFT, f'IF({ok},{joined},"pick a group from 1 to {len(groups)}, and a picture '
-                                f'its row of the list names")', "heading")
+    sentence = f"INDEX({said.ref(here, True)},{group})" if len(groups) > 1 else said.ref(here, True)  # IronCalc:
+    sheet.formula(7, GRID_LEFT, f'IF({ok},{sentence},"pick a group from 1 to {len(groups)}, and a picture '    # no
+                                f'its row of the list names")', "heading")                                     # INDEX(1 cell)
     sheet.names["MagnifiedWhat"] = sheet.rect(7, GRID_LEFT, 1, 1)
     blocks = _behind_the_scenes(sheet, groups, GRID_TOP + height + 4, shown, picture)
     grid = sheet.rect(GRID_TOP, GRID_LEFT, height, width)
@@ -149,8 +165,8 @@ def emit_magnifier(sheet: SheetPlan, groups: list[Group], default: int) -> None:
     sheet.rules.append((grid, f"AND(ISNUMBER({first}),{first}<>0,ABS({first})<0.005)", "tiny"))
     sheet.names["Magnified"] = grid
     sheet.wide_columns.update({GRID_LEFT - 1: 4, **{GRID_LEFT + c: CELL_WIDTH for c in range(width)},
-                               list_col: 7, list_col + 1: 16, list_col + 2: 18, list_col + 3: 9,
-                               list_col + 4: 6, list_col + 5: 8, list_col + 6: 8, list_col + 7: 10})
+                               list_col: 7, list_col + 1: 16, list_col + 2: 18, list_col + 3: 40, list_col + 4: 9,
+                               list_col + 5: 6, list_col + 6: 8, list_col + 7: 8, list_col + 8: 10})
     sheet.row_heights.update({GRID_TOP + r: CELL_HEIGHT for r in range(height)})
     sheet.zoom = 100
     sheet.freeze = (3, 1)
@@ -168,26 +184,35 @@ def _list(sheet: SheetPlan, groups: list[Group], col: int, group: str, picture: 
     for n, g in enumerate(groups):
         row = LIST_TOP + n
         rows, cols = g.size
-        for k, value in enumerate((n + 1, g.sheet, g.what, f"{g.first}–{g.last}" if g.last > g.first else str(g.first),
-                                   rows, cols)):
-            sheet.put(row, col + k, value, "text")      # a sheet name from the model: text, never a formula
-        sheet.formula(row, col + 6, f"AND({group}={n + 1},{picture}>={g.first},{picture}<={g.last})", "text")
+        pictures = f"{g.first}–{g.last}" if g.last > g.first else str(g.first)
+        for k, value in enumerate((n + 1, g.sheet, g.what, g.under, pictures, rows, cols)):
+            sheet.put(row, col + k, value, "text")      # names and headings from the model: text, never formulas
+        sheet.formula(row, col + PICKED, f"AND({group}={n + 1},{picture}>={g.first},{picture}<={g.last})", "text")
         index = f"{picture}-{g.first - 1}" if g.first > 1 else picture
         spans = _choose(index, ['"' + _span(p) + '"' for p in g.pictures])
-        sheet.formula(row, col + 7, f'IF({letter[6]}{row},"sheet \'"&{letter[1]}{row}&"\', "&{letter[2]}{row}&" "&'
-                                    f'{picture}&", "&{letter[4]}{row}&" × "&{letter[5]}{row}&" cells at "&{spans},"")',
+        sheet.formula(row, col + SAID, f'IF({letter[PICKED]}{row},"sheet \'"&{letter[1]}{row}&"\', "&{letter[2]}{row}&'
+                                       f'" "&{picture}&", "&{letter[5]}{row}&" × "&{letter[6]}{row}&" cells at "&{spans},"")',
                       "label")
-    picked = sheet.rect(LIST_TOP, col + 6, len(groups), 1)
-    size = sheet.rect(LIST_TOP + len(groups) + 1, col + 4, 1, 2)
+    picked = sheet.rect(LIST_TOP, col + PICKED, len(groups), 1)
+    size = sheet.rect(LIST_TOP + len(groups) + 1, col + 5, 1, 2)
     sheet.put(size.row, col + 1, "the picked picture's size", "text")
     for k in range(2):
         values = _choose(group, [str(g.size[k]) for g in groups])
         sheet.formula(size.row, size.col + k, f"IF(OR({picked.ref(here, True)}),{values},0)", "text")
-    return picked, sheet.rect(LIST_TOP, col + 7, len(groups), 1), size
+    return picked, sheet.rect(LIST_TOP, col + SAID, len(groups), 1), size
 
 
 def _span(picture: Rect) -> str:
     return f"{column_letter(picture.col)}{picture.row}:{column_letter(picture.right)}{picture.bottom}"
+
+
+def _reference_length(picture: Rect) -> int:
+    """Characters of the longest reference to a cell of the picture, with its comma."""
+    return len(picture.cell_ref(picture.rows - 1, picture.cols - 1, TITLE)) + 1
+
+
+def _references_length(group: Group) -> int:
+    return sum(map(_reference_length, group.pictures))
 
 
 def _packed(groups: list[Group]) -> list[list[int]]:
@@ -197,7 +222,9 @@ def _packed(groups: list[Group]) -> list[list[int]]:
     blocks: list[list[int]] = []
     for n, g in enumerate(groups):
         home = next((b for b in blocks if groups[b[0]].size == g.size
-                     and sum(len(groups[m].pictures) for m in b) + len(g.pictures) <= PER_GROUP), None)
+                     and sum(len(groups[m].pictures) for m in b) + len(g.pictures) <= PER_GROUP
+                     and sum(_references_length(groups[m]) for m in b) + _references_length(g) <= REFERENCES_LENGTH),
+                    None)
         if home is None:
             blocks.append([n])
         else:
