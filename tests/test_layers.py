@@ -487,7 +487,8 @@ def test_per_channel_rescaling_and_batch_norm_on_a_2d_input(tmp_path):
 CLASSIC_FUNCTIONS = {"SUMPRODUCT", "SUM", "MAX", "MIN", "AVERAGE", "EXP", "LN", "SQRT", "ABS", "TANH", "IF",
                      "INDEX", "MATCH", "VALUE", "MID",
                      # the Explain sheet and the strokes: as old as the rest (Excel 2007+, LibreOffice, Sheets)
-                     "AND", "CHOOSE", "IFERROR", "INT", "MOD", "ISNUMBER", "LARGE", "SMALL", "COUNT"}
+                     "AND", "CHOOSE", "IFERROR", "INT", "MOD", "ISNUMBER", "LARGE", "SMALL", "COUNT",
+                     "OR"}       # the Magnifier: whether any row of its list is picked
 
 
 def test_formulas_use_only_classic_functions():

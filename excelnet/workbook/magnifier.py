@@ -173,8 +173,8 @@ def emit_magnifier(sheet: SheetPlan, groups: list[Group], default: int, left_out
 
 
 def _list(sheet: SheetPlan, groups: list[Group], col: int, group: str, picture: str) -> tuple[Rect, Rect, Rect]:
-    """The list of groups, one row each from LIST_TOP. Returns its 'picked' column (TRUE on the picked
-    group's row when the picture is one of it), the sentence for the picked picture (its sheet,
+    """The list of groups, one row each from LIST_TOP. Returns its 'picked' column (1 on the picked
+    group's row when the picture is one of it, else 0), the sentence for the picked picture (its sheet,
     what, size and cells; "" on every other row) and the picked picture's rows and columns."""
     here = sheet.title
     sheet.put(LIST_TOP - 2, col, "The pictures you can magnify", "heading")
@@ -187,7 +187,9 @@ def _list(sheet: SheetPlan, groups: list[Group], col: int, group: str, picture: 
         pictures = f"{g.first}–{g.last}" if g.last > g.first else str(g.first)
         for k, value in enumerate((n + 1, g.sheet, g.what, g.under, pictures, rows, cols)):
             sheet.put(row, col + k, value, "text")      # names and headings from the model: text, never formulas
-        sheet.formula(row, col + PICKED, f"AND({group}={n + 1},{picture}>={g.first},{picture}<={g.last})", "text")
+        # 1 or 0, not TRUE or FALSE: LibreOffice keeps a logical result as a number, Excel as a logical
+        sheet.formula(row, col + PICKED, f"IF(AND({group}={n + 1},{picture}>={g.first},{picture}<={g.last}),1,0)",
+                      "text")
         index = f"{picture}-{g.first - 1}" if g.first > 1 else picture
         spans = _choose(index, ['"' + _span(p) + '"' for p in g.pictures])
         sheet.formula(row, col + SAID, f'IF({letter[PICKED]}{row},"sheet \'"&{letter[1]}{row}&"\', "&{letter[2]}{row}&'
