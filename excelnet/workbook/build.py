@@ -8,7 +8,7 @@ import numpy as np
 from dataclasses import dataclass, field
 
 from ..errors import ExcelnetError, SpreadsheetLimitError
-from ..layout import Cells, Planar
+from ..layout import Cells
 from ..ops import Network
 from ..ops.base import Book, Params
 from ..ops.cells import shape_text
@@ -122,13 +122,21 @@ def add_magnifier(book: Book, network: Network, params: dict[int, Params], learn
     layer_sheets = {s.title for s in book.sheets if s.kind == "layer"}
     default = next((n for n, g in enumerate(groups, start=1) if g.sheet in layer_sheets), 1)
     emit_magnifier(sheet, groups, default, left_out)
+    why_not = left_out_if_too_big(book, sheet)
+    return (None, why_not) if why_not else (sheet, None)
+
+
+def left_out_if_too_big(book: Book, sheet: SheetPlan) -> str | None:
+    """None when a teaching sheet fits Excel's limits; else it is taken out of the book and one
+    line says why: a teaching sheet never blocks the network (no formula of it grows with the
+    model, so this is a safety net)."""
     try:
         check_limits([sheet])
     except SpreadsheetLimitError as error:
         book.sheets.remove(sheet)
         reason = str(error).split("\n  - ", 1)[-1].replace(f"sheet '{sheet.title}' has", "it would have")
-        return None, f"the Magnifier sheet was left out: {reason}; the network is complete without it"
-    return sheet, None
+        return f"the {sheet.title} sheet was left out: {reason}; the network is complete without it"
+    return None
 
 
 def explain_or_why_not(book: Book, layers: list[LayerCells], pointers: list[tuple[SheetPlan, int]]) \
@@ -137,14 +145,11 @@ def explain_or_why_not(book: Book, layers: list[LayerCells], pointers: list[tupl
     spreadsheet limit: a teaching sheet never blocks the network (no formula of it grows with the
     model, so this is a safety net). The layer sheets' lines that lead to it go with it."""
     sheet = add_explain_sheet(book, layers)
-    try:
-        check_limits([sheet])
-    except SpreadsheetLimitError as error:
-        book.sheets.remove(sheet)
+    why_not = left_out_if_too_big(book, sheet)
+    if why_not:
         for layer_sheet, row in pointers:
             layer_sheet.erase(row, 1)
-        reason = str(error).split("\n  - ", 1)[-1].replace("sheet 'Explain' has", "it would have")
-        return None, f"the Explain sheet was left out: {reason}; the network is complete without it"
+        return None, why_not
     return sheet, None
 
 
@@ -223,8 +228,6 @@ def plan_workbook(network: Network, samples: Samples | None = None,
         learning = emit_learning(book, network, flows, params, input_sheet, inputs, output, verdict, thing)
     magnifier = None
     if teaching:
-        if isinstance(inputs.network_input, Planar):       # what the network reads: the sample or a drawing
-            input_sheet.pictures.append(("input picture", inputs.network_input.grids, "what the network reads"))
         magnifier, left_out = add_magnifier(book, network, params, learning.kernels if learning else [],
                                             explain or output)
         notes += [left_out] if left_out else []

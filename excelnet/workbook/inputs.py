@@ -180,6 +180,7 @@ def emit_input_sheet(sheet: SheetPlan, shape: tuple[int, ...], samples: Samples 
     sheet.wide_columns = {1: LABEL_WIDTH}
     if len(shape) == 1:
         return InputCells(Flat(tuple(shape), inputs[0]), canvases, sample, label)
+    sheet.pictures.append(("input picture", tuple(inputs), "what the network reads"))   # the Magnifier offers it
     return InputCells(Planar(tuple(shape), tuple(inputs)), canvases, sample, label)
 
 

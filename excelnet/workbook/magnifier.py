@@ -23,8 +23,8 @@ from dataclasses import dataclass
 from ..layout import Rect, column_letter
 from ..sheet import ACTIVATIONS, CONTROL, SheetPlan
 from ..ops import Network
-from ..ops.base import Params, WeightCells
-from .worked_weight import PickableLayer, _choose, one_block_per_unit
+from ..ops.base import Params
+from .worked_weight import PickableLayer, choose, unit_kernels
 
 TITLE = "Magnifier"
 LARGEST = 32              # a picture wider or taller than this is not offered (a Dense kernel of 160 rows)
@@ -41,7 +41,7 @@ CELL_WIDTH = 9            # characters: "-3.4E-06" fits in 12-point figures ...
 CELL_HEIGHT = 24          # ... points: a 26 x 26 picture fills a 1920 x 1080 screen at 100%
 LIST_COLUMNS = ("group", "sheet", "what", "under the heading", "pictures", "rows", "columns", "picked?",
                 "the picked one")
-PICKED, SAID = 7, 8       # the list's helper columns (LIST_COLUMNS)
+ROWS, COLUMNS, PICKED, SAID = 5, 6, 7, 8   # where these are in LIST_COLUMNS
 
 
 @dataclass(frozen=True)
@@ -73,13 +73,7 @@ def kernel_pictures(network: Network, params: dict[int, Params],
     """(what, one area per unit, heading) of every kernel with one block per unit (a convolution's
     filters): on its layer's sheet, and with --learn its gradient (Back sheet) and its value after
     the step."""
-    from .learning import NOUNS
-
-    found = []
-    for index, op in enumerate(network.ops, start=1):
-        arrays = params.get(index, Params()).arrays
-        if arrays and isinstance(arrays[0], WeightCells) and one_block_per_unit(arrays[0]):
-            found.append((NOUNS.get(op.title, "unit"), arrays[0].areas, f"the weights of {op.name}"))
+    found = [(noun, arrays[0].areas, f"the weights of {op.name}") for _, op, noun, arrays in unit_kernels(network, params)]
     for layer in learned:
         found.append((f"gradient of {layer.noun}", layer.grads.areas, f"the gradients of {layer.name}'s weights"))
         if layer.new is not None:
@@ -144,12 +138,9 @@ def emit_magnifier(sheet: SheetPlan, groups: list[Group], default: int, left_out
         refs.append(rect.ref(here, True))
     group, picture = refs
     list_col = GRID_LEFT + width + 2
-    shown, said, size = _list(sheet, groups, list_col, group, picture)
-    tall, wide = size.cell_ref(0, 0, here, True), size.cell_ref(0, 1, here, True)
-    ok = f"OR({shown.ref(here, True)})"
-    sentence = f"INDEX({said.ref(here, True)},{group})" if len(groups) > 1 else said.ref(here, True)  # IronCalc:
-    sheet.formula(7, GRID_LEFT, f'IF({ok},{sentence},"pick a group from 1 to {len(groups)}, and a picture '    # no
-                                f'its row of the list names")', "heading")                                     # INDEX(1 cell)
+    shown, said, (ok, tall, wide) = _list(sheet, groups, list_col, group, picture)
+    sheet.formula(7, GRID_LEFT, f'IF({ok},{_row_of(said, group, here)},"pick a group from 1 to {len(groups)}, and '
+                                f'a picture its row of the list names")', "heading")
     sheet.names["MagnifiedWhat"] = sheet.rect(7, GRID_LEFT, 1, 1)
     blocks = _behind_the_scenes(sheet, groups, GRID_TOP + height + 4, shown, picture)
     grid = sheet.rect(GRID_TOP, GRID_LEFT, height, width)
@@ -157,7 +148,7 @@ def emit_magnifier(sheet: SheetPlan, groups: list[Group], default: int, left_out
         sheet.formula(GRID_TOP + r, GRID_LEFT - 1, f'IF({r + 1}<={tall},{r + 1},"")', "ruler-big")
         for c in range(width):
             options = [b.cell_ref(r, c, here) if r < b.rows and c < b.cols else '""' for b in blocks]
-            sheet.formula(GRID_TOP + r, GRID_LEFT + c, f'IF({ok},{_choose(group, options)},"")', "magnified")
+            sheet.formula(GRID_TOP + r, GRID_LEFT + c, f'IF({ok},{choose(group, options)},"")', "magnified")
     for c in range(width):
         sheet.formula(GRID_TOP - 1, GRID_LEFT + c, f'IF({c + 1}<={wide},{c + 1},"")', "ruler-big")
     sheet.block(grid, ACTIVATIONS)
@@ -172,10 +163,12 @@ def emit_magnifier(sheet: SheetPlan, groups: list[Group], default: int, left_out
     sheet.freeze = (3, 1)
 
 
-def _list(sheet: SheetPlan, groups: list[Group], col: int, group: str, picture: str) -> tuple[Rect, Rect, Rect]:
+def _list(sheet: SheetPlan, groups: list[Group], col: int, group: str, picture: str) \
+        -> tuple[Rect, Rect, tuple[str, str, str]]:
     """The list of groups, one row each from LIST_TOP. Returns its 'picked' column (1 on the picked
     group's row when the picture is one of it, else 0), the sentence for the picked picture (its sheet,
-    what, size and cells; "" on every other row) and the picked picture's rows and columns."""
+    what, size and cells; "" on every other row), and references to three cells under the list:
+    whether a picture is picked, its rows and its columns."""
     here = sheet.title
     sheet.put(LIST_TOP - 2, col, "The pictures you can magnify", "heading")
     for k, heading in enumerate(LIST_COLUMNS):
@@ -191,17 +184,25 @@ def _list(sheet: SheetPlan, groups: list[Group], col: int, group: str, picture: 
         sheet.formula(row, col + PICKED, f"IF(AND({group}={n + 1},{picture}>={g.first},{picture}<={g.last}),1,0)",
                       "text")
         index = f"{picture}-{g.first - 1}" if g.first > 1 else picture
-        spans = _choose(index, ['"' + _span(p) + '"' for p in g.pictures])
+        spans = choose(index, ['"' + _span(p) + '"' for p in g.pictures])
         sheet.formula(row, col + SAID, f'IF({letter[PICKED]}{row},"sheet \'"&{letter[1]}{row}&"\', "&{letter[2]}{row}&'
-                                       f'" "&{picture}&", "&{letter[5]}{row}&" × "&{letter[6]}{row}&" cells at "&{spans},"")',
+                                       f'" "&{picture}&", "&{letter[ROWS]}{row}&" × "&{letter[COLUMNS]}{row}&" cells at "&{spans},"")',
                       "label")
     picked = sheet.rect(LIST_TOP, col + PICKED, len(groups), 1)
-    size = sheet.rect(LIST_TOP + len(groups) + 1, col + 5, 1, 2)
-    sheet.put(size.row, col + 1, "the picked picture's size", "text")
-    for k in range(2):
-        values = _choose(group, [str(g.size[k]) for g in groups])
-        sheet.formula(size.row, size.col + k, f"IF(OR({picked.ref(here, True)}),{values},0)", "text")
-    return picked, sheet.rect(LIST_TOP, col + SAID, len(groups), 1), size
+    row = LIST_TOP + len(groups) + 1
+    sheet.put(row, col + 1, "the picked picture: is there one, its rows, its columns", "text")
+    ok = sheet.rect(row, col + PICKED, 1, 1)
+    sheet.formula(ok.row, ok.col, f"OR({picked.ref(here, True)})", "text")      # worked out once, read by every cell
+    for k in (ROWS, COLUMNS):
+        column = sheet.rect(LIST_TOP, col + k, len(groups), 1)
+        sheet.formula(row, col + k, f"IF({ok.ref(here, True)},{_row_of(column, group, here)},0)", "text")
+    helpers = tuple(sheet.rect(row, col + k, 1, 1).ref(here, True) for k in (PICKED, ROWS, COLUMNS))
+    return picked, sheet.rect(LIST_TOP, col + SAID, len(groups), 1), helpers
+
+
+def _row_of(column: Rect, group: str, here: str) -> str:
+    """The picked group's cell of a column of the list (IronCalc: no INDEX of one cell)."""
+    return f"INDEX({column.ref(here, True)},{group})" if column.rows > 1 else column.ref(here, True)
 
 
 def _span(picture: Rect) -> str:
@@ -257,7 +258,7 @@ def _behind_the_scenes(sheet: SheetPlan, groups: list[Group], top: int, shown: R
         for r in range(rows):
             for c in range(cols):
                 options = [p.cell_ref(r, c, here) if r < p.rows and c < p.cols else '""' for p in pictures]
-                sheet.formula(row + r, GRID_LEFT + c, f'IF({index}>0,{_choose(index, options)},"")')
+                sheet.formula(row + r, GRID_LEFT + c, f'IF({index}>0,{choose(index, options)},"")')
         block = sheet.rect(row, GRID_LEFT, rows, cols)
         of_group.update(dict.fromkeys(members, block))
         row += rows + 1

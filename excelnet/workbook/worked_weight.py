@@ -61,26 +61,31 @@ def one_block_per_unit(cells: WeightCells) -> bool:
     return bool(np.all(units == np.arange(cells.shape[-1])[:, None]))
 
 
-def pickable_layers(network: Network, params: dict[int, Params], grads: dict[int, tuple[WeightCells, ...]],
-                    updated: dict[int, Params]) -> list[PickableLayer]:
+def unit_kernels(network: Network, params: dict[int, Params]):
+    """(layer number, op, its noun: filter / unit, its weight arrays) of every layer whose first
+    array is a kernel with one block per unit: One weight picks from them, the Magnifier shows them."""
     from .learning import NOUNS
 
-    layers = []
     for index, op in enumerate(network.ops, start=1):
         arrays = params.get(index, Params()).arrays
-        if not arrays or not isinstance(arrays[0], WeightCells) or not one_block_per_unit(arrays[0]):
-            continue
+        if arrays and isinstance(arrays[0], WeightCells) and one_block_per_unit(arrays[0]):
+            yield index, op, NOUNS.get(op.title, "unit"), arrays
+
+
+def pickable_layers(network: Network, params: dict[int, Params], grads: dict[int, tuple[WeightCells, ...]],
+                    updated: dict[int, Params]) -> list[PickableLayer]:
+    layers = []
+    for index, op, noun, arrays in unit_kernels(network, params):
         new = [a if isinstance(a, WeightCells) and a is not old else None
                for a, old in zip(updated[index].arrays, arrays)]
         bias = None
         if len(arrays) > 1 and arrays[1].shape == (arrays[0].shape[-1],):
             bias = (arrays[1], grads[index][1], new[1])
-        layers.append(PickableLayer(index, op.name, NOUNS.get(op.title, "unit"), arrays[0], grads[index][0],
-                                    new[0], bias))
+        layers.append(PickableLayer(index, op.name, noun, arrays[0], grads[index][0], new[0], bias))
     return layers
 
 
-def _choose(which: str, options: list[str]) -> str:
+def choose(which: str, options: list[str]) -> str:
     """CHOOSE(which, options...), in steps of at most CHOOSE_AT_MOST options (LibreOffice's CHOOSE
     answers an error for more than 30)."""
     if len(options) == 1:
@@ -91,26 +96,26 @@ def _choose(which: str, options: list[str]) -> str:
     while len(options) > size * CHOOSE_AT_MOST:
         size *= CHOOSE_AT_MOST
     groups = [options[k:k + size] for k in range(0, len(options), size)]
-    inner = [_choose(f"{which}-{k * size}" if k else which, g) for k, g in enumerate(groups)]
+    inner = [choose(f"{which}-{k * size}" if k else which, g) for k, g in enumerate(groups)]
     return f"CHOOSE(INT(({which}-1)/{size})+1,{','.join(inner)})"
 
 
 def _picked(cells: WeightCells, unit: str, row: str, col: str, here: str) -> str:
     """The value at (row, col) of unit `unit`'s block."""
-    return _choose(unit, [area.ref(here, True) if area.rows == area.cols == 1   # IronCalc and Gnumeric:
+    return choose(unit, [area.ref(here, True) if area.rows == area.cols == 1   # IronCalc and Gnumeric:
                           else f"INDEX({area.ref(here, True)},{row},{col})"        # INDEX(one cell,1,1) is #REF!
                           for area in cells.areas])
 
 
 def _picked_bias(cells: WeightCells, unit: str, here: str) -> str:
-    return _choose(unit, [cells.ref((u,), here) for u in range(cells.shape[0])])
+    return choose(unit, [cells.ref((u,), here) for u in range(cells.shape[0])])
 
 
 def _address(cells: WeightCells, unit: str, row: str, col: str) -> str:
     """Text: 'sheet'!B67, the cell the pick names (column letters written out with MID: no ADDRESS,
     which not every engine here has)."""
-    top = _choose(unit, [str(a.row) for a in cells.areas])
-    left = _choose(unit, [str(a.col) for a in cells.areas])
+    top = choose(unit, [str(a.row) for a in cells.areas])
+    left = choose(unit, [str(a.col) for a in cells.areas])
     c = f"({left}+{col}-1)"
     letters = (f'IF({c}>26,MID({LETTERS},INT(({c}-1)/26),1),"")&MID({LETTERS},MOD({c}-1,26)+1,1)')
     sheet = cells.sheet.replace("'", "''")
@@ -120,7 +125,7 @@ def _address(cells: WeightCells, unit: str, row: str, col: str) -> str:
 def _bias_address(cells: WeightCells, unit: str) -> str:
     sheet = cells.sheet.replace("'", "''")
     texts = [formula_string(f"'{sheet}'!{column_letter(c)}{r}") for r, c in cells.positions()]
-    return _choose(unit, texts)
+    return choose(unit, texts)
 
 
 def shown(x: str) -> str:
